@@ -1,0 +1,23 @@
+"""midnet: restore out-of-focus scanning-electron micrographs."""
+
+from importlib.metadata import PackageNotFoundError, version
+
+from .errors import MidnetError
+from .models import ModelConfig, PRESETS, count_parameters, create_model
+from .weights import load_model, save_model
+
+try:
+    __version__ = version("midnet")
+except PackageNotFoundError:  # running from a source tree without installation
+    __version__ = "0.0.0+unknown"
+
+__all__ = [
+    "MidnetError",
+    "ModelConfig",
+    "PRESETS",
+    "count_parameters",
+    "create_model",
+    "load_model",
+    "save_model",
+    "__version__",
+]

@@ -1,0 +1,110 @@
+"""The networks and their one constructor, :func:`create_model`.
+
+Presets are a plain dict: name -> configuration (and, where this project trained
+them, a weights file shipped in ``midnet/weights/``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from torch import nn
+
+from ..errors import MidnetError
+from .config import ModelConfig
+from .midnet import MIDNet
+from .nafnet import NAFNet
+
+__all__ = ["MIDNet", "NAFNet", "ModelConfig", "PRESETS", "create_model", "build_model", "count_parameters"]
+
+# The paper-faithful size: NAFNet's GoPro deblurring network (Chen et al. 2022).
+_GOPRO_W32 = dict(width=32, middle_blk_num=1, enc_blk_nums=(1, 1, 1, 28), dec_blk_nums=(1, 1, 1, 1))
+_GOPRO_W64 = dict(_GOPRO_W32, width=64)
+# Sized to train on 2 CPU cores: ~1.6 M parameters, the depth kept where pixels are few.
+_SMALL = dict(width=16, middle_blk_num=1, enc_blk_nums=(1, 1, 2, 4), dec_blk_nums=(1, 1, 1, 1))
+
+
+@dataclass(frozen=True)
+class Preset:
+    config: dict[str, Any]
+    description: str
+    weights: str | None = None  # file name under midnet/weights/, when this project ships weights
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+PRESETS: dict[str, Preset] = {
+    "midnet-w32": Preset(dict(arch="midnet", **_GOPRO_W32), "MIDNet at NAFNet-GoPro size (paper-faithful, GPU)"),
+    "midnet-s": Preset(dict(arch="midnet", **_SMALL), "MIDNet sized for CPU training"),
+    "nafnet-w32": Preset(dict(arch="nafnet", **_GOPRO_W32), "NAFNet-GoPro width 32 (official shape)"),
+    "nafnet-w64": Preset(dict(arch="nafnet", **_GOPRO_W64), "NAFNet-GoPro width 64 (official shape)"),
+    "nafnet-s": Preset(dict(arch="nafnet", **_SMALL), "NAFNet sized for CPU training (MIDNet-s without gates)"),
+}
+
+
+def build_model(config: ModelConfig) -> nn.Module:
+    """Instantiate the network a config describes (random weights); records the config on it."""
+    kwargs = dict(
+        img_channel=config.in_chans,
+        width=config.width,
+        middle_blk_num=config.middle_blk_num,
+        enc_blk_nums=list(config.enc_blk_nums),
+        dec_blk_nums=list(config.dec_blk_nums),
+    )
+    if config.arch == "midnet":
+        model: nn.Module = MIDNet(**kwargs, skip=config.skip)
+    elif config.arch == "nafnet":
+        model = NAFNet(**kwargs)
+    else:  # pragma: no cover - ModelConfig's Literal rejects this first
+        raise MidnetError(f"unknown architecture {config.arch!r}")
+    model.config = config
+    return model
+
+
+def preset_config(name: str, **overrides: Any) -> ModelConfig:
+    """The validated config of preset ``name`` with ``overrides`` applied."""
+    if name not in PRESETS:
+        raise MidnetError(f"unknown model {name!r}; valid names: {', '.join(PRESETS)} (or a .safetensors/.pth file)")
+    try:
+        return ModelConfig(**{**PRESETS[name].config, **overrides})
+    except Exception as exc:  # pydantic's ValidationError, made one line
+        raise MidnetError(f"invalid settings for model {name!r}: {_one_line(exc)}") from exc
+
+
+def create_model(
+    name: str | ModelConfig, in_chans: int = 1, pretrained: bool = False, **overrides: Any
+) -> nn.Module:
+    """Build a network by preset name (or from a :class:`ModelConfig`).
+
+    ``in_chans`` is the number of image channels (1 for SEM grayscale); ``overrides``
+    replace preset fields (``width=16``, ``skip="add"``...). ``pretrained=True`` loads
+    the weights this project ships for the preset.
+    """
+    if isinstance(name, ModelConfig):
+        config = name.model_copy(update=overrides) if overrides else name
+        config = ModelConfig(**config.model_dump())  # re-validate after updates
+        label = config.arch
+    else:
+        config = preset_config(name, in_chans=in_chans, **overrides)
+        label = name
+    model = build_model(config)
+    if pretrained:
+        from ..weights import load_pretrained_into
+
+        load_pretrained_into(model, label)
+    return model
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def _one_line(exc: Exception) -> str:
+    errors = getattr(exc, "errors", None)
+    if callable(errors):
+        parts = []
+        for e in errors():
+            loc = ".".join(str(x) for x in e.get("loc", ())) or "config"
+            parts.append(f"{loc}: {e.get('msg')}")
+        return "; ".join(parts)
+    return " ".join(str(exc).split())

@@ -1,0 +1,184 @@
+"""Saving and loading networks.
+
+midnet's own format is ``.safetensors`` with the :class:`ModelConfig` as JSON in the
+metadata, so a file rebuilds its network alone. Official NAFNet ``.pth`` checkpoints
+load through ``torch.load(..., weights_only=True)``: no code runs from a data file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
+from torch import nn
+
+from .errors import MidnetError
+from .models import PRESETS, ModelConfig, build_model, create_model
+
+CONFIG_KEY = "midnet.config"
+FORMAT_KEY = "midnet.format"
+FORMAT_VERSION = "1"
+
+
+def save_model(model: nn.Module, path: str | os.PathLike, metadata: dict[str, str] | None = None) -> Path:
+    """Write ``model``'s weights and config to a ``.safetensors`` file, atomically."""
+    config = getattr(model, "config", None)
+    if not isinstance(config, ModelConfig):
+        raise MidnetError("this network has no midnet config; build it with midnet.create_model to save it")
+    path = Path(path)
+    meta = {FORMAT_KEY: FORMAT_VERSION, CONFIG_KEY: config.model_dump_json()}
+    meta.update({k: str(v) for k, v in (metadata or {}).items()})
+    state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        save_file(state, tmp, metadata=meta)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def read_weights(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """The state dict and metadata of a ``.safetensors``, ``.pth`` or ``.pt`` file."""
+    path = Path(path)
+    if not path.is_file():
+        raise MidnetError(f"{path}: no such model file; give a preset name ({', '.join(PRESETS)}) or a weights file")
+    if path.suffix == ".safetensors":
+        try:
+            with safe_open(str(path), framework="pt") as f:
+                meta = f.metadata() or {}
+                state = {k: f.get_tensor(k) for k in f.keys()}
+        except (SafetensorError, OSError, ValueError) as exc:
+            raise MidnetError(f"{path}: not a readable .safetensors file ({exc}); re-download or re-export it") from exc
+        return state, meta
+    if path.suffix in (".pth", ".pt", ".ckpt"):
+        try:
+            obj = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # pickle refusing non-tensor content lands here too
+            raise MidnetError(
+                f"{path}: cannot load as a weights-only PyTorch checkpoint ({_first_line(exc)}); "
+                "convert it to .safetensors"
+            ) from exc
+        return _unwrap_state_dict(obj, path), {}
+    raise MidnetError(f"{path}: unknown weights format {path.suffix!r}; use .safetensors (or an official .pth)")
+
+
+def _unwrap_state_dict(obj: Any, path: Path) -> dict[str, torch.Tensor]:
+    # BasicSR/NAFNet checkpoints keep the weights under 'params' (or 'params_ema').
+    if isinstance(obj, dict):
+        for key in ("params", "params_ema", "state_dict", "model"):
+            if key in obj and isinstance(obj[key], dict):
+                obj = obj[key]
+                break
+    if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise MidnetError(f"{path}: no state dict of tensors found (looked for 'params', 'params_ema', 'state_dict')")
+    return {k.removeprefix("module."): v for k, v in obj.items()}
+
+
+def infer_config(state: dict[str, torch.Tensor]) -> ModelConfig:
+    """Read a NAFNet/MIDNet config off a state dict's names and shapes (official files carry none)."""
+    if "intro.weight" not in state:
+        raise MidnetError("weights do not look like NAFNet/MIDNet (no 'intro.weight'); cannot infer the network")
+    width, in_chans = state["intro.weight"].shape[:2]
+
+    def count(prefix: str) -> int:
+        pat = re.compile(rf"^{re.escape(prefix)}\.(\d+)\.")
+        return len({m.group(1) for k in state if (m := pat.match(k))})
+
+    levels = count("downs")
+    enc = tuple(count(f"encoders.{i}") for i in range(levels))
+    dec = tuple(count(f"decoders.{i}") for i in range(levels))
+    gated = any(k.startswith("skips.") for k in state)
+    return ModelConfig(
+        arch="midnet" if gated else "nafnet",
+        in_chans=in_chans,
+        width=width,
+        middle_blk_num=count("middle_blks"),
+        enc_blk_nums=enc,
+        dec_blk_nums=dec,
+    )
+
+
+def load_model(name_or_file: str | os.PathLike, device: str | torch.device | None = None) -> nn.Module:
+    """A ready network (eval mode) from a preset name with shipped weights or a weights file."""
+    key = str(name_or_file)
+    if key in PRESETS and not Path(key).is_file():
+        model = create_model(key, in_chans=_preset_in_chans(key), pretrained=True)
+    else:
+        model = load_model_file(key)
+    model.eval()
+    return model.to(device) if device is not None else model
+
+
+def load_model_file(path: str | os.PathLike) -> nn.Module:
+    state, meta = read_weights(path)
+    if CONFIG_KEY in meta:
+        try:
+            config = ModelConfig.model_validate_json(meta[CONFIG_KEY])
+        except ValueError as exc:
+            raise MidnetError(f"{path}: its recorded model config is invalid ({_first_line(exc)})") from exc
+    else:
+        config = infer_config(state)
+    model = build_model(config)
+    _load_strict(model, state, path)
+    return model
+
+
+def load_pretrained_into(model: nn.Module, preset: str) -> None:
+    """Fill ``model`` with the weights shipped for ``preset``."""
+    weights = PRESETS[preset].weights if preset in PRESETS else None
+    if weights is None:
+        shipped = [n for n, p in PRESETS.items() if p.weights] or ["none yet"]
+        raise MidnetError(
+            f"no pretrained weights ship for {preset!r}; presets with weights: {', '.join(shipped)}. "
+            "Use pretrained=False, or load a weights file with midnet.load_model(path)"
+        )
+    path = resources.files("midnet") / "weights" / weights
+    with resources.as_file(path) as p:
+        state, meta = read_weights(p)
+    shipped_config = ModelConfig.model_validate_json(meta[CONFIG_KEY])
+    if shipped_config != model.config:
+        raise MidnetError(
+            f"the shipped {preset!r} weights are for {shipped_config.in_chans}-channel "
+            f"{shipped_config.arch}; build it with in_chans={shipped_config.in_chans} and no overrides"
+        )
+    _load_strict(model, state, weights)
+
+
+def _preset_in_chans(name: str) -> int:
+    return int(PRESETS[name].config.get("in_chans", 1))
+
+
+def _load_strict(model: nn.Module, state: dict[str, torch.Tensor], source: Any) -> None:
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        raise MidnetError(f"{source}: weights do not fit the network ({_first_line(exc)})") from exc
+
+
+def _first_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text[:300] + ("..." if len(text) > 300 else "")
+
+
+def model_metadata(path: str | os.PathLike) -> dict[str, Any]:
+    """The metadata of a midnet weights file, JSON values decoded."""
+    _, meta = read_weights(path)
+    out: dict[str, Any] = {}
+    for k, v in meta.items():
+        try:
+            out[k] = json.loads(v)
+        except ValueError:
+            out[k] = v
+    return out

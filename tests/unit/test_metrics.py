@@ -1,0 +1,167 @@
+"""Unit tests for midnet.metrics on small seeded images, checked against scikit-image."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+
+from midnet.errors import MidnetError
+from midnet.metrics import crop_infobar, data_range_for, psnr, psnr_torch, ssim, ssim_torch
+
+TOL = 1e-4
+
+
+def _smooth(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    """A smooth float image in [0, 1] (sum of sinusoids) so SSIM is neither 0 nor 1."""
+    h, w = shape[:2]
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
+    phase = rng.uniform(0, 2 * np.pi, size=2)
+    base = 0.5 + 0.25 * np.sin(xx / 7.0 + phase[0]) + 0.2 * np.cos(yy / 5.0 + phase[1])
+    if len(shape) == 3:
+        base = np.stack([base * (0.8 + 0.1 * c) for c in range(shape[2])], axis=-1)
+    return np.clip(base, 0.0, 1.0)
+
+
+def _pair(dtype: np.dtype, shape: tuple[int, ...], seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """A reference and a noisy copy, both of ``dtype``, spread over the dtype's range."""
+    rng = np.random.default_rng(seed)
+    ref = _smooth(rng, shape)
+    img = np.clip(ref + rng.normal(0.0, 0.05, size=shape), 0.0, 1.0)
+    if np.issubdtype(dtype, np.integer):
+        top = np.iinfo(dtype).max
+        return np.round(ref * top).astype(dtype), np.round(img * top).astype(dtype)
+    return ref.astype(dtype), img.astype(dtype)
+
+
+def _sk_ssim(ref: np.ndarray, img: np.ndarray, data_range: float) -> float:
+    """skimage SSIM with the arguments the field reports (Wang et al. 2004)."""
+    return structural_similarity(
+        ref.astype(np.float64),
+        img.astype(np.float64),
+        gaussian_weights=True,
+        sigma=1.5,
+        use_sample_covariance=False,
+        data_range=data_range,
+        channel_axis=-1 if ref.ndim == 3 else None,
+    )
+
+
+CASES = [
+    pytest.param(np.uint8, (48, 56), 255.0, id="uint8-gray"),
+    pytest.param(np.uint16, (48, 56), 65535.0, id="uint16-gray"),
+    pytest.param(np.float64, (48, 56), 1.0, id="float-gray"),
+    pytest.param(np.uint8, (48, 56, 3), 255.0, id="uint8-rgb"),
+]
+
+
+@pytest.mark.parametrize(("dtype", "shape", "expected_range"), CASES)
+def test_data_range_for_dtype(dtype, shape, expected_range):
+    assert data_range_for(np.zeros(shape, dtype=dtype)) == expected_range
+
+
+def test_data_range_explicit_wins_and_other_ints():
+    assert data_range_for(np.zeros((2, 2), np.uint8), 2.0) == 2.0
+    assert data_range_for(np.zeros((2, 2), np.float32), 255.0) == 255.0
+    assert data_range_for(np.zeros((2, 2), np.int16)) == 65535.0
+
+
+def test_uint16_pair_spans_full_range():
+    ref, _ = _pair(np.uint16, (48, 56))
+    # A hard-coded 255 would be badly wrong on these values.
+    assert ref.max() > 60000 and ref.min() < 5000
+
+
+@pytest.mark.parametrize(("dtype", "shape", "expected_range"), CASES)
+def test_psnr_matches_skimage(dtype, shape, expected_range):
+    ref, img = _pair(dtype, shape)
+    expected = peak_signal_noise_ratio(ref, img, data_range=expected_range)
+    assert abs(psnr(ref, img) - expected) < TOL
+    assert 15.0 < expected < 40.0  # the comparison is not trivially inf or 0
+
+
+@pytest.mark.parametrize(("dtype", "shape", "expected_range"), CASES)
+def test_ssim_matches_skimage(dtype, shape, expected_range):
+    ref, img = _pair(dtype, shape)
+    expected = _sk_ssim(ref, img, expected_range)
+    assert abs(ssim(ref, img) - expected) < TOL
+    assert 0.1 < expected < 0.99
+
+
+def test_infobar_rows_excluded():
+    ref, img = _pair(np.uint8, (60, 50), seed=1)
+    other = ref.copy()
+    other[-10:] = img[-10:]  # differ only inside the "info bar"
+    assert np.any(other != ref)
+    assert math.isinf(psnr(ref, other, infobar_rows=10))
+    assert ssim(ref, other, infobar_rows=10) == pytest.approx(1.0, abs=1e-12)
+    assert math.isfinite(psnr(ref, other, infobar_rows=0))
+    assert ssim(ref, other, infobar_rows=0) < 1.0
+
+
+def test_identical_psnr_is_inf():
+    ref, _ = _pair(np.uint8, (20, 20))
+    assert psnr(ref, ref.copy()) == float("inf")
+
+
+def test_uint16_psnr_equals_float_scaled():
+    ref, img = _pair(np.uint16, (48, 56), seed=2)
+    as_float = psnr(ref.astype(np.float64) / 65535.0, img.astype(np.float64) / 65535.0, data_range=1.0)
+    assert abs(psnr(ref, img) - as_float) < 1e-9
+    assert abs(ssim(ref, img) - ssim(ref / 65535.0, img / 65535.0, data_range=1.0)) < 1e-9
+
+
+def test_shape_mismatch_raises():
+    a = np.zeros((20, 20), np.uint8)
+    with pytest.raises(MidnetError, match="shape"):
+        psnr(a, np.zeros((20, 21), np.uint8))
+    with pytest.raises(MidnetError, match="shape"):
+        ssim(a, np.zeros((21, 20), np.uint8))
+    with pytest.raises(MidnetError, match="shape"):
+        psnr_torch(torch.zeros(1, 1, 20, 20), torch.zeros(1, 1, 20, 21))
+
+
+def test_infobar_too_large_raises():
+    a = np.zeros((20, 20), np.uint8)
+    with pytest.raises(MidnetError):
+        crop_infobar(a, 20)
+    with pytest.raises(MidnetError):
+        psnr(a, a, infobar_rows=25)
+    with pytest.raises(MidnetError):
+        ssim(a, a, infobar_rows=20)
+    assert crop_infobar(a, 0) is a
+    assert crop_infobar(a, 5).shape == (15, 20)
+
+
+def test_torch_matches_numpy_gray_batch():
+    pairs = [_pair(np.float64, (64, 80), seed=s) for s in (3, 4)]
+    ref_t = torch.from_numpy(np.stack([p[0] for p in pairs])[:, None]).float()
+    img_t = torch.from_numpy(np.stack([p[1] for p in pairs])[:, None]).float()
+    p_t, s_t = psnr_torch(ref_t, img_t), ssim_torch(ref_t, img_t)
+    assert p_t.shape == (2,) and s_t.shape == (2,)
+    for i in range(2):
+        # Compare on the same float32 values the tensors hold.
+        r, m = ref_t[i, 0].double().numpy(), img_t[i, 0].double().numpy()
+        assert abs(p_t[i].item() - peak_signal_noise_ratio(r, m, data_range=1.0)) < TOL
+        assert abs(s_t[i].item() - _sk_ssim(r, m, 1.0)) < TOL
+        assert abs(s_t[i].item() - ssim(r, m)) < TOL
+
+
+def test_torch_matches_numpy_rgb():
+    ref, img = _pair(np.uint8, (40, 52, 3), seed=5)
+    ref_t = torch.from_numpy(ref).permute(2, 0, 1)[None].double() / 255.0
+    img_t = torch.from_numpy(img).permute(2, 0, 1)[None].double() / 255.0
+    assert abs(psnr_torch(ref_t, img_t).item() - peak_signal_noise_ratio(ref, img, data_range=255)) < TOL
+    assert abs(ssim_torch(ref_t, img_t).item() - _sk_ssim(ref, img, 255.0)) < TOL
+
+
+def test_torch_data_range_and_identical():
+    ref, img = _pair(np.uint8, (32, 32), seed=6)
+    ref_t = torch.from_numpy(ref)[None, None].float()
+    img_t = torch.from_numpy(img)[None, None].float()
+    assert abs(ssim_torch(ref_t, img_t, data_range=255.0).item() - _sk_ssim(ref, img, 255.0)) < TOL
+    assert math.isinf(psnr_torch(ref_t, ref_t.clone(), data_range=255.0).item())
+    assert ssim_torch(ref_t, ref_t.clone(), data_range=255.0).item() == pytest.approx(1.0, abs=1e-12)

@@ -1,0 +1,204 @@
+import pytest
+import torch
+from safetensors.torch import load_file
+
+import midnet
+from midnet import MidnetError, ModelConfig, count_parameters, create_model
+from midnet.models import PRESETS, MIDNet, NAFNet
+from midnet.models.blocks import AttentionGate
+from midnet.weights import infer_config, load_model, read_weights, save_model
+
+from ..conftest import TEST_DATA
+
+OFFICIAL = TEST_DATA / "nafnet_official_w8.safetensors"  # made by running megvii-research/NAFNet's own code
+OFFICIAL_KW = dict(width=8, middle_blk_num=1, enc_blk_nums=[1, 2], dec_blk_nums=[1, 1])
+
+
+def official(ch: int):
+    data = load_file(str(OFFICIAL))
+    prefix = f"c{ch}.params."
+    state = {k[len(prefix):]: v for k, v in data.items() if k.startswith(prefix)}
+    return state, data[f"c{ch}.input"], data[f"c{ch}.output"]
+
+
+def test_nafnet_gopro_has_official_parameter_count():
+    net = NAFNet(img_channel=3, width=32, middle_blk_num=1, enc_blk_nums=[1, 1, 1, 28], dec_blk_nums=[1, 1, 1, 1])
+    assert count_parameters(net) == 17_111_907
+    assert count_parameters(create_model("nafnet-w32", in_chans=3)) == 17_111_907
+
+
+@pytest.mark.parametrize("ch", [1, 3])
+def test_official_state_dict_loads_strictly_and_matches_official_output(ch):
+    state, x, y_official = official(ch)
+    net = NAFNet(img_channel=ch, **OFFICIAL_KW).eval()
+    net.load_state_dict(state, strict=True)
+    with torch.no_grad():
+        y = net(x)
+    assert y.shape == x.shape  # 21x30 is not a multiple of 4: padded and cropped back
+    torch.testing.assert_close(y, y_official, atol=1e-5, rtol=1e-5)
+
+
+def test_official_pth_checkpoint_loads_by_file_with_weights_only(tmp_path):
+    state, x, y_official = official(3)
+    pth = tmp_path / "NAFNet-official.pth"
+    torch.save({"params": state}, pth)  # the layout of the official BasicSR checkpoints
+    net = load_model(pth)
+    assert isinstance(net, NAFNet) and net.config.arch == "nafnet"
+    assert net.config.enc_blk_nums == (1, 2) and net.config.width == 8 and net.config.in_chans == 3
+    with torch.no_grad():
+        torch.testing.assert_close(net(x), y_official, atol=1e-5, rtol=1e-5)
+
+
+class _RunsCode:
+    """Unpickling this calls a function: what weights_only=True must refuse."""
+
+    def __reduce__(self):
+        return (_mark_ran, ())
+
+
+_RAN = []
+
+
+def _mark_ran():
+    _RAN.append(True)
+
+
+def test_pickle_with_code_is_refused(tmp_path):
+    bad = tmp_path / "evil.pth"
+    torch.save({"params": {"intro.weight": torch.zeros(1)}, "obj": _RunsCode()}, bad)
+    with pytest.raises(MidnetError, match="weights-only"):
+        load_model(bad)
+    assert not _RAN
+
+
+@pytest.mark.parametrize("name", ["midnet-s", "nafnet-s"])
+@pytest.mark.parametrize("ch", [1, 3])
+@pytest.mark.parametrize("hw", [(16, 16), (37, 53), (64, 31)])
+def test_any_size_and_channels(name, ch, hw):
+    net = create_model(name, in_chans=ch).eval()
+    x = torch.rand(2, ch, *hw)
+    with torch.no_grad():
+        y = net(x)
+    assert y.shape == x.shape
+    # skip-init: every block starts as identity, but intro/ending do not cancel; output is finite
+    assert torch.isfinite(y).all()
+
+
+def test_midnet_adds_gates_and_add_ablation_is_nafnet():
+    kw = dict(img_channel=1, **OFFICIAL_KW)
+    naf, gated, plain = NAFNet(**kw), MIDNet(**kw), MIDNet(**kw, skip="add")
+    assert count_parameters(gated) > count_parameters(naf)
+    assert count_parameters(plain) == count_parameters(naf)
+    assert all(isinstance(s, AttentionGate) for s in gated.skips) and len(gated.skips) == 2
+    # skip="add" is NAFNet: the official weights load and give the official output
+    state, x, y = official(1)
+    plain.load_state_dict(state, strict=True)
+    with torch.no_grad():
+        torch.testing.assert_close(plain.eval()(x), y, atol=1e-5, rtol=1e-5)
+        # the same weights in the gated network (gates aside) give a different output: the gate acts
+        gated.load_state_dict(state, strict=False)
+        assert not torch.allclose(gated.eval()(x), y, atol=1e-4)
+
+
+def test_attention_gate_weights_the_skip():
+    gate = AttentionGate(8)
+    g, x = torch.randn(2, 8, 5, 6), torch.randn(2, 8, 5, 6)
+    alpha = gate.attention(g, x)
+    assert alpha.shape == (2, 1, 5, 6) and (alpha > 0).all() and (alpha < 1).all()
+    with torch.no_grad():
+        gate.psi.bias.fill_(-50.0)  # gate closed: the encoder feature is dropped
+    torch.testing.assert_close(gate(g, x), g)
+    with torch.no_grad():
+        gate.psi.bias.fill_(50.0)  # gate open: plain addition
+    torch.testing.assert_close(gate(g, x), g + x)
+
+
+@pytest.mark.parametrize("ch", [1, 3])
+def test_every_midnet_parameter_receives_a_gradient(ch):
+    net = create_model("midnet-s", in_chans=ch)
+    opt = torch.optim.Adam(net.parameters(), lr=1e-2)
+    x, t = torch.rand(2, ch, 32, 32), torch.rand(2, ch, 32, 32)
+    # one step first: with skip-init (beta = gamma = 0) the block convs get no gradient at step 0
+    for _ in range(2):
+        opt.zero_grad()
+        loss = (net(x) - t).abs().mean()
+        loss.backward()
+        opt.step()
+    missing = [n for n, p in net.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
+    assert not missing, f"no gradient reaches: {missing}"
+    assert all(torch.isfinite(p.grad).all() for p in net.parameters())
+
+
+def test_create_model_unknown_name_lists_valid_ones():
+    with pytest.raises(MidnetError) as err:
+        create_model("midnet-xxl")
+    msg = str(err.value)
+    assert "midnet-xxl" in msg and all(name in msg for name in PRESETS)
+    assert "\n" not in msg
+
+
+def test_create_model_overrides_and_config():
+    net = create_model("midnet-s", width=8, skip="add")
+    assert net.config.width == 8 and net.config.skip == "add"
+    again = create_model(net.config)
+    assert again.config == net.config and count_parameters(again) == count_parameters(net)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        dict(arch="midnet", colour=True),  # unknown key
+        dict(arch="midnet", width=1000),  # out of bounds
+        dict(arch="midnet", in_chans=0),
+        dict(arch="midnet", enc_blk_nums=(1, 1), dec_blk_nums=(1,)),  # levels disagree
+        dict(arch="nafnet", skip="attention"),  # NAFNet has no gates
+        dict(arch="unet"),
+    ],
+)
+def test_model_config_rejects(bad):
+    with pytest.raises(ValueError):
+        ModelConfig(**bad)
+
+
+def test_create_model_bad_override_is_one_clear_line():
+    with pytest.raises(MidnetError, match="width"):
+        create_model("midnet-s", width=3)
+
+
+def test_pretrained_without_shipped_weights_is_a_clear_error():
+    with pytest.raises(MidnetError, match="no pretrained weights"):
+        create_model("nafnet-w32", pretrained=True)
+
+
+def test_safetensors_round_trip_rebuilds_from_file_alone(tmp_path):
+    net = create_model("midnet-s", in_chans=1, width=8)
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(torch.randn_like(p) * 0.1)
+    path = save_model(net, tmp_path / "sub" / "m.safetensors", metadata={"note": "test"})
+    state, meta = read_weights(path)
+    assert ModelConfig.model_validate_json(meta["midnet.config"]) == net.config and meta["note"] == "test"
+    loaded = midnet.load_model(path)
+    assert loaded.config == net.config and not loaded.training
+    x = torch.rand(1, 1, 24, 40)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(x), net.eval()(x))
+    assert not list(tmp_path.glob("sub/*.tmp"))  # atomic write leaves no temporary behind
+
+
+def test_infer_config_reads_midnet_state_dicts():
+    net = create_model("midnet-s", in_chans=3)
+    assert infer_config(net.state_dict()) == net.config
+
+
+def test_missing_and_bad_model_files(tmp_path):
+    with pytest.raises(MidnetError, match="no such model file"):
+        load_model(tmp_path / "nope.safetensors")
+    junk = tmp_path / "junk.safetensors"
+    junk.write_bytes(b"not a safetensors file")
+    with pytest.raises(MidnetError, match="not a readable"):
+        load_model(junk)
+    other = tmp_path / "w.onnx"
+    other.write_bytes(b"x")
+    with pytest.raises(MidnetError, match="unknown weights format"):
+        load_model(other)
