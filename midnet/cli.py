@@ -64,6 +64,92 @@ def models_cmd(in_chans: int, as_json: bool) -> None:
         click.echo(f"{r['name']:<14} {r['arch']:<8} {r['params']:>12,}  {weights:<8} {r['description']}")
 
 
+DEFAULT_MODEL = "midnet-sem"
+
+
+def _infobar_option(value: str) -> int | str:
+    if value in ("auto", "none"):
+        return value
+    try:
+        rows = int(value)
+    except ValueError:
+        raise click.BadParameter("give auto, none or a number of rows") from None
+    if rows < 0:
+        raise click.BadParameter("rows must be >= 0")
+    return rows
+
+
+@cli.command("train")
+@click.argument("config", required=False, type=click.Path(dir_okay=False))
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config value, e.g. optim.lr=5e-4.")
+@click.option("--data", type=click.Path(file_okay=False), help="Pair folder (same as --set data.path=...).")
+@click.option("--out", type=click.Path(file_okay=False), help="Run folder (same as --set out=...).")
+@click.option("--resume", is_flag=True, help="Continue the checkpoint in the run folder exactly.")
+@click.option("--print-config", is_flag=True, help="Print the resolved config and exit.")
+def train_cmd(config, overrides, data, out, resume, print_config) -> None:
+    """Train or fine-tune a network on blur/sharp pairs (YAML CONFIG, e.g. configs/cpu.yaml)."""
+    from .train import dump_config, load_config, train
+
+    overrides = list(overrides)
+    if data:
+        overrides.append(f"data.path={data}")
+    if out:
+        overrides.append(f"out={out}")
+    cfg = load_config(config, overrides)
+    if print_config:
+        click.echo(dump_config(cfg), nl=False)
+        return
+    summary = train(cfg, resume=resume, echo=lambda m: click.echo(m, err=True))
+    best = summary["best_val_psnr"]
+    click.echo(
+        f"{'stopped' if summary['stopped'] else 'finished'} at step {summary['iteration']}; weights: {summary['weights']}"
+        + (f"; best validation PSNR {best:.2f} dB" if best is not None else ""),
+        err=True,
+    )
+
+
+@cli.command("eval")
+@click.option("--model", "model_name", default=DEFAULT_MODEL, show_default=True, help="Preset name or weights file.")
+@click.option("--data", required=True, type=click.Path(file_okay=False), help="Pair folder with blur/ and sharp/.")
+@click.option("--infobar", default="auto", show_default=True, callback=lambda c, p, v: _infobar_option(v),
+              help="Info bar rows to exclude: auto, none or a number.")
+@click.option("--names", default=None, help="Comma-separated micrograph names to score (default: all).")
+@click.option("--align/--no-align", default=True, show_default=True,
+              help="Remove a shift between the blurry and sharp exposures (measured on that pair alone).")
+@click.option("--tile", type=click.IntRange(min=32), default=None, help="Restore in tiles of this size.")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or mps.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON to stdout (nothing else goes there).")
+def eval_cmd(model_name, data, infobar, names, align, tile, device, as_json) -> None:
+    """PSNR/SSIM of a model on whole micrographs, beside the blurry input's."""
+    import warnings
+
+    from tqdm import tqdm
+
+    from .data import load_pairs
+    from .evaluate import score_pairs
+    from .train import pick_device
+    from .weights import load_model
+
+    dev = pick_device(device)
+    model = load_model(model_name, device=dev)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # shifts are handled by --align, not warned about
+        pairs = load_pairs(data, infobar, names.split(",") if names else None, align=False, warn_shift=False)
+    bar = tqdm(total=len(pairs), unit="image", desc="eval", file=sys.stderr, disable=None)
+    result = score_pairs(model, pairs, tile=tile, device=dev, align=align, on_image=lambda _: bar.update(1))
+    bar.close()
+    if as_json:
+        click.echo(json.dumps(result))
+        return
+    click.echo(f"model {model_name} on {data} ({'aligned' if align else 'not aligned'}, info bar excluded)")
+    click.echo(f"{'micrograph':<16} {'PSNR dB':>8} {'SSIM':>7} {'input dB':>9} {'input SSIM':>10} {'gain dB':>8}")
+    for im in result["images"] + [dict(result["mean"], name="mean")]:
+        click.echo(
+            f"{im['name']:<16} {im['psnr']:>8.2f} {im['ssim']:>7.4f} {im['input_psnr']:>9.2f} "
+            f"{im['input_ssim']:>10.4f} {im['psnr'] - im['input_psnr']:>+8.2f}"
+        )
+
+
 def main() -> None:
     cli(prog_name="midnet", obj={})
 

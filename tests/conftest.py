@@ -35,3 +35,26 @@ def smooth_image(h: int, w: int, seed: int = 0) -> np.ndarray:
         cy, cx, r = rng.uniform(0, 1, 2).tolist() + [rng.uniform(0.05, 0.2)]
         img += 0.25 * (((yy - cy) ** 2 + (xx - cx) ** 2) < r * r)
     return np.clip(img / img.max(), 0, 1).astype(np.float32)
+
+
+def write_pair_folder(root: Path, names=("a", "b", "c"), h: int = 96, w: int = 128, bar: int = 16) -> Path:
+    """A small pair folder like a microscope's: gray PNGs, blur = Gaussian(sharp), a text info bar."""
+    from PIL import Image
+    from scipy.ndimage import gaussian_filter
+
+    for sub in ("blur", "sharp"):
+        (root / sub).mkdir(parents=True, exist_ok=True)
+    for i, name in enumerate(names):
+        sharp = smooth_image(h, w, seed=10 + i)
+        blur = gaussian_filter(sharp, 1.5)
+        for sub, img in (("blur", blur), ("sharp", sharp)):
+            frame = np.zeros((h + bar, w), np.uint8)
+            frame[:h] = np.round(img * 255)
+            frame[h + 4 : h + 10, 8:40] = 255  # "text" in the info bar
+            Image.fromarray(frame).save(root / sub / f"{name}.png")
+    return root
+
+
+@pytest.fixture
+def pair_folder(tmp_path) -> Path:
+    return write_pair_folder(tmp_path / "pairs")

@@ -1,0 +1,6 @@
+"""Paired blur/sharp micrographs: discovery, loading, splits by micrograph, crops."""
+
+from .crops import sample_batch
+from .pairs import Pair, find_pairs, load_pairs, split_names
+
+__all__ = ["Pair", "find_pairs", "load_pairs", "sample_batch", "split_names"]

@@ -1,0 +1,45 @@
+"""Random training crops with the paper's flips and rotations.
+
+A batch is a pure function of (seed, iteration, rank): nothing to checkpoint, resumed
+runs see exactly the data they would have seen, and each DDP rank gets its own shard.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from ..errors import MidnetError
+from .pairs import Pair
+
+
+def batch_rng(seed: int, iteration: int, rank: int = 0) -> np.random.Generator:
+    return np.random.default_rng([seed, iteration, rank])
+
+
+def sample_batch(
+    pairs: Sequence[Pair], batch: int, crop: int, seed: int, iteration: int, rank: int = 0, augment: bool = True
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(blur, sharp) float32 tensors of shape (batch, 1, crop, crop)."""
+    for p in pairs:
+        if min(p.blur.shape) < crop:
+            raise MidnetError(f"{p.name}: {p.blur.shape[1]}x{p.blur.shape[0]} is smaller than the {crop}px crop; lower data.crop")
+    rng = batch_rng(seed, iteration, rank)
+    areas = np.array([p.blur.size for p in pairs], dtype=np.float64)
+    choice = rng.choice(len(pairs), size=batch, p=areas / areas.sum())  # every pixel equally likely
+    xs, ys = np.empty((batch, 1, crop, crop), np.float32), np.empty((batch, 1, crop, crop), np.float32)
+    for i, k in enumerate(choice):
+        p = pairs[k]
+        top = rng.integers(0, p.blur.shape[0] - crop + 1)
+        left = rng.integers(0, p.blur.shape[1] - crop + 1)
+        b = p.blur[top : top + crop, left : left + crop]
+        s = p.sharp[top : top + crop, left : left + crop]
+        if augment:  # one of the 8 flips/rotations of the square
+            k_rot, flip = int(rng.integers(4)), bool(rng.integers(2))
+            b, s = np.rot90(b, k_rot), np.rot90(s, k_rot)
+            if flip:
+                b, s = b[:, ::-1], s[:, ::-1]
+        xs[i, 0], ys[i, 0] = b, s
+    return torch.from_numpy(xs), torch.from_numpy(ys)

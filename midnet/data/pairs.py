@@ -1,0 +1,153 @@
+"""A pair folder holds ``blur/`` and ``sharp/`` with files matched by name."""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from skimage.registration import phase_cross_correlation
+
+from ..errors import MidnetError
+from ..infobar import InfobarSpec, resolve_infobar
+from ..io import IMAGE_SUFFIXES, dtype_range, read_image, to_gray_float
+
+MAX_SHIFT_PX = 1.0  # pairs further apart than this are aligned (or flagged, when alignment is off)
+
+
+@dataclass
+class Pair:
+    """One micrograph: blurry input and sharp target, gray float32 in [0, 1], info bar removed."""
+
+    name: str
+    blur: np.ndarray
+    sharp: np.ndarray
+    infobar: int  # rows removed from the bottom of the original frame
+    shift: tuple[float, float]  # (dy, dx) that moves sharp onto blur, by phase correlation
+    aligned: bool  # True when both were cropped to their overlap at the integer shift
+    full_scale: float  # the files' full-scale value (255, 65535; 1.0 for float): their quantisation step
+
+
+def find_pairs(root: str | Path) -> list[tuple[str, Path, Path]]:
+    """(name, blur file, sharp file) for every name present in both folders, sorted by name."""
+    root = Path(root)
+    blur_dir, sharp_dir = root / "blur", root / "sharp"
+    for d in (blur_dir, sharp_dir):
+        if not d.is_dir():
+            raise MidnetError(f"{root}: no '{d.name}/' folder; a pair folder holds blur/ and sharp/ with matching names")
+
+    def images(d: Path) -> dict[str, Path]:
+        return {p.stem: p for p in sorted(d.iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()}
+
+    blur, sharp = images(blur_dir), images(sharp_dir)
+    only_blur, only_sharp = sorted(set(blur) - set(sharp)), sorted(set(sharp) - set(blur))
+    if only_blur or only_sharp:
+        parts = []
+        if only_blur:
+            parts.append(f"blur/ only: {', '.join(only_blur)}")
+        if only_sharp:
+            parts.append(f"sharp/ only: {', '.join(only_sharp)}")
+        raise MidnetError(f"{root}: unmatched names ({'; '.join(parts)}); give each blurry image a sharp one of the same name")
+    if not blur:
+        raise MidnetError(f"{root}: no images in blur/ and sharp/ (TIFF, PNG, JPEG or BMP)")
+    return [(name, blur[name], sharp[name]) for name in sorted(blur)]
+
+
+def measure_shift(reference: np.ndarray, moving: np.ndarray) -> tuple[float, float]:
+    """Sub-pixel (dy, dx) that moves ``moving`` onto ``reference`` (cross-correlation).
+
+    Unnormalised: the whitened ("phase") variant locks onto the noise of a blurry frame
+    and reports ~0 for pairs that are 10+ px apart (seen on the shared SEM pairs).
+    """
+    shift, _, _ = phase_cross_correlation(reference, moving, upsample_factor=20, normalization=None)
+    return float(shift[0]), float(shift[1])
+
+
+def align_to(reference: np.ndarray, moving: np.ndarray, shift: tuple[float, float]) -> tuple[np.ndarray, np.ndarray]:
+    """Both images cropped to their overlap once ``moving`` is moved by the rounded ``shift``.
+
+    An integer shift: the ground truth is never resampled (interpolation would blur it).
+    """
+    dy, dx = (int(round(v)) for v in shift)
+    h, w = reference.shape[:2]
+    y0, y1, x0, x1 = max(dy, 0), h + min(dy, 0), max(dx, 0), w + min(dx, 0)
+    if y1 - y0 < h // 2 or x1 - x0 < w // 2:
+        raise MidnetError(f"images are shifted by ({dy}, {dx}) px, more than half the frame: not the same field of view")
+    return reference[y0:y1, x0:x1], moving[y0 - dy : y1 - dy, x0 - dx : x1 - dx]
+
+
+def load_pairs(
+    root: str | Path,
+    infobar: InfobarSpec = "auto",
+    names: list[str] | None = None,
+    align: bool = True,
+    warn_shift: bool = True,
+) -> list[Pair]:
+    """Load the pairs of ``root`` (optionally only ``names``), info bar removed.
+
+    The two exposures of a pair can be shifted (an SEM's focus change moves the image;
+    the shared pairs are 5-14 px apart). With ``align`` a shift over a pixel is removed
+    by cropping both to their overlap; without it, it is only warned about.
+    """
+    found = find_pairs(root)
+    if names is not None:
+        known = {n for n, _, _ in found}
+        missing = [n for n in names if n not in known]
+        if missing:
+            raise MidnetError(f"{root}: no pair named {', '.join(missing)}; available: {', '.join(sorted(known))}")
+        found = [f for f in found if f[0] in names]
+    pairs = []
+    for name, blur_path, sharp_path in found:
+        blur_img, sharp_img = read_image(blur_path), read_image(sharp_path)
+        if blur_img.array.shape[:2] != sharp_img.array.shape[:2]:
+            raise MidnetError(
+                f"{sharp_path}: size {sharp_img.array.shape[:2]} differs from {blur_path} {blur_img.array.shape[:2]}; "
+                "pairs must show the same field of view at the same size"
+            )
+        rows = max(resolve_infobar(infobar, blur_img.array), resolve_infobar(infobar, sharp_img.array))
+        try:
+            blur = to_gray_float(blur_img.array)
+            sharp = to_gray_float(sharp_img.array)
+        except MidnetError as exc:
+            raise MidnetError(f"{blur_path.parent.parent / name}: {exc}") from None
+        if rows:
+            blur, sharp = blur[:-rows], sharp[:-rows]
+        shift = measure_shift(blur, sharp)
+        shifted = max(abs(shift[0]), abs(shift[1])) > MAX_SHIFT_PX
+        if shifted and align:
+            blur, sharp = align_to(blur, sharp, shift)
+        elif shifted and warn_shift:
+            warnings.warn(
+                f"{name}: sharp is shifted by ({shift[0]:+.1f}, {shift[1]:+.1f}) px from blur; align it to train on it",
+                stacklevel=2,
+            )
+        pairs.append(Pair(name, np.ascontiguousarray(blur), np.ascontiguousarray(sharp), rows, shift, shifted and align,
+                          dtype_range(blur_img.array.dtype)))
+    return pairs
+
+
+def split_names(names: list[str], val: list[str] | None = None, folds: int = 0, fold: int = 0) -> tuple[list[str], list[str]]:
+    """(train, validation) names, always split by micrograph.
+
+    ``val`` names are held out as given; otherwise ``folds`` > 1 holds out fold ``fold``
+    of the sorted names cut into ``folds`` contiguous groups (3 folds over 7: 3, 2, 2).
+    """
+    names = sorted(names)
+    if val:
+        unknown = sorted(set(val) - set(names))
+        if unknown:
+            raise MidnetError(f"validation names not in the data: {', '.join(unknown)}; available: {', '.join(names)}")
+        held = sorted(val)
+    elif folds > 1:
+        if folds > len(names):
+            raise MidnetError(f"{folds} folds need at least {folds} micrographs, the data has {len(names)}")
+        if not 0 <= fold < folds:
+            raise MidnetError(f"fold must lie in 0..{folds - 1}, got {fold}")
+        held = [str(n) for n in np.array_split(np.array(names, dtype=object), folds)[fold]]
+    else:
+        held = []
+    train = [n for n in names if n not in held]
+    if not train:
+        raise MidnetError("no micrograph left to train on after holding out the validation ones")
+    return train, held
