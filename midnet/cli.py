@@ -25,6 +25,13 @@ class MidnetGroup(click.Group):
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             ctx.exit(130)
+        except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
+            raise
+        except Exception as exc:  # a bug or an environment problem: still one line by default
+            if ctx.obj and ctx.obj.get("debug"):
+                raise
+            click.echo(f"error: {type(exc).__name__}: {' '.join(str(exc).split())[:300]} (rerun with --debug for details)", err=True)
+            ctx.exit(1)
 
 
 @click.group(cls=MidnetGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -108,8 +115,34 @@ def train_cmd(config, overrides, data, out, resume, print_config) -> None:
     )
 
 
+@cli.command("calibrate")
+@click.option("--data", required=True, type=click.Path(file_okay=False), help="Pair folder with blur/ and sharp/.")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Calibration JSON to write.")
+@click.option("--names", default=None, help="Comma-separated micrographs to fit on (default: all).")
+@click.option("--methods", default="wiener,richardson-lucy,unsharp", show_default=True, help="Methods to fit.")
+@click.option("--infobar", default="auto", show_default=True, callback=lambda c, p, v: _infobar_option(v),
+              help="Info bar rows to exclude: auto, none or a number.")
+def calibrate_cmd(data, output, names, methods, infobar) -> None:
+    """Fit the classical methods' PSF and parameters on training pairs (max PSNR)."""
+    from .classical import calibrate
+    from .data import load_pairs
+
+    chosen = [m.strip() for m in methods.split(",") if m.strip()]
+    bad = sorted(set(chosen) - {"wiener", "richardson-lucy", "unsharp"})
+    if bad:
+        raise MidnetError(f"unknown method {', '.join(bad)}; use wiener, richardson-lucy, unsharp")
+    pairs = load_pairs(data, infobar, names.split(",") if names else None, align=True)
+    click.echo(f"fitting {', '.join(chosen)} on {len(pairs)} micrographs...", err=True)
+    params = calibrate(pairs, chosen)
+    params.save(output)
+    click.echo(params.model_dump_json(indent=2))
+
+
 @cli.command("eval")
 @click.option("--model", "model_name", default=DEFAULT_MODEL, show_default=True, help="Preset name or weights file.")
+@click.option("--method", type=click.Choice(["midnet", "wiener", "richardson-lucy", "unsharp"]), default="midnet",
+              show_default=True, help="A network (--model) or a classical method (--calib).")
+@click.option("--calib", type=click.Path(dir_okay=False), help="Calibration JSON from 'midnet calibrate'.")
 @click.option("--data", required=True, type=click.Path(file_okay=False), help="Pair folder with blur/ and sharp/.")
 @click.option("--infobar", default="auto", show_default=True, callback=lambda c, p, v: _infobar_option(v),
               help="Info bar rows to exclude: auto, none or a number.")
@@ -119,29 +152,33 @@ def train_cmd(config, overrides, data, out, resume, print_config) -> None:
 @click.option("--tile", type=click.IntRange(min=32), default=None, help="Restore in tiles of this size.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or mps.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON to stdout (nothing else goes there).")
-def eval_cmd(model_name, data, infobar, names, align, tile, device, as_json) -> None:
-    """PSNR/SSIM of a model on whole micrographs, beside the blurry input's."""
-    import warnings
-
+def eval_cmd(model_name, method, calib, data, infobar, names, align, tile, device, as_json) -> None:
+    """PSNR/SSIM of a restorer on whole micrographs, beside the blurry input's."""
     from tqdm import tqdm
 
     from .data import load_pairs
-    from .evaluate import score_pairs
-    from .train import pick_device
-    from .weights import load_model
+    from .evaluate import restore_gray, score_restorer
 
-    dev = pick_device(device)
-    model = load_model(model_name, device=dev)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # shifts are handled by --align, not warned about
-        pairs = load_pairs(data, infobar, names.split(",") if names else None, align=False, warn_shift=False)
+    if method == "midnet":
+        from .train import pick_device
+        from .weights import load_model
+
+        dev = pick_device(device)
+        model = load_model(model_name, device=dev)
+        restorer, label = (lambda g: restore_gray(model, g, tile, dev)), f"model {model_name}"
+    else:
+        from .classical import ClassicalParams, default_params, restore
+
+        params = ClassicalParams.load(calib) if calib else default_params()
+        restorer, label = (lambda g: restore(g, method, params)), f"{method} ({calib or 'built-in parameters'})"
+    pairs = load_pairs(data, infobar, names.split(",") if names else None, align=False, warn_shift=False)
     bar = tqdm(total=len(pairs), unit="image", desc="eval", file=sys.stderr, disable=None)
-    result = score_pairs(model, pairs, tile=tile, device=dev, align=align, on_image=lambda _: bar.update(1))
+    result = score_restorer(restorer, pairs, align=align, on_image=lambda _: bar.update(1))
     bar.close()
     if as_json:
         click.echo(json.dumps(result))
         return
-    click.echo(f"model {model_name} on {data} ({'aligned' if align else 'not aligned'}, info bar excluded)")
+    click.echo(f"{label} on {data} ({'aligned' if align else 'not aligned'}, info bar excluded)")
     click.echo(f"{'micrograph':<16} {'PSNR dB':>8} {'SSIM':>7} {'input dB':>9} {'input SSIM':>10} {'gain dB':>8}")
     for im in result["images"] + [dict(result["mean"], name="mean")]:
         click.echo(
