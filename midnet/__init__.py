@@ -4,6 +4,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from .errors import MidnetError
 from .models import ModelConfig, PRESETS, count_parameters, create_model
+from .restore import deblur
 from .weights import load_model, save_model
 
 try:
@@ -16,6 +17,7 @@ __all__ = [
     "ModelConfig",
     "PRESETS",
     "count_parameters",
+    "deblur",
     "create_model",
     "load_model",
     "save_model",

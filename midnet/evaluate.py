@@ -17,26 +17,21 @@ from torch import nn
 
 from .data.pairs import MAX_SHIFT_PX, Pair, align_to
 from .metrics import psnr, ssim
-from .tiling import predict_tiled
 
 Restorer = Callable[[np.ndarray], np.ndarray]
 
 
-@torch.no_grad()
 def restore_gray(
     model: nn.Module, gray: np.ndarray, tile: int | None = None, device: torch.device | str | None = None
 ) -> np.ndarray:
     """Restore an (H, W) float image in [0, 1] with a network of any channel count."""
-    device = torch.device(device) if device is not None else next(model.parameters()).device
+    from .restore import make_restorer
+
     was_training = model.training
-    model.eval()
-    x = torch.from_numpy(np.ascontiguousarray(gray, dtype=np.float32))[None, None].to(device)
-    chans = getattr(getattr(model, "config", None), "in_chans", 1)
-    if chans > 1:
-        x = x.expand(-1, chans, -1, -1).contiguous()
-    y = predict_tiled(model, x, tile=tile)
-    model.train(was_training)
-    return y.mean(1)[0].float().cpu().numpy()
+    try:
+        return make_restorer(model, tile=tile)(gray)
+    finally:
+        model.train(was_training)
 
 
 def quantise(image: np.ndarray, full_scale: float) -> np.ndarray:

@@ -17,7 +17,7 @@ InfobarSpec = Union[int, Literal["auto", "none"]]
 
 MIN_ROWS = 8  # thinner bands are lines or noise, not a vendor's info bar
 MAX_FRACTION = 0.3  # no vendor's bar takes more than this of the frame height
-BACKGROUND_FRACTION = 0.5  # in a bar row, at least half the pixels are the background level
+BACKGROUND_FRACTION = 0.35  # in a bar row, this much is background level (dense text covers the rest)
 
 
 def _row_background(gray: np.ndarray, level: float, tol: float) -> np.ndarray:
@@ -29,7 +29,7 @@ def detect_infobar(image: np.ndarray) -> int:
     """Number of bottom rows that form an info bar (0 when there is none).
 
     The bottom row's most common level is taken as the bar's background; the bar is
-    the run of bottom rows in which at least half the pixels sit at that level (text
+    the run of bottom rows in which at least 35% of the pixels sit at that level (text
     and scale bar cover the rest). Image rows above have texture and break the run.
     """
     a = np.asarray(image)

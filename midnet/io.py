@@ -7,6 +7,7 @@ assumes 8 bits: intensity scaling always goes through :func:`dtype_range`.
 from __future__ import annotations
 
 import os
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -56,13 +57,53 @@ def read_image(path: str | os.PathLike) -> ImageData:
     return ImageData(array=array, path=path, format=fmt, metadata=meta)
 
 
+# Tags tifffile writes itself from the array and the arguments of imwrite.
+_STRUCTURAL_TAGS = {
+    254, 255, 256, 257, 258, 259, 262, 266, 273, 277, 278, 279, 280, 281, 282, 283, 284, 296, 305, 306, 317,
+    320, 322, 323, 324, 325, 330, 338, 339, 340, 341, 347, 270, 34665, 34853,
+}
+_BYTE_LIKE = {1, 2, 6, 7}  # BYTE, ASCII, SBYTE, UNDEFINED: copied as raw bytes
+
+
 def _read_tiff(path: Path):
     import tifffile
 
     with tifffile.TiffFile(path) as tif:
         series = tif.series[0]
         array = series.asarray()
-        meta = {"pages": len(tif.pages), "shape": series.shape}
+        page = tif.pages[0]
+        tags = page.tags
+        extratags = []
+        for tag in tags.values():
+            if tag.code in _STRUCTURAL_TAGS:
+                continue
+            if int(tag.dtype) in _BYTE_LIKE:
+                tif.filehandle.seek(tag.valueoffset)
+                raw = tif.filehandle.read(tag.valuebytecount)
+                value = raw.rstrip(b"\0").decode("latin-1") if int(tag.dtype) == 2 else raw
+                extratags.append((tag.code, int(tag.dtype), tag.count if int(tag.dtype) != 2 else 0, value, True))
+            elif isinstance(tag.value, (int, float)) or (
+                isinstance(tag.value, tuple) and all(isinstance(v, (int, float)) for v in tag.value)
+            ):
+                extratags.append((tag.code, int(tag.dtype), tag.count, tag.value, True))
+            # anything else (parsed structures tifffile cannot write back) is dropped
+        meta = {
+            "pages": len(series.pages) if hasattr(series, "pages") else len(tif.pages),
+            "axes": series.axes,
+            "bigtiff": tif.is_bigtiff,
+            "photometric": int(page.photometric),
+            "planar": int(page.planarconfig),
+            "compressed": int(page.compression) != 1,
+            "description": page.description or None,
+            "software": page.software or None,
+            "datetime": tags["DateTime"].value if "DateTime" in tags else None,
+            "resolution": (tags["XResolution"].value, tags["YResolution"].value) if "XResolution" in tags else None,
+            "resolutionunit": int(tags["ResolutionUnit"].value) if "ResolutionUnit" in tags else None,
+            "extratags": extratags,
+            "vendor": [name for name in ("fei", "sem", "sis", "olympus", "tvips", "nih") if getattr(tif, f"is_{name}", False)],
+        }
+        if array.ndim == 3 and meta["photometric"] == 2 and meta["planar"] == 2:  # planar RGB: make it (H, W, C)
+            array = np.moveaxis(array, 0, -1)
     return array, "tiff", meta
 
 
@@ -88,6 +129,115 @@ def _read_pil(path: Path):
         else:
             raise MidnetError(f"{path}: unsupported image mode {mode!r}")
     return np.ascontiguousarray(array), fmt, {"info": info, "mode": mode}
+
+
+def write_image(path: str | os.PathLike, array: np.ndarray, like: ImageData | None = None, fmt: str | None = None) -> Path:
+    """Write ``array`` to ``path`` atomically (temporary file, then rename), keeping ``like``'s metadata.
+
+    ``fmt`` ("tiff", "png", "jpeg", "bmp") defaults to the suffix of ``path``.
+    """
+    path = Path(path)
+    fmt = fmt or _format_of(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix + ".tmp")
+    os.close(fd)
+    try:
+        if fmt == "tiff":
+            _write_tiff(tmp, array, like)
+        else:
+            _write_pil(tmp, array, like, fmt)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def _format_of(path: Path) -> str:
+    suffix = path.suffix.lower()
+    if suffix in TIFF_SUFFIXES:
+        return "tiff"
+    if suffix in (".jpg", ".jpeg"):
+        return "jpeg"
+    if suffix in (".png", ".bmp"):
+        return suffix[1:]
+    raise MidnetError(f"{path}: cannot write {suffix!r} files; use .tif, .png, .jpg or .bmp")
+
+
+def _write_tiff(path: str, array: np.ndarray, like: ImageData | None) -> None:
+    import tifffile
+
+    meta = like.metadata if like is not None and like.format == "tiff" else {}
+    info = like.metadata.get("info", {}) if like is not None and like.format != "tiff" else {}
+    kwargs: dict[str, Any] = {"metadata": None, "software": meta.get("software") or "midnet"}
+    if meta.get("description"):
+        kwargs["description"] = meta["description"]
+    elif isinstance(info.get("Description"), str):
+        kwargs["description"] = info["Description"]
+    if meta.get("resolution"):
+        kwargs["resolution"] = meta["resolution"]
+        if meta.get("resolutionunit"):
+            kwargs["resolutionunit"] = meta["resolutionunit"]
+    elif info.get("dpi"):
+        kwargs["resolution"], kwargs["resolutionunit"] = tuple(float(v) for v in info["dpi"]), 2  # inch
+    if meta.get("datetime"):
+        kwargs["datetime"] = meta["datetime"]
+    if meta.get("extratags"):
+        kwargs["extratags"] = meta["extratags"]
+    if meta.get("compressed"):
+        kwargs["compression"] = "zlib"
+    pages = meta.get("pages", 1)
+    colour = array.ndim == (4 if pages > 1 else 3) and array.shape[-1] in (3, 4)
+    kwargs["photometric"] = "rgb" if colour else "minisblack"
+    if colour and array.shape[-1] == 4:
+        kwargs["extrasamples"] = ("unassalpha",)
+    if not colour and array.ndim == 3 and array.shape[-1] == 2 and pages == 1:
+        kwargs["extrasamples"] = ("unassalpha",)
+    big = bool(meta.get("bigtiff")) or array.nbytes > 2**32 - 2**25
+    tifffile.imwrite(path, array, bigtiff=big, **kwargs)
+
+
+def _write_pil(path: str, array: np.ndarray, like: ImageData | None, fmt: str) -> None:
+    from PIL import Image, PngImagePlugin
+
+    info = like.metadata.get("info", {}) if like is not None and like.format != "tiff" else {}
+    tmeta = like.metadata if like is not None and like.format == "tiff" else {}
+    a = array
+    if a.dtype == np.uint16 and a.ndim == 3:
+        raise MidnetError(f"{path}: 16-bit colour cannot be written as {fmt.upper()}; write TIFF (--format tif)")
+    if a.dtype not in (np.uint8, np.uint16):
+        if fmt != "tiff":
+            raise MidnetError(f"{path}: {a.dtype} pixels cannot be written as {fmt.upper()}; write TIFF (--format tif)")
+    if a.dtype == np.uint16 and fmt != "png":
+        raise MidnetError(f"{path}: 16-bit pixels cannot be written as {fmt.upper()}; write TIFF or PNG")
+    im = Image.fromarray(a)
+    save: dict[str, Any] = {}
+    dpi = info.get("dpi")
+    if dpi is None and tmeta.get("resolution") and tmeta.get("resolutionunit") in (2, 3):
+        per_inch = 1.0 if tmeta["resolutionunit"] == 2 else 2.54
+        dpi = tuple(_rational(v) * per_inch for v in tmeta["resolution"])
+    if dpi:
+        save["dpi"] = tuple(float(v) for v in dpi)
+    for key in ("icc_profile", "exif"):
+        if info.get(key):
+            save[key] = info[key]
+    if fmt == "png":
+        text = PngImagePlugin.PngInfo()
+        for k, v in info.items():
+            if isinstance(v, str) and k not in ("dpi",):
+                text.add_text(k, v)
+        if tmeta.get("description"):
+            text.add_text("Description", tmeta["description"])
+        save["pnginfo"] = text
+    elif fmt == "jpeg":
+        save.update(quality=95, subsampling=0)
+    im.save(path, format=fmt.upper(), **save)
+
+
+def _rational(value) -> float:
+    if isinstance(value, tuple) and len(value) == 2:
+        return value[0] / value[1] if value[1] else 0.0
+    return float(value)
 
 
 def dtype_range(dtype: np.dtype) -> float:

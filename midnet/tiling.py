@@ -1,8 +1,8 @@
 """Restoring an image of any size in overlapping tiles, blended so no seam shows.
 
 Tiles overlap by ``overlap`` pixels; inside an overlap each tile's weight ramps down
-with a raised cosine while its neighbour's ramps up, so the weights sum to one and the
-result is a smooth mix. Image borders get no ramp. Memory is bounded by the tile size.
+with a raised cosine while its neighbour's ramps up; the sum is divided by the summed
+weights, so the result is a smooth mix wherever tiles meet. Image borders get no ramp. Memory is bounded by the tile size.
 """
 
 from __future__ import annotations

@@ -55,12 +55,16 @@ def find_pairs(root: str | Path) -> list[tuple[str, Path, Path]]:
 
 
 def measure_shift(reference: np.ndarray, moving: np.ndarray) -> tuple[float, float]:
-    """Sub-pixel (dy, dx) that moves ``moving`` onto ``reference`` (cross-correlation).
+    """Whole-pixel (dy, dx) that moves ``moving`` onto ``reference``.
 
-    Unnormalised: the whitened ("phase") variant locks onto the noise of a blurry frame
-    and reports ~0 for pairs that are 10+ px apart (seen on the shared SEM pairs).
+    Masked normalised cross-correlation (Padfield 2012, scikit-image): the whitened
+    phase correlation locks onto the noise of a blurry frame and reports ~0 for pairs
+    10+ px apart, and the unnormalised one is pulled towards 0 by the frame border.
+    On the shared SEM pairs this gives the shift of best PSNR on every pair.
     """
-    shift, _, _ = phase_cross_correlation(reference, moving, upsample_factor=20, normalization=None)
+    mask = np.ones(reference.shape, dtype=bool)
+    shift = phase_cross_correlation(reference, moving, reference_mask=mask, moving_mask=mask)
+    shift = shift[0] if isinstance(shift, tuple) else shift
     return float(shift[0]), float(shift[1])
 
 
