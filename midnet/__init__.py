@@ -4,6 +4,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from .errors import MidnetError
 from .models import ModelConfig, PRESETS, count_parameters, create_model
+from .io import read_image, write_image
 from .restore import deblur
 from .weights import load_model, save_model
 
@@ -18,6 +19,8 @@ __all__ = [
     "PRESETS",
     "count_parameters",
     "deblur",
+    "read_image",
+    "write_image",
     "create_model",
     "load_model",
     "save_model",

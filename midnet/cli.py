@@ -151,8 +151,11 @@ def calibrate_cmd(data, output, names, methods, infobar) -> None:
               help="Remove a shift between the blurry and sharp exposures (measured on that pair alone).")
 @click.option("--tile", type=click.IntRange(min=32), default=None, help="Restore in tiles of this size.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or mps.")
+@click.option("--protocol", type=click.Choice(["micrograph", "paper"]), default="micrograph", show_default=True,
+              help="'paper': score the paper's random test tiles (split by --seed; LEAKS, for comparison only).")
+@click.option("--seed", default=0, show_default=True, help="Seed of the paper protocol's random split (the run's seed).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON to stdout (nothing else goes there).")
-def eval_cmd(model_name, method, calib, data, infobar, names, align, tile, device, as_json) -> None:
+def eval_cmd(model_name, method, calib, data, infobar, names, align, tile, device, protocol, seed, as_json) -> None:
     """PSNR/SSIM of a restorer on whole micrographs, beside the blurry input's."""
     from tqdm import tqdm
 
@@ -171,7 +174,16 @@ def eval_cmd(model_name, method, calib, data, infobar, names, align, tile, devic
 
         params = ClassicalParams.load(calib) if calib else default_params()
         restorer, label = (lambda g: restore(g, method, params)), f"{method} ({calib or 'built-in parameters'})"
-    pairs = load_pairs(data, infobar, names.split(",") if names else None, align=False, warn_shift=False)
+    if protocol == "paper":
+        from pathlib import Path
+
+        from .data.paper_protocol import LEAK_WARNING
+        from .train import paper_split
+
+        pairs = paper_split(Path(data), infobar, seed)[1]
+        click.echo(f"warning: {LEAK_WARNING}", err=True)
+    else:
+        pairs = load_pairs(data, infobar, names.split(",") if names else None, align=False, warn_shift=False)
     bar = tqdm(total=len(pairs), unit="image", desc="eval", file=sys.stderr, disable=None)
     result = score_restorer(restorer, pairs, align=align, on_image=lambda _: bar.update(1))
     bar.close()
@@ -185,6 +197,97 @@ def eval_cmd(model_name, method, calib, data, infobar, names, align, tile, devic
             f"{im['name']:<16} {im['psnr']:>8.2f} {im['ssim']:>7.4f} {im['input_psnr']:>9.2f} "
             f"{im['input_ssim']:>10.4f} {im['psnr'] - im['input_psnr']:>+8.2f}"
         )
+
+
+@cli.command("deblur")
+@click.argument("inputs", nargs=-1, required=True)
+@click.option("-o", "--output", "outdir", required=True, type=click.Path(file_okay=False), help="Output folder.")
+@click.option("--model", "model_name", default=DEFAULT_MODEL, show_default=True, help="Preset name or weights file.")
+@click.option("--method", type=click.Choice(["midnet", "wiener", "richardson-lucy", "unsharp"]), default="midnet",
+              show_default=True, help="The network, or a classical deconvolution.")
+@click.option("--calib", type=click.Path(dir_okay=False), help="Calibration JSON for the classical methods.")
+@click.option("--infobar", default="auto", show_default=True, callback=lambda c, p, v: _infobar_option(v),
+              help="Info bar rows kept untouched: auto, none or a number.")
+@click.option("--tile", type=click.IntRange(min=32), default=None, help="Tile size (default: automatic).")
+@click.option("--overlap", type=click.IntRange(min=0), default=64, show_default=True, help="Tile overlap, pixels.")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or mps.")
+@click.option("--recursive", "-r", is_flag=True, help="Descend into sub-folders of folder inputs.")
+@click.option("--overwrite", is_flag=True, help="Replace existing outputs (default: skip them).")
+@click.option("--suffix", default="", help="Text added to output names before the extension.")
+@click.option("--format", "fmt", type=click.Choice(["same", "tif", "png"]), default="same", show_default=True,
+              help="Output file format.")
+@click.option("--compare", is_flag=True, help="Also write a before/after picture with a zoomed detail.")
+@click.option("--dry-run", is_flag=True, help="List what would be written, write nothing.")
+def deblur_cmd(inputs, outdir, model_name, method, calib, infobar, tile, overlap, device, recursive, overwrite,
+               suffix, fmt, compare, dry_run) -> None:
+    """Restore micrographs: files, folders or glob patterns (INPUTS) into OUTDIR."""
+    from pathlib import Path
+
+    from tqdm import tqdm
+
+    from .batch import collect_inputs, dry_run_lines, plan_jobs, run_batch
+    from .figures import compare_figure
+    from .restore import deblur, make_restorer
+
+    files = collect_inputs(inputs, recursive)
+    if not files:
+        raise click.UsageError(f"no images found in {', '.join(inputs)} (TIFF, PNG, JPEG or BMP)")
+    jobs = plan_jobs(files, Path(outdir), suffix, fmt, compare)
+    if dry_run:
+        for line in dry_run_lines(jobs, overwrite):
+            click.echo(line)
+        return
+    tiles = tqdm(desc="tiles", unit="tile", position=1, leave=False, file=sys.stderr, disable=None)
+
+    def on_tile(done: int, total: int) -> None:
+        tiles.total = total
+        tiles.n = done
+        tiles.refresh()
+
+    dev = None
+    if method == "midnet":
+        from .train import pick_device
+
+        dev = pick_device(device)
+    restorer = make_restorer(model_name, method, tile, overlap, dev, calib, on_tile)
+    restore_one = lambda frame: deblur(frame, infobar=infobar, restorer=restorer)  # noqa: E731
+    files_bar = tqdm(total=len(jobs), desc="files", unit="file", position=0, file=sys.stderr, disable=None)
+    report = run_batch(jobs, restore_one, overwrite, on_done=lambda job, status: files_bar.update(1),
+                       compare_writer=lambda before, after, path: compare_figure(before, after, path))
+    files_bar.close()
+    tiles.close()
+    click.echo(report.summary(), err=True)
+    for _, why in report.skipped:
+        click.echo(f"skipped: {why}", err=True)
+    for _, why in report.failed:
+        click.echo(f"failed: {why}", err=True)
+    if report.failed:
+        sys.exit(1)
+
+
+@cli.command("demo")
+@click.option("-o", "--output", "outdir", required=True, type=click.Path(file_okay=False), help="Folder for the pictures.")
+@click.option("--model", "model_name", default=DEFAULT_MODEL, show_default=True, help="Preset name or weights file.")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or mps.")
+def demo_cmd(outdir, model_name, device) -> None:
+    """Restore the sample micrograph shipped with midnet and write a before/after picture."""
+    from importlib import resources
+    from pathlib import Path
+
+    from .figures import compare_figure
+    from .io import read_image, write_image
+    from .restore import deblur
+    from .train import pick_device
+
+    with resources.as_file(resources.files("midnet") / "samples" / "sem_blurry_sample.png") as sample:
+        img = read_image(sample)
+    out = Path(outdir)
+    restored = deblur(img.array, model=model_name, device=pick_device(device))
+    write_image(out / "sample_blurry.png", img.array, like=img)
+    write_image(out / "sample_restored.png", restored, like=img)
+    figure = compare_figure(img.array, restored, out / "sample_compare.png")
+    click.echo(f"wrote {out / 'sample_blurry.png'}, {out / 'sample_restored.png'} and {figure}")
+    click.echo("sample: crop of an SEM micrograph from Wang et al. 2024 (CC BY 4.0), see midnet/samples/README.md")
 
 
 def main() -> None:

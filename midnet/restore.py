@@ -63,13 +63,25 @@ def _scale(array: np.ndarray) -> tuple[float, float]:
 
 
 def _to_dtype(values: np.ndarray, dtype: np.dtype, offset: float, span: float) -> np.ndarray:
-    out = values.astype(np.float64) * span + offset
+    # in place, in float32: an 8192x8192 frame must not grow float64 temporaries
+    out = values.astype(np.float32, copy=True)
+    out *= span
+    out += offset
     if np.issubdtype(dtype, np.integer):
         info = np.iinfo(dtype)
-        return np.clip(np.round(out), info.min, info.max).astype(dtype)
+        np.round(out, out=out)
+        np.clip(out, info.min, info.max, out=out)
+        return out.astype(dtype)
     if offset == 0.0 and span == 1.0:
-        out = np.clip(out, 0.0, 1.0)
-    return out.astype(dtype)
+        np.clip(out, 0.0, 1.0, out=out)
+    return out.astype(dtype, copy=False)
+
+
+def _normalised(values: np.ndarray, offset: float, span: float) -> np.ndarray:
+    out = values.astype(np.float32, copy=True)
+    out -= offset
+    out /= span
+    return out
 
 
 def make_restorer(
@@ -114,7 +126,8 @@ def make_restorer(
                 size = max(64, current // 2)  # retry with smaller tiles, as CSBDeep does
                 if dev.type == "cuda":
                     torch.cuda.empty_cache()
-        return y.mean(1)[0].float().cpu().numpy()
+        y = y[0, 0] if chans == 1 else y[0].mean(0)
+        return y.float().cpu().numpy()
 
     return run
 
@@ -166,16 +179,15 @@ def deblur(
     out = array.copy()  # the info bar, alpha and any untouched channel stay bit for bit
 
     if array.ndim == 2:
-        gray = ((body.astype(np.float32) - offset) / span)
-        out[: h - rows] = _to_dtype(restore(gray), array.dtype, offset, span)
+        out[: h - rows] = _to_dtype(restore(_normalised(body, offset, span)), array.dtype, offset, span)
         return out
-    colour = body[..., :colour_channels].astype(np.float32)
+    colour = body[..., :colour_channels]
     if colour_channels > 1 and np.ptp(colour, axis=2).max() <= GRAY_TOLERANCE * span:
-        restored = restore((colour.mean(axis=2) - offset) / span)  # gray content stored as RGB: restore once
-        value = _to_dtype(restored, array.dtype, offset, span)
+        gray = colour.astype(np.float32).mean(axis=2)  # gray content stored as RGB: restore once
+        value = _to_dtype(restore(_normalised(gray, offset, span)), array.dtype, offset, span)
         for c in range(colour_channels):
             out[: h - rows, :, c] = value
         return out
     for c in range(colour_channels):  # true colour: each channel on its own
-        out[: h - rows, :, c] = _to_dtype(restore((colour[..., c] - offset) / span), array.dtype, offset, span)
+        out[: h - rows, :, c] = _to_dtype(restore(_normalised(colour[..., c], offset, span)), array.dtype, offset, span)
     return out

@@ -79,7 +79,7 @@ def predict_tiled(
             done += 1
             if on_tile:
                 on_tile(done, total)
-    return out / weight
+    return out.div_(weight)
 
 
 def _ramp_two(n: int, start: int, end: int, device, dtype) -> torch.Tensor:

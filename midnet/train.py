@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from torch import nn
 
 from .data import load_pairs, sample_batch, split_names
+from .data.paper_protocol import LEAK_WARNING, paper_tiles, random_split
 from .errors import MidnetError
 from .evaluate import restore_gray, score_pairs
 from .losses import LossConfig, RestorationLoss
@@ -71,6 +72,11 @@ class DataSection(BaseModel):
     crop: int = Field(256, ge=16, le=4096, description="Side of the square training crops, in pixels.")
     batch: int = Field(8, ge=1, le=1024, description="Crops per iteration, over all processes.")
     augment: bool = Field(True, description="Random flips and 90-degree rotations (the paper's augmentation).")
+    protocol: Literal["micrograph", "paper"] = Field(
+        "micrograph",
+        description="'micrograph': split by micrograph (honest). 'paper': the paper's 512px tiles resized to 256 "
+        "and split 90/10 at random by `seed` -- tiles of one frame overlap, so this LEAKS; for comparison only.",
+    )
 
 
 class TrainConfig(BaseModel):
@@ -309,10 +315,14 @@ def train(
     if device.type == "cuda":
         torch.cuda.set_device(device)
 
-    names = [p[0] for p in _pair_names(config.data.path)]
-    train_names, val_names = split_names(names, config.data.val_names, config.data.folds, config.data.fold)
-    pairs = load_pairs(config.data.path, config.data.infobar, train_names, align=config.data.align)
-    val_pairs = load_pairs(config.data.path, config.data.infobar, val_names, align=False, warn_shift=False) if val_names else []
+    if config.data.protocol == "paper":
+        pairs, val_pairs = paper_split(config.data.path, config.data.infobar, config.seed)
+        train_names, val_names = ["paper tiles"], [f"{len(val_pairs)} random tiles ({LEAK_WARNING})"]
+    else:
+        names = [p[0] for p in _pair_names(config.data.path)]
+        train_names, val_names = split_names(names, config.data.val_names, config.data.folds, config.data.fold)
+        pairs = load_pairs(config.data.path, config.data.infobar, train_names, align=config.data.align)
+        val_pairs = load_pairs(config.data.path, config.data.infobar, val_names, align=False, warn_shift=False) if val_names else []
 
     torch.manual_seed(config.seed)  # identical initial weights on every rank
     model, init_note = build_network(config.model)
@@ -431,6 +441,12 @@ def _record_ranks(model: nn.Module, first_batch_sum: float | None, out: Path, ma
     if main:
         (out / "ranks.json").write_text(json.dumps(gathered, indent=1))
     dist.barrier()
+
+
+def paper_split(path: Path, infobar, seed: int):
+    """(train, test) tiles of the paper's protocol (see midnet.data.paper_protocol): leaking, for comparison only."""
+    tiles = paper_tiles(load_pairs(path, infobar, align=True))
+    return random_split(tiles, 0.1, seed)
 
 
 def _pair_names(path: Path):
