@@ -229,7 +229,10 @@ def deblur_cmd(inputs, outdir, model_name, method, calib, infobar, tile, overlap
     from .figures import compare_figure
     from .restore import deblur, make_restorer
 
-    files = collect_inputs(inputs, recursive)
+    try:
+        files = collect_inputs(inputs, recursive)
+    except MidnetError as exc:
+        raise click.UsageError(str(exc)) from None
     if not files:
         raise click.UsageError(f"no images found in {', '.join(inputs)} (TIFF, PNG, JPEG or BMP)")
     jobs = plan_jobs(files, Path(outdir), suffix, fmt, compare)

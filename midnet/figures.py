@@ -47,7 +47,7 @@ def compare_figure(before: np.ndarray, after: np.ndarray, path: str | Path, deta
         size = max(16, min(h, w) // 6)
         detail = ((h - size) // 2, (w - size) // 2, size)
     top, left, size = detail
-    width = max(200, min(w, 1800 // len(panels)))
+    width = min(w, max(200, 1800 // len(panels)))
     factor = max(1, min(8, width // size))
     gap = 8
     overview = [_resize(p, width) for p in panels]

@@ -50,9 +50,15 @@ def read_image(path: str | os.PathLike) -> ImageData:
         raise
     except Exception as exc:  # decoders raise many types for truncated or corrupt files
         raise MidnetError(f"{path}: cannot decode image ({' '.join(str(exc).split())[:200]}); is it complete?") from exc
-    if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (1, 2, 3, 4)):
+    axes = meta.get("axes", "YX")
+    leading = axes[: -3 if axes.endswith("S") else -2]  # axes before a frame's YX(S)
+    stack = fmt == "tiff" and (meta.get("pages", 1) > 1 or leading != "")
+    frame = array.shape[1:] if stack else array.shape  # a stack's frames are checked like single images
+    if stack and array.ndim not in (3, 4):
+        raise MidnetError(f"{path}: unsupported TIFF layout {meta.get('axes')} {array.shape}; save one frame per page")
+    if len(frame) not in (2, 3) or (len(frame) == 3 and frame[2] not in (1, 2, 3, 4)):
         raise MidnetError(f"{path}: unsupported image shape {array.shape}; expected gray, RGB or RGBA")
-    if array.ndim == 3 and array.shape[2] == 1:
+    if len(frame) == 3 and frame[2] == 1:
         array = array[..., 0]
     return ImageData(array=array, path=path, format=fmt, metadata=meta)
 

@@ -121,7 +121,7 @@ def make_restorer(
                 if not _is_oom(exc):
                     raise
                 current = size or max(h, w)
-                if current <= 2 * overlap or current <= 64:
+                if current <= 64:  # predict_tiled shrinks the overlap with the tile
                     raise MidnetError(f"out of memory even with {current}px tiles; use --device cpu or free memory") from exc
                 size = max(64, current // 2)  # retry with smaller tiles, as CSBDeep does
                 if dev.type == "cuda":

@@ -327,6 +327,7 @@ def train(
     torch.manual_seed(config.seed)  # identical initial weights on every rank
     model, init_note = build_network(config.model)
     model.to(device)
+    chans = model.config.in_chans
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW if config.optim.weight_decay else torch.optim.Adam
     optimizer = optimizer(trainable, lr=config.optim.lr, betas=config.optim.betas, weight_decay=config.optim.weight_decay)
@@ -370,8 +371,8 @@ def train(
             if first_batch_sum is None:
                 first_batch_sum = float(x.double().sum())
             x, y = x.to(device), y.to(device)
-            if config.model.in_chans > 1:
-                x, y = x.expand(-1, config.model.in_chans, -1, -1), y.expand(-1, config.model.in_chans, -1, -1)
+            if chans > 1:  # gray data into a colour network (e.g. a fine-tuned RGB checkpoint)
+                x, y = x.expand(-1, chans, -1, -1), y.expand(-1, chans, -1, -1)
             net.train()
             with torch.autocast(device.type, dtype=amp_dtype, enabled=use_amp):
                 pred = net(x)
