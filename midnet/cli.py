@@ -209,7 +209,7 @@ def eval_cmd(model_name, method, calib, data, infobar, names, align, tile, devic
 @click.option("--infobar", default="auto", show_default=True, callback=lambda c, p, v: _infobar_option(v),
               help="Info bar rows kept untouched: auto, none or a number.")
 @click.option("--tile", type=click.IntRange(min=32), default=None, help="Tile size (default: automatic).")
-@click.option("--overlap", type=click.IntRange(min=0), default=64, show_default=True, help="Tile overlap, pixels.")
+@click.option("--overlap", type=click.IntRange(min=0), default=128, show_default=True, help="Tile overlap, pixels.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or mps.")
 @click.option("--recursive", "-r", is_flag=True, help="Descend into sub-folders of folder inputs.")
 @click.option("--overwrite", is_flag=True, help="Replace existing outputs (default: skip them).")

@@ -2,7 +2,15 @@
 
 Tiles overlap by ``overlap`` pixels; inside an overlap each tile's weight ramps down
 with a raised cosine while its neighbour's ramps up; the sum is divided by the summed
-weights, so the result is a smooth mix wherever tiles meet. Image borders get no ramp. Memory is bounded by the tile size.
+weights, so the result is a smooth mix wherever tiles meet.
+
+NAFNet-family blocks pool each channel over the whole image (Simplified Channel
+Attention), so a tile alone sees other statistics than the whole frame and no overlap
+makes plain tiling exact. With ``stats_passes=2`` a first pass over the tiles records
+every pooling layer's sums over a partition of the frame, and the second pass feeds
+those whole-frame means to every tile: the tiled result then matches the whole-image
+result up to the convolutions' reach across tile borders, with memory still bounded by
+the tile size.
 """
 
 from __future__ import annotations
@@ -10,14 +18,15 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
-def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
-    """Start offsets covering ``length`` with tiles of ``tile`` that overlap at least ``overlap``."""
+def tile_starts(length: int, tile: int, overlap: int, align: int = 1) -> list[int]:
+    """Start offsets (multiples of ``align``) covering ``length`` with tiles overlapping >= ``overlap``."""
     if tile >= length:
         return [0]
-    step = tile - overlap
+    step = (tile - overlap) // align * align
     if step <= 0:
         raise ValueError(f"tile ({tile}) must be larger than overlap ({overlap})")
     starts = list(range(0, length - tile, step))
@@ -38,50 +47,6 @@ def _ramp(n: int, overlap: int, ramp_start: bool, ramp_end: bool, device, dtype)
     return w
 
 
-@torch.no_grad()
-def predict_tiled(
-    model: nn.Module | Callable[[torch.Tensor], torch.Tensor],
-    image: torch.Tensor,
-    tile: int | None = None,
-    overlap: int = 64,
-    on_tile: Callable[[int, int], None] | None = None,
-) -> torch.Tensor:
-    """Run ``model`` over an NCHW ``image`` whole (``tile=None``) or in blended tiles.
-
-    ``on_tile(done, total)`` is called after every tile (for progress bars).
-    """
-    n, c, h, w = image.shape
-    if tile is None or (tile >= h and tile >= w):
-        out = model(image)
-        if on_tile:
-            on_tile(1, 1)
-        return out
-    overlap = min(overlap, tile // 2)
-    ys, xs = tile_starts(h, tile, overlap), tile_starts(w, tile, overlap)
-    out = torch.zeros_like(image)
-    weight = torch.zeros((1, 1, h, w), device=image.device, dtype=image.dtype)
-    total, done = len(ys) * len(xs), 0
-    for iy, y in enumerate(ys):
-        th = min(tile, h)
-        # the actual overlap with the neighbour, which can exceed `overlap` for the last tile
-        ov_top = ys[iy - 1] + th - y if iy > 0 else 0
-        ov_bottom = y + th - ys[iy + 1] if iy + 1 < len(ys) else 0
-        for ix, x in enumerate(xs):
-            tw = min(tile, w)
-            ov_left = xs[ix - 1] + tw - x if ix > 0 else 0
-            ov_right = x + tw - xs[ix + 1] if ix + 1 < len(xs) else 0
-            pred = model(image[:, :, y : y + th, x : x + tw])
-            wy = _ramp_two(th, ov_top, ov_bottom, image.device, image.dtype)
-            wx = _ramp_two(tw, ov_left, ov_right, image.device, image.dtype)
-            win = wy[:, None] * wx[None, :]
-            out[:, :, y : y + th, x : x + tw] += pred * win
-            weight[:, :, y : y + th, x : x + tw] += win
-            done += 1
-            if on_tile:
-                on_tile(done, total)
-    return out.div_(weight)
-
-
 def _ramp_two(n: int, start: int, end: int, device, dtype) -> torch.Tensor:
     """A window of length n ramping over its first ``start`` and last ``end`` samples."""
     w = torch.ones(n, device=device, dtype=dtype)
@@ -90,3 +55,120 @@ def _ramp_two(n: int, start: int, end: int, device, dtype) -> torch.Tensor:
     if end:
         w = w * _ramp(n, end, False, True, device, dtype)
     return w
+
+
+def _cores(starts: list[int], tile: int, length: int, align: int) -> list[tuple[int, int]]:
+    """A partition of [0, length) into one core per tile (cut at the middle of each overlap)."""
+    cuts = [0]
+    for a, b in zip(starts, starts[1:]):
+        cuts.append((b + a + tile) // 2 // align * align)
+    cuts.append(length)
+    return list(zip(cuts, cuts[1:]))
+
+
+class _GlobalPoolStats:
+    """Forward hooks on every global average pool: record sums over tile cores, or replay whole-frame means."""
+
+    def __init__(self, model: nn.Module):
+        self.pools = [m for m in model.modules() if isinstance(m, nn.AdaptiveAvgPool2d) and m.output_size in (1, (1, 1))]
+        self.sums: dict[int, torch.Tensor] = {}
+        self.counts: dict[int, int] = {}
+        self.means: dict[int, torch.Tensor] | None = None
+        self.core = (0, 0, 0, 0)  # y0, y1, x0, x1 of the current tile's core, tile coordinates
+        self.tile_h = 1
+        self.recording = False
+        self.handles = [m.register_forward_hook(self._hook) for m in self.pools]
+
+    def _hook(self, module, inputs, output):
+        key = id(module)
+        x = inputs[0]
+        if self.recording:
+            f = self.tile_h // x.shape[-2]  # the layer's downscale (tiles are aligned to the network's multiple)
+            y0, y1, x0, x1 = (v // f for v in self.core)
+            region = x[..., y0:y1, x0:x1]
+            self.sums[key] = self.sums.get(key, 0) + region.double().sum(dim=(-2, -1))
+            self.counts[key] = self.counts.get(key, 0) + region.shape[-2] * region.shape[-1]
+        if self.means is not None:
+            return self.means[key].to(output.dtype)[..., None, None].expand_as(output)
+        return output
+
+    def finish_pass(self) -> None:
+        self.means = {k: self.sums[k] / self.counts[k] for k in self.sums}
+        self.sums, self.counts = {}, {}
+
+    def close(self) -> None:
+        for h in self.handles:
+            h.remove()
+
+
+@torch.no_grad()
+def predict_tiled(
+    model: nn.Module | Callable[[torch.Tensor], torch.Tensor],
+    image: torch.Tensor,
+    tile: int | None = None,
+    overlap: int = 64,
+    on_tile: Callable[[int, int], None] | None = None,
+    stats_passes: int = 2,
+) -> torch.Tensor:
+    """Run ``model`` over an NCHW ``image`` whole (``tile=None``) or in blended tiles.
+
+    ``stats_passes=2`` shares whole-frame channel statistics between tiles (see the module
+    docstring); 1 runs each tile on its own. ``on_tile(done, total)`` reports progress.
+    """
+    n, c, h, w = image.shape
+    if tile is None or (tile >= h and tile >= w):
+        out = model(image)
+        if on_tile:
+            on_tile(1, 1)
+        return out
+    # Align tiles to the network's size multiple and pad the frame once, as the whole-image
+    # forward does, so every tile's feature maps line up with the whole frame's.
+    align = int(getattr(model, "padder_size", 1))
+    tile = max(align, tile // align * align)
+    overlap = min(overlap, tile // 2) // (2 * align) * (2 * align) if align > 1 else min(overlap, tile // 2)
+    ph, pw = -(-h // align) * align, -(-w // align) * align
+    padded = F.pad(image, (0, pw - w, 0, ph - h)) if (ph, pw) != (h, w) else image
+
+    ys, xs = tile_starts(ph, tile, overlap, align), tile_starts(pw, tile, overlap, align)
+    th, tw = min(tile, ph), min(tile, pw)
+    cores_y, cores_x = _cores(ys, th, ph, align), _cores(xs, tw, pw, align)
+    stats = _GlobalPoolStats(model) if stats_passes > 1 and isinstance(model, nn.Module) else None
+    if stats is not None and not stats.pools:
+        stats.close()
+        stats = None
+    passes = stats_passes if stats is not None else 1
+    total, done = passes * len(ys) * len(xs), 0
+    try:
+        for p in range(passes):
+            last = p == passes - 1
+            if stats is not None:
+                stats.recording = not last
+                stats.tile_h = th
+            if last:
+                out = torch.zeros_like(padded)
+                weight = torch.zeros((1, 1, ph, pw), device=image.device, dtype=image.dtype)
+            for iy, y in enumerate(ys):
+                ov_top = ys[iy - 1] + th - y if iy > 0 else 0
+                ov_bottom = y + th - ys[iy + 1] if iy + 1 < len(ys) else 0
+                for ix, x in enumerate(xs):
+                    if stats is not None:
+                        (cy0, cy1), (cx0, cx1) = cores_y[iy], cores_x[ix]
+                        stats.core = (cy0 - y, cy1 - y, cx0 - x, cx1 - x)
+                    pred = model(padded[:, :, y : y + th, x : x + tw])
+                    if last:
+                        ov_left = xs[ix - 1] + tw - x if ix > 0 else 0
+                        ov_right = x + tw - xs[ix + 1] if ix + 1 < len(xs) else 0
+                        win = _ramp_two(th, ov_top, ov_bottom, image.device, image.dtype)[:, None] * _ramp_two(
+                            tw, ov_left, ov_right, image.device, image.dtype
+                        )[None, :]
+                        out[:, :, y : y + th, x : x + tw] += pred * win
+                        weight[:, :, y : y + th, x : x + tw] += win
+                    done += 1
+                    if on_tile:
+                        on_tile(done, total)
+            if stats is not None and not last:
+                stats.finish_pass()
+    finally:
+        if stats is not None:
+            stats.close()
+    return out.div_(weight)[:, :, :h, :w]
