@@ -7,7 +7,6 @@ skipped unless ``overwrite``; every output is written to a temporary file and re
 from __future__ import annotations
 
 import glob
-import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -72,6 +71,18 @@ def plan_jobs(
         output = outdir / rel.parent / f"{rel.stem}{suffix}{ext}"
         cmp = outdir / rel.parent / f"{rel.stem}{suffix}_compare.png" if compare else None
         jobs.append(Job(source, output, cmp))
+    seen: dict[Path, Path] = {}
+    for job in jobs:  # two inputs must never write the same output
+        for target in (job.output, job.compare):
+            if target is None:
+                continue
+            key = target.resolve()
+            if key in seen:
+                raise MidnetError(
+                    f"{seen[key]} and {job.source} would both be written to {target}; "
+                    "restore them into different -o folders or give a folder input (its sub-folders are kept)"
+                )
+            seen[key] = job.source
     return jobs
 
 
@@ -146,6 +157,3 @@ def dry_run_lines(jobs: Sequence[Job], overwrite: bool) -> list[str]:
             lines.append(f"{job.source} -> {job.compare} (comparison)")
     return lines
 
-
-def os_fspath(p: Path) -> str:  # pragma: no cover - tiny helper for callers that need str
-    return os.fspath(p)

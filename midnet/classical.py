@@ -8,7 +8,6 @@ networks is fair: the classical methods are tuned on the same data the networks 
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
@@ -131,6 +130,3 @@ def default_params() -> ClassicalParams:
     path = Path(__file__).parent / "weights" / "classical.json"
     return ClassicalParams.load(path) if path.is_file() else ClassicalParams()
 
-
-def params_json(params: ClassicalParams) -> str:
-    return json.dumps(params.model_dump(), indent=2)

@@ -71,7 +71,7 @@ def models_cmd(in_chans: int, as_json: bool) -> None:
         click.echo(f"{r['name']:<14} {r['arch']:<8} {r['params']:>12,}  {weights:<8} {r['description']}")
 
 
-DEFAULT_MODEL = "midnet-sem"
+from .restore import DEFAULT_MODEL  # noqa: E402
 
 
 def _infobar_option(value: str) -> int | str:
@@ -97,12 +97,16 @@ def train_cmd(config, overrides, data, out, resume, print_config) -> None:
     """Train or fine-tune a network on blur/sharp pairs (YAML CONFIG, e.g. configs/cpu.yaml)."""
     from .train import dump_config, load_config, train
 
-    overrides = list(overrides)
+    from pathlib import Path
+
+    values = {}
     if data:
-        overrides.append(f"data.path={data}")
+        values["data.path"] = data
     if out:
-        overrides.append(f"out={out}")
-    cfg = load_config(config, overrides)
+        values["out"] = out
+    if config is None and resume and out and (Path(out) / "config.yaml").is_file():
+        config = str(Path(out) / "config.yaml")  # resume the run as it was configured
+    cfg = load_config(config, list(overrides), values)
     if print_config:
         click.echo(dump_config(cfg), nl=False)
         return
@@ -163,12 +167,12 @@ def eval_cmd(model_name, method, calib, data, infobar, names, align, tile, devic
     from .evaluate import restore_gray, score_restorer
 
     if method == "midnet":
-        from .train import pick_device
+        from .devices import pick_device
         from .weights import load_model
 
         dev = pick_device(device)
         model = load_model(model_name, device=dev)
-        restorer, label = (lambda g: restore_gray(model, g, tile, dev)), f"model {model_name}"
+        restorer, label = (lambda g: restore_gray(model, g, tile)), f"model {model_name}"
     else:
         from .classical import ClassicalParams, default_params, restore
 
@@ -178,7 +182,7 @@ def eval_cmd(model_name, method, calib, data, infobar, names, align, tile, devic
         from pathlib import Path
 
         from .data.paper_protocol import LEAK_WARNING
-        from .train import paper_split
+        from .data.paper_protocol import paper_split
 
         pairs = paper_split(Path(data), infobar, seed)[1]
         click.echo(f"warning: {LEAK_WARNING}", err=True)
@@ -187,8 +191,8 @@ def eval_cmd(model_name, method, calib, data, infobar, names, align, tile, devic
     bar = tqdm(total=len(pairs), unit="image", desc="eval", file=sys.stderr, disable=None)
     result = score_restorer(restorer, pairs, align=align, on_image=lambda _: bar.update(1))
     bar.close()
-    if as_json:
-        click.echo(json.dumps(result))
+    if as_json:  # strict JSON: an infinite PSNR (identical images) becomes null
+        click.echo(json.dumps(_finite(result), allow_nan=False))
         return
     click.echo(f"{label} on {data} ({'aligned' if align else 'not aligned'}, info bar excluded)")
     click.echo(f"{'micrograph':<16} {'PSNR dB':>8} {'SSIM':>7} {'input dB':>9} {'input SSIM':>10} {'gain dB':>8}")
@@ -235,7 +239,10 @@ def deblur_cmd(inputs, outdir, model_name, method, calib, infobar, tile, overlap
         raise click.UsageError(str(exc)) from None
     if not files:
         raise click.UsageError(f"no images found in {', '.join(inputs)} (TIFF, PNG, JPEG or BMP)")
-    jobs = plan_jobs(files, Path(outdir), suffix, fmt, compare)
+    try:
+        jobs = plan_jobs(files, Path(outdir), suffix, fmt, compare)
+    except MidnetError as exc:
+        raise click.UsageError(str(exc)) from None
     if dry_run:
         for line in dry_run_lines(jobs, overwrite):
             click.echo(line)
@@ -249,7 +256,7 @@ def deblur_cmd(inputs, outdir, model_name, method, calib, infobar, tile, overlap
 
     dev = None
     if method == "midnet":
-        from .train import pick_device
+        from .devices import pick_device
 
         dev = pick_device(device)
     restorer = make_restorer(model_name, method, tile, overlap, dev, calib, on_tile)
@@ -280,7 +287,7 @@ def demo_cmd(outdir, model_name, device) -> None:
     from .figures import compare_figure
     from .io import read_image, write_image
     from .restore import deblur
-    from .train import pick_device
+    from .devices import pick_device
 
     with resources.as_file(resources.files("midnet") / "samples" / "sem_blurry_sample.png") as sample:
         img = read_image(sample)
@@ -291,6 +298,16 @@ def demo_cmd(outdir, model_name, device) -> None:
     figure = compare_figure(img.array, restored, out / "sample_compare.png")
     click.echo(f"wrote {out / 'sample_blurry.png'}, {out / 'sample_restored.png'} and {figure}")
     click.echo("sample: crop of an SEM micrograph from Wang et al. 2024 (CC BY 4.0), see midnet/samples/README.md")
+
+
+def _finite(obj):
+    if isinstance(obj, float):
+        return obj if obj == obj and abs(obj) != float("inf") else None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_finite(v) for v in obj]
+    return obj
 
 
 def main() -> None:

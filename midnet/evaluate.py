@@ -21,9 +21,7 @@ from .metrics import psnr, ssim
 Restorer = Callable[[np.ndarray], np.ndarray]
 
 
-def restore_gray(
-    model: nn.Module, gray: np.ndarray, tile: int | None = None, device: torch.device | str | None = None
-) -> np.ndarray:
+def restore_gray(model: nn.Module, gray: np.ndarray, tile: int | None = None) -> np.ndarray:
     """Restore an (H, W) float image in [0, 1] with a network of any channel count."""
     from .restore import make_restorer
 
@@ -72,7 +70,7 @@ def score_restorer(restore: Restorer, pairs: Sequence[Pair], align: bool = True,
 
 
 def score_pairs(
-    model: nn.Module, pairs: Sequence[Pair], tile: int | None = None, device=None, align: bool = True, on_image=None
+    model: nn.Module, pairs: Sequence[Pair], tile: int | None = None, align: bool = True, on_image=None
 ) -> dict[str, Any]:
-    """:func:`score_restorer` for a network."""
-    return score_restorer(lambda g: restore_gray(model, g, tile, device), pairs, align, on_image)
+    """:func:`score_restorer` for a network (on the device its weights are on)."""
+    return score_restorer(lambda g: restore_gray(model, g, tile), pairs, align, on_image)

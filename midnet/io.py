@@ -152,11 +152,19 @@ def write_image(path: str | os.PathLike, array: np.ndarray, like: ImageData | No
             _write_tiff(tmp, array, like)
         else:
             _write_pil(tmp, array, like, fmt)
+        set_default_mode(tmp)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
     return path
+
+
+def set_default_mode(path: str | os.PathLike) -> None:
+    """Give a temporary file the permissions a plain new file gets (mkstemp makes it owner-only)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)
 
 
 def _format_of(path: Path) -> str:

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .devices import pick_device
 from .errors import MidnetError
 from .infobar import InfobarSpec, resolve_infobar
 from .io import dtype_range
@@ -28,6 +29,7 @@ AUTO_TILE = 768  # larger frames go in tiles of this side: peak memory stays nea
 AUTO_OVERLAP = 128  # with shared statistics, tiles then differ from the whole image by < 1 gray level
 GRAY_TOLERANCE = 2 / 255  # channels closer than this (in full-scale units) count as one gray image
 
+_TorchOOM = getattr(torch, "OutOfMemoryError", RuntimeError)  # torch < 2.5 raises a RuntimeError
 _model_cache: dict[tuple[str, str], nn.Module] = {}
 
 
@@ -35,19 +37,11 @@ def load_model(name_or_file: str = DEFAULT_MODEL, device: str | torch.device | N
     """A ready network by preset name or weights file (cached per process)."""
     from .weights import load_model as _load
 
-    device = torch.device(device) if device is not None else _default_device()
+    device = pick_device(device)
     key = (str(name_or_file), str(device))
     if key not in _model_cache:
         _model_cache[key] = _load(name_or_file, device=device)
     return _model_cache[key]
-
-
-def _default_device() -> torch.device:
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
 
 
 def _scale(array: np.ndarray) -> tuple[float, float]:
@@ -118,7 +112,7 @@ def make_restorer(
             try:
                 y = predict_tiled(net, x, tile=size, overlap=overlap, on_tile=on_tile)
                 break
-            except (torch.OutOfMemoryError, MemoryError, RuntimeError) as exc:
+            except (_TorchOOM, MemoryError, RuntimeError) as exc:
                 if not _is_oom(exc):
                     raise
                 current = size or max(h, w)
@@ -134,7 +128,7 @@ def make_restorer(
 
 
 def _is_oom(exc: BaseException) -> bool:
-    if isinstance(exc, (torch.OutOfMemoryError, MemoryError)):
+    if isinstance(exc, (_TorchOOM, MemoryError)):
         return True
     return "out of memory" in str(exc).lower() or "can't allocate memory" in str(exc).lower()
 

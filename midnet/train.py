@@ -25,9 +25,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from torch import nn
 
 from .data import load_pairs, sample_batch, split_names
-from .data.paper_protocol import LEAK_WARNING, paper_tiles, random_split
+from .data.paper_protocol import LEAK_WARNING, paper_split
 from .errors import MidnetError
-from .evaluate import restore_gray, score_pairs
+from .devices import pick_device
+from .evaluate import score_pairs
 from .losses import LossConfig, RestorationLoss
 from .models import ModelConfig, build_model, preset_config
 from .models import _one_line as one_line
@@ -121,8 +122,13 @@ def _set_dotted(tree: dict, dotted: str, value: Any) -> None:
     node[keys[-1]] = value
 
 
-def load_config(path: str | os.PathLike | None = None, overrides: list[str] = ()) -> TrainConfig:
-    """A config from a YAML file with ``key.sub=value`` overrides (values parsed as YAML, never eval'd)."""
+def load_config(
+    path: str | os.PathLike | None = None, overrides: list[str] = (), values: dict[str, Any] | None = None
+) -> TrainConfig:
+    """A config from a YAML file with ``key.sub=value`` overrides (values parsed as YAML, never eval'd).
+
+    ``values`` sets dotted keys to Python values as they are (paths from the command line).
+    """
     tree: dict = {}
     if path is not None:
         path = Path(path)
@@ -136,7 +142,13 @@ def load_config(path: str | os.PathLike | None = None, overrides: list[str] = ()
         if "=" not in item:
             raise MidnetError(f"--set {item!r}: write key=value, e.g. --set optim.lr=5e-4")
         key, raw = item.split("=", 1)
-        _set_dotted(tree, key.strip(), yaml.safe_load(raw) if raw.strip() else None)
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else None
+        except yaml.YAMLError:
+            raise MidnetError(f"--set {item!r}: the value is not valid YAML; quote it, e.g. key='a: b'") from None
+        _set_dotted(tree, key.strip(), value)
+    for key, value in (values or {}).items():
+        _set_dotted(tree, key, value)
     try:
         return TrainConfig.model_validate(tree)
     except ValidationError as exc:
@@ -148,16 +160,6 @@ def dump_config(config: TrainConfig) -> str:
 
 
 # ---------------------------------------------------------------- building blocks
-
-
-def pick_device(name: str) -> torch.device:
-    if name != "auto":
-        return torch.device(name)
-    if torch.cuda.is_available():
-        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
-    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
 
 
 def build_network(section: ModelSection) -> tuple[nn.Module, str]:
@@ -205,7 +207,8 @@ class Checkpoint:
         self.weights = out / "last.safetensors"
         self.state = out / "last.state.pt"
 
-    def save(self, model: nn.Module, optimizer, scheduler, iteration: int, best: float, config: TrainConfig) -> None:
+    def save(self, model: nn.Module, optimizer, scheduler, iteration: int, best: float, config: TrainConfig,
+             scaler=None) -> None:
         meta = {"midnet.iteration": str(iteration), "midnet.train_config": config.model_dump_json()}
         save_model(model, self.weights, metadata=meta)
         tmp = self.state.with_suffix(".tmp")
@@ -216,12 +219,13 @@ class Checkpoint:
                 "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(),
                 "torch_rng": torch.get_rng_state(),
+                "scaler": scaler.state_dict() if scaler is not None else {},
             },
             tmp,
         )
         os.replace(tmp, self.state)
 
-    def load(self, model: nn.Module, optimizer, scheduler) -> tuple[int, float]:
+    def load(self, model: nn.Module, optimizer, scheduler, scaler=None) -> tuple[int, float]:
         if not (self.weights.is_file() and self.state.is_file()):
             raise MidnetError(f"{self.out}: no checkpoint to resume (last.safetensors + last.state.pt)")
         weights, meta = read_weights(self.weights)
@@ -232,7 +236,35 @@ class Checkpoint:
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         torch.set_rng_state(state["torch_rng"])
+        if scaler is not None and state.get("scaler"):
+            scaler.load_state_dict(state["scaler"])
         return int(state["iteration"]), float(state["best_psnr"])
+
+
+# Settings a resumed run may change: they do not alter what is computed.
+RESUMABLE_CHANGES = {"val_every", "ckpt_every", "log_every", "device", "threads", "out", "val_tile"}
+
+
+def check_resume_config(config: TrainConfig, out: Path) -> None:
+    """Refuse to resume under a config that would change the run (data, split, schedule...)."""
+    saved_path = out / "config.yaml"
+    if not saved_path.is_file():
+        return
+    saved = load_config(saved_path).model_dump(mode="json")
+    current = config.model_dump(mode="json")
+    diffs = []
+    for section, value in current.items():
+        if section in RESUMABLE_CHANGES:
+            continue
+        if isinstance(value, dict):
+            diffs += [f"{section}.{k}" for k in value if value[k] != saved.get(section, {}).get(k)]
+        elif value != saved.get(section):
+            diffs.append(section)
+    if diffs:
+        raise MidnetError(
+            f"{out}: --resume with other settings than the run ({', '.join(diffs)}); resume with "
+            f"'midnet train --out {out} --resume' (its saved config) or start a new run"
+        )
 
 
 class _StopFlag:
@@ -252,6 +284,7 @@ class _StopFlag:
 
     def _handle(self, signum, frame):
         self.raised = True
+        signal.signal(signum, signal.SIG_DFL)  # a second Ctrl-C ends the process at once
 
     def __exit__(self, *exc):
         for sig, handler in self._old.items():
@@ -334,12 +367,17 @@ def train(
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.iterations, eta_min=config.optim.lr_min)
     criterion = RestorationLoss(config.loss).to(device)
 
+    use_amp = config.amp != "none" and device.type == "cuda"
+    amp_dtype = torch.bfloat16 if config.amp == "bf16" else torch.float16
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp and config.amp == "fp16")
+
     out = Path(config.out)
     ckpt = Checkpoint(out)
     start, best = 0, -math.inf
     if resume:
-        start, best = ckpt.load(model, optimizer, scheduler)
-    elif main and ckpt.state.exists():
+        check_resume_config(config, out)
+        start, best = ckpt.load(model, optimizer, scheduler, scaler)
+    elif ckpt.state.exists():  # every rank checks, so no rank is left waiting in DDP
         raise MidnetError(f"{out}: holds a checkpoint already; pass --resume to continue it or choose another out")
     if main:
         out.mkdir(parents=True, exist_ok=True)
@@ -347,10 +385,6 @@ def train(
     net = nn.parallel.DistributedDataParallel(model) if distributed else model
     per_rank = config.data.batch // world
     log = MetricsLog(out / "metrics.csv", start) if main else None
-    use_amp = config.amp != "none" and device.type == "cuda"
-    amp_dtype = torch.bfloat16 if config.amp == "bf16" else torch.float16
-    scaler = torch.amp.GradScaler("cuda", enabled=use_amp and config.amp == "fp16")
-
     if main:
         echo(
             f"training {init_note}; {len(pairs)} micrographs ({', '.join(train_names)}), "
@@ -386,19 +420,25 @@ def train(
             scaler.update()
             scheduler.step()
             it += 1
+            loss_value = loss.item()
             if stop_after is not None and it - start >= stop_after:
                 stop.raised = True
-            if not math.isfinite(loss.item()):
-                raise MidnetError(f"loss became {loss.item()} at step {it}; lower optim.lr or set optim.grad_clip")
+            bad = not math.isfinite(loss_value)
+            if distributed:  # every rank stops (or fails) at the same step, or collectives deadlock
+                flags = torch.tensor([float(stop.raised), float(bad)], device=device)
+                dist.all_reduce(flags, op=dist.ReduceOp.MAX)
+                stop.raised, bad = bool(flags[0]), bool(flags[1])
+            if bad:
+                raise MidnetError(f"loss became non-finite at step {it}; lower optim.lr or set optim.grad_clip")
 
             row: dict[str, Any] | None = None
             if main and (it % config.log_every == 0 or it == config.iterations):
-                row = {"iteration": it, "loss": f"{loss.item():.6f}", "lr": f"{scheduler.get_last_lr()[0]:.3e}",
+                row = {"iteration": it, "loss": f"{loss_value:.6f}", "lr": f"{scheduler.get_last_lr()[0]:.3e}",
                        "elapsed_s": f"{time.time() - t0:.1f}"}
                 row.update({k: f"{v.item():.6f}" for k, v in terms.items()})
             validate = val_pairs and ((config.val_every and it % config.val_every == 0) or it == config.iterations)
             if main and validate:
-                scores = score_pairs(model, val_pairs, tile=config.val_tile, device=device)
+                scores = score_pairs(model, val_pairs, tile=config.val_tile)
                 last_val = (scores["mean"]["psnr"], scores["mean"]["ssim"])
                 row = row or {"iteration": it}
                 row.update(val_psnr=f"{last_val[0]:.4f}", val_ssim=f"{last_val[1]:.5f}")
@@ -413,10 +453,10 @@ def train(
                 log.write(row)
             if bar:
                 bar.update(1)
-                bar.set_postfix(loss=f"{loss.item():.4f}", lr=f"{scheduler.get_last_lr()[0]:.2e}",
+                bar.set_postfix(loss=f"{loss_value:.4f}", lr=f"{scheduler.get_last_lr()[0]:.2e}",
                                 **({"val": f"{last_val[0]:.2f}dB"} if last_val else {}))
             if main and (it % config.ckpt_every == 0 or it == config.iterations or stop.raised):
-                ckpt.save(model, optimizer, scheduler, it, best, config)
+                ckpt.save(model, optimizer, scheduler, it, best, config, scaler)
             if stop.raised:
                 if main:
                     (bar.write if bar else echo)(f"stopped at step {it}; checkpoint saved, continue with --resume")
@@ -442,12 +482,6 @@ def _record_ranks(model: nn.Module, first_batch_sum: float | None, out: Path, ma
     if main:
         (out / "ranks.json").write_text(json.dumps(gathered, indent=1))
     dist.barrier()
-
-
-def paper_split(path: Path, infobar, seed: int):
-    """(train, test) tiles of the paper's protocol (see midnet.data.paper_protocol): leaking, for comparison only."""
-    tiles = paper_tiles(load_pairs(path, infobar, align=True))
-    return random_split(tiles, 0.1, seed)
 
 
 def _pair_names(path: Path):

@@ -21,6 +21,7 @@ from safetensors.torch import save_file
 from torch import nn
 
 from .errors import MidnetError
+from .io import set_default_mode
 from .models import PRESETS, ModelConfig, build_model, create_model
 
 CONFIG_KEY = "midnet.config"
@@ -42,6 +43,7 @@ def save_model(model: nn.Module, path: str | os.PathLike, metadata: dict[str, st
     os.close(fd)
     try:
         save_file(state, tmp, metadata=meta)
+        set_default_mode(tmp)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

@@ -115,6 +115,9 @@ def load_pairs(
             sharp = to_gray_float(sharp_img.array)
         except MidnetError as exc:
             raise MidnetError(f"{blur_path.parent.parent / name}: {exc}") from None
+        for img, arr in ((blur_img, blur), (sharp_img, sharp)):
+            if arr.min() < -1e-6 or arr.max() > 1 + 1e-6:
+                raise MidnetError(f"{img.path}: float pixels outside [0, 1]; scale the pair to [0, 1] or save it as 8/16-bit")
         if rows:
             blur, sharp = blur[:-rows], sharp[:-rows]
         shift = measure_shift(blur, sharp)

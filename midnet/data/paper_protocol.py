@@ -14,7 +14,7 @@ import numpy as np
 from skimage.transform import resize
 
 from ..errors import MidnetError
-from .pairs import Pair
+from .pairs import Pair, load_pairs
 
 LEAK_WARNING = "paper protocol: random split of overlapping tiles of the same micrographs (leaks test content)"
 
@@ -44,3 +44,8 @@ def random_split(tiles: list[Pair], test_fraction: float = 0.1, seed: int = 0) -
     n_test = max(1, round(len(tiles) * test_fraction))
     test = {int(i) for i in order[:n_test]}
     return [t for i, t in enumerate(tiles) if i not in test], [t for i, t in enumerate(tiles) if i in test]
+
+
+def paper_split(path, infobar="auto", seed: int = 0) -> tuple[list[Pair], list[Pair]]:
+    """(train, test) tiles of the paper's protocol on a pair folder: leaking, for comparison only."""
+    return random_split(paper_tiles(load_pairs(path, infobar, align=True)), 0.1, seed)

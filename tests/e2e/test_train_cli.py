@@ -29,11 +29,14 @@ def test_sigterm_checkpoints_and_resume_finishes(pair_folder, tmp_path):
     stopped_at = int(meta["midnet.iteration"])
     assert 0 < stopped_at < 100000  # checkpointed on the signal, long before ckpt_every
 
-    resume = subprocess.run(args[:-6] + ["--set", "iterations=" + str(stopped_at + 3), "--set", "data.crop=32",
-                                         "--set", "data.batch=2", "--resume"],
+    # resuming under other settings would change the run: refused, nothing touched
+    changed = subprocess.run(args + ["--set", "data.crop=48", "--resume"], capture_output=True, text=True, timeout=120)
+    assert changed.returncode == 1 and "data.crop" in changed.stderr and "Traceback" not in changed.stderr
+
+    # `--out RUN --resume` alone continues the run with its saved config; a shorter total ends it now
+    (out / "config.yaml").write_text((out / "config.yaml").read_text().replace("iterations: 100000", f"iterations: {stopped_at + 3}"))
+    resume = subprocess.run([sys.executable, "-m", "midnet.cli", "train", "--out", str(out), "--resume"],
                             capture_output=True, text=True, timeout=300)
-    # a different iteration count is a different schedule: resuming under another config is still allowed,
-    # and the run ends at the new total
     assert resume.returncode == 0, resume.stderr[-2000:]
     _, meta = read_weights(out / "last.safetensors")
     assert int(meta["midnet.iteration"]) == stopped_at + 3

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The k-fold comparisons of docs/results.md at a reduced budget (1500 steps, else configs/cpu.yaml):
+# MIDNet vs NAFNet of the same size (does the gate help?) and the paper's loss ablation
+# (L1; +edge; +FFT; all). Every stage resumes its checkpoint, so re-run after an interruption.
+#   bash scripts/run_comparisons.sh [runs-folder]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RUNS=${1:-runs}; STEPS=1500
+stage() {  # stage NAME [--set ...]
+  local out="$RUNS/cmp/$1"; shift
+  if grep -q "^$STEPS," "$out/metrics.csv" 2>/dev/null; then echo "== $out: done"; return; fi
+  if [ -f "$out/last.state.pt" ]; then extra=--resume; else extra=; fi
+  echo "== $out"; midnet train configs/cpu.yaml --out "$out" --set iterations=$STEPS --set val_every=$STEPS "$@" $extra
+}
+for f in 0 1 2; do
+  k="--set data.folds=3 --set data.fold=$f"
+  stage "midnet-all-f$f" $k
+  stage "nafnet-all-f$f" $k --set model.preset=nafnet-s
+  stage "midnet-l1-f$f" $k --set loss.edge=0 --set loss.fft=0
+  stage "midnet-l1edge-f$f" $k --set loss.fft=0
+  stage "midnet-l1fft-f$f" $k --set loss.edge=0
+done
