@@ -114,7 +114,7 @@ def calibrate(pairs: Sequence[Pair], methods: Sequence[Method] = ("wiener", "ric
     params = ClassicalParams(fitted_on=[p.name for p in pairs])
     pairs = [_centre(p, CALIBRATION_CROP) for p in pairs]
     if "wiener" in methods or "richardson-lucy" in methods:
-        params = _search(pairs, "wiener", params, {"psf_sigma": [1, 2, 3, 4, 6, 8, 11], "wiener_balance": np.logspace(-3, 1, 9)})
+        params = _search(pairs, "wiener", params, {"psf_sigma": [1, 2, 3, 4, 6, 8, 11, 15], "wiener_balance": np.logspace(-3, 3, 13)})
         s, b = params.psf_sigma, params.wiener_balance
         params = _search(pairs, "wiener", params,
                          {"psf_sigma": s * np.array([0.8, 0.9, 1, 1.1, 1.25]), "wiener_balance": b * np.logspace(-0.4, 0.4, 5)})

@@ -44,11 +44,11 @@ def compare_figure(before: np.ndarray, after: np.ndarray, path: str | Path, deta
     panels = [to_display(before, full), to_display(after, full)] + [to_display(e, full) for e in extra or []]
     h, w = panels[0].shape
     if detail is None:
-        size = max(16, min(h, w) // 6)
+        size = max(16, min(h, w) // 4)
         detail = ((h - size) // 2, (w - size) // 2, size)
     top, left, size = detail
     width = min(w, max(200, 1800 // len(panels)))
-    factor = max(1, min(8, width // size))
+    factor = max(1, min(4, width // size))
     gap = 8
     overview = [_resize(p, width) for p in panels]
     zooms = [_resize(_zoom(p[top : top + size, left : left + size], factor), width) for p in panels]

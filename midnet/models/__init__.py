@@ -34,6 +34,11 @@ class Preset:
 
 
 PRESETS: dict[str, Preset] = {
+    "midnet-sem": Preset(
+        dict(arch="midnet", **_SMALL),
+        "MIDNet-s trained by midnet on real SEM pairs (the default model; see its model card)",
+        weights="midnet-sem.safetensors",
+    ),
     "midnet-w32": Preset(dict(arch="midnet", **_GOPRO_W32), "MIDNet at NAFNet-GoPro size (paper-faithful, GPU)"),
     "midnet-s": Preset(dict(arch="midnet", **_SMALL), "MIDNet sized for CPU training"),
     "nafnet-w32": Preset(dict(arch="nafnet", **_GOPRO_W32), "NAFNet-GoPro width 32 (official shape)"),
