@@ -1,0 +1,77 @@
+"""The by-micrograph k-fold table of docs/results.md, from `midnet eval --json` runs.
+
+For each fold, every method is scored with `midnet eval` on the micrographs that fold held
+out: networks trained without them (runs/<prefix>-fold<k>/last.safetensors) and classical
+methods calibrated without them (runs/calib/fold<k>.json). Prints one markdown table with
+each micrograph and the mean, and the exact commands it ran.
+    python scripts/kfold_table.py --methods input,wiener,sem [--folds 3] [--runs runs]
+A method is `input`, `wiener`/`richardson-lucy`/`unsharp`, or a run prefix such as `sem`
+(runs/sem-fold0...) or `cmp/nafnet-all` (runs/cmp/nafnet-all-f0...).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CLASSICAL = {"wiener", "richardson-lucy", "unsharp"}
+
+
+def fold_names(data: str, folds: int, fold: int) -> list[str]:
+    from midnet.data import find_pairs, split_names
+
+    return split_names([n for n, _, _ in find_pairs(data)], folds=folds, fold=fold)[1]
+
+
+def run_dir(runs: Path, prefix: str, fold: int) -> Path:
+    for candidate in (runs / f"{prefix}-fold{fold}", runs / f"{prefix}-f{fold}"):
+        if candidate.is_dir():
+            return candidate
+    raise SystemExit(f"no run for {prefix} fold {fold} under {runs}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--methods", default="input,wiener,sem")
+    parser.add_argument("--folds", type=int, default=3)
+    parser.add_argument("--runs", default=str(ROOT / "runs"))
+    parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "sem-pairs"))
+    args = parser.parse_args()
+    runs, methods = Path(args.runs), args.methods.split(",")
+    table: dict[str, dict[str, tuple[float, float]]] = {}
+    commands = []
+    for fold in range(args.folds):
+        names = ",".join(fold_names(args.data, args.folds, fold))
+        for method in methods:
+            if method == "input":
+                continue
+            if method in CLASSICAL:
+                cmd = ["midnet", "eval", "--method", method, "--calib", str(runs / "calib" / f"fold{fold}.json")]
+            else:
+                cmd = ["midnet", "eval", "--model", str(run_dir(runs, method, fold) / "last.safetensors")]
+            cmd += ["--data", args.data, "--names", names, "--json"]
+            commands.append(" ".join(cmd))
+            result = json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout)
+            for im in result["images"]:
+                table.setdefault(im["name"], {})[method] = (im["psnr"], im["ssim"])
+                table[im["name"]]["input"] = (im["input_psnr"], im["input_ssim"])
+    header = "| micrograph (fold) | " + " | ".join(f"{m} PSNR / SSIM" for m in methods) + " |"
+    print(header)
+    print("|" + " --- |" * (len(methods) + 1))
+    for name in sorted(table):
+        fold = next(k for k in range(args.folds) if name in fold_names(args.data, args.folds, k))
+        cells = [f"{table[name][m][0]:.2f} / {table[name][m][1]:.4f}" for m in methods]
+        print(f"| {name} ({fold}) | " + " | ".join(cells) + " |")
+    means = [(sum(table[n][m][0] for n in table) / len(table), sum(table[n][m][1] for n in table) / len(table)) for m in methods]
+    print("| **mean** | " + " | ".join(f"**{p:.2f} / {s:.4f}**" for p, s in means) + " |")
+    print("\ncommands:", file=sys.stderr)
+    for c in commands:
+        print("  " + c, file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
