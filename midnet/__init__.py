@@ -3,7 +3,7 @@
 from importlib.metadata import PackageNotFoundError, version
 
 from .errors import MidnetError
-from .models import ModelConfig, PRESETS, count_parameters, create_model
+from .models import PRESETS, ModelConfig, UNetConfig, count_parameters, create_model, parse_model_config
 from .io import read_image, write_image
 from .restore import deblur
 from .weights import load_model, save_model
@@ -16,6 +16,8 @@ except PackageNotFoundError:  # running from a source tree without installation
 __all__ = [
     "MidnetError",
     "ModelConfig",
+    "UNetConfig",
+    "parse_model_config",
     "PRESETS",
     "count_parameters",
     "deblur",

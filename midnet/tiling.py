@@ -22,6 +22,11 @@ import torch.nn.functional as F
 from torch import nn
 
 
+def final_output(out):
+    """The restored image of a network: multi-stage networks (HINet) return every stage, the last is final."""
+    return out[-1] if isinstance(out, (list, tuple)) else out
+
+
 def tile_starts(length: int, tile: int, overlap: int, align: int = 1) -> list[int]:
     """Start offsets (multiples of ``align``) covering ``length`` with tiles overlapping >= ``overlap``."""
     if tile >= length:
@@ -117,7 +122,7 @@ def predict_tiled(
     """
     n, c, h, w = image.shape
     if tile is None or (tile >= h and tile >= w):
-        out = model(image)
+        out = final_output(model(image))
         if on_tile:
             on_tile(1, 1)
         return out
@@ -154,7 +159,7 @@ def predict_tiled(
                     if stats is not None:
                         (cy0, cy1), (cx0, cx1) = cores_y[iy], cores_x[ix]
                         stats.core = (cy0 - y, cy1 - y, cx0 - x, cx1 - x)
-                    pred = model(padded[:, :, y : y + th, x : x + tw])
+                    pred = final_output(model(padded[:, :, y : y + th, x : x + tw]))
                     if last:
                         ov_left = xs[ix - 1] + tw - x if ix > 0 else 0
                         ov_right = x + tw - xs[ix + 1] if ix + 1 < len(xs) else 0

@@ -30,7 +30,7 @@ from .errors import MidnetError
 from .devices import pick_device
 from .evaluate import score_pairs
 from .losses import LossConfig, RestorationLoss
-from .models import ModelConfig, build_model, preset_config
+from .models import build_model, parse_model_config, preset_config
 from .models import _one_line as one_line
 from .weights import infer_config, read_weights, save_model, CONFIG_KEY
 
@@ -167,7 +167,7 @@ def build_network(section: ModelSection) -> tuple[nn.Module, str]:
     state = None
     if section.init_from:
         state, meta = read_weights(section.init_from)
-        file_config = ModelConfig.model_validate_json(meta[CONFIG_KEY]) if CONFIG_KEY in meta else infer_config(state)
+        file_config = parse_model_config(meta[CONFIG_KEY]) if CONFIG_KEY in meta else infer_config(state)
     if section.preset is None:
         config = file_config
     else:
@@ -410,7 +410,7 @@ def train(
             net.train()
             with torch.autocast(device.type, dtype=amp_dtype, enabled=use_amp):
                 pred = net(x)
-            loss, terms = criterion(pred.float(), y)
+            loss, terms = supervise(criterion, pred, y)
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             if config.optim.grad_clip:
@@ -469,6 +469,19 @@ def train(
             dist.destroy_process_group()
     return {"iteration": it, "best_val_psnr": best if val_pairs else None, "out": str(out),
             "weights": str(ckpt.weights), "stopped": it < config.iterations}
+
+
+def supervise(criterion: RestorationLoss, pred, target: torch.Tensor):
+    """The loss of a prediction; multi-stage networks (HINet) are supervised at every stage, as their paper does."""
+    if not isinstance(pred, (list, tuple)):
+        return criterion(pred.float(), target)
+    total, terms = 0.0, {}
+    for stage in pred:
+        loss, stage_terms = criterion(stage.float(), target)
+        total = total + loss
+        for k, v in stage_terms.items():
+            terms[k] = terms.get(k, 0.0) + v
+    return total, terms
 
 
 def _record_ranks(model: nn.Module, first_batch_sum: float | None, out: Path, main: bool) -> None:

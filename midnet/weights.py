@@ -1,6 +1,6 @@
 """Saving and loading networks.
 
-midnet's own format is ``.safetensors`` with the :class:`ModelConfig` as JSON in the
+midnet's own format is ``.safetensors`` with the network's config as JSON in the
 metadata, so a file rebuilds its network alone. Official NAFNet ``.pth`` checkpoints
 load through ``torch.load(..., weights_only=True)``: no code runs from a data file.
 """
@@ -22,7 +22,8 @@ from torch import nn
 
 from .errors import MidnetError
 from .io import set_default_mode
-from .models import PRESETS, ModelConfig, build_model, create_model
+from .models import PRESETS, UNetConfig, build_model, create_model, parse_model_config
+from .models.config import MODEL_CONFIGS
 
 CONFIG_KEY = "midnet.config"
 FORMAT_KEY = "midnet.format"
@@ -32,7 +33,7 @@ FORMAT_VERSION = "1"
 def save_model(model: nn.Module, path: str | os.PathLike, metadata: dict[str, str] | None = None) -> Path:
     """Write ``model``'s weights and config to a ``.safetensors`` file, atomically."""
     config = getattr(model, "config", None)
-    if not isinstance(config, ModelConfig):
+    if not isinstance(config, MODEL_CONFIGS):
         raise MidnetError("this network has no midnet config; build it with midnet.create_model to save it")
     path = Path(path)
     meta = {FORMAT_KEY: FORMAT_VERSION, CONFIG_KEY: config.model_dump_json()}
@@ -88,7 +89,7 @@ def _unwrap_state_dict(obj: Any, path: Path) -> dict[str, torch.Tensor]:
     return {k.removeprefix("module."): v for k, v in obj.items()}
 
 
-def infer_config(state: dict[str, torch.Tensor]) -> ModelConfig:
+def infer_config(state: dict[str, torch.Tensor]) -> UNetConfig:
     """Read a NAFNet/MIDNet config off a state dict's names and shapes (official files carry none)."""
     if "intro.weight" not in state:
         raise MidnetError("weights do not look like NAFNet/MIDNet (no 'intro.weight'); cannot infer the network")
@@ -102,7 +103,7 @@ def infer_config(state: dict[str, torch.Tensor]) -> ModelConfig:
     enc = tuple(count(f"encoders.{i}") for i in range(levels))
     dec = tuple(count(f"decoders.{i}") for i in range(levels))
     gated = any(k.startswith("skips.") for k in state)
-    return ModelConfig(
+    return UNetConfig(
         arch="midnet" if gated else "nafnet",
         in_chans=in_chans,
         width=width,
@@ -127,7 +128,7 @@ def load_model_file(path: str | os.PathLike) -> nn.Module:
     state, meta = read_weights(path)
     if CONFIG_KEY in meta:
         try:
-            config = ModelConfig.model_validate_json(meta[CONFIG_KEY])
+            config = parse_model_config(meta[CONFIG_KEY])
         except ValueError as exc:
             raise MidnetError(f"{path}: its recorded model config is invalid ({_first_line(exc)})") from exc
     else:
@@ -149,7 +150,7 @@ def load_pretrained_into(model: nn.Module, preset: str) -> None:
     path = resources.files("midnet") / "weights" / weights
     with resources.as_file(path) as p:
         state, meta = read_weights(p)
-    shipped_config = ModelConfig.model_validate_json(meta[CONFIG_KEY])
+    shipped_config = parse_model_config(meta[CONFIG_KEY])
     if shipped_config != model.config:
         raise MidnetError(
             f"the shipped {preset!r} weights are for {shipped_config.in_chans}-channel "

@@ -1,13 +1,17 @@
-"""The typed model configuration: what a network is, recorded in every weights file."""
+"""The typed model configurations: what a network is, recorded in every weights file.
+
+One pydantic model per network family, told apart by ``arch``; :data:`ModelConfig` is
+their union and :func:`parse_model_config` reads any of them (a dict or JSON).
+"""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
-class ModelConfig(BaseModel):
-    """Everything needed to rebuild a network; saved in the metadata of its weights."""
+class UNetConfig(BaseModel):
+    """MIDNet and NAFNet: everything needed to rebuild one; saved in the metadata of its weights."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -37,7 +41,7 @@ class ModelConfig(BaseModel):
         return data
 
     @model_validator(mode="after")
-    def _check_levels(self) -> "ModelConfig":
+    def _check_levels(self) -> "UNetConfig":
         if len(self.enc_blk_nums) != len(self.dec_blk_nums):
             raise ValueError(
                 f"enc_blk_nums has {len(self.enc_blk_nums)} levels but dec_blk_nums has "
@@ -48,3 +52,55 @@ class ModelConfig(BaseModel):
         if self.arch == "nafnet" and self.skip != "add":
             raise ValueError("NAFNet has plain additive skips; use arch='midnet' for attention-gated skips")
         return self
+
+
+class HINetConfig(BaseModel):
+    """HINet (Chen et al. 2021): two-stage U-Net with half instance normalisation."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    arch: Literal["hinet"] = Field(description="HINet.")
+    in_chans: int = Field(1, ge=1, le=4, description="Image channels in and out.")
+    wf: int = Field(64, ge=2, le=256, description="Channels of the first level; doubles at every level down.")
+    depth: int = Field(5, ge=2, le=6, description="U-Net levels of each stage.")
+    relu_slope: float = Field(0.2, ge=0, le=1, description="LeakyReLU negative slope.")
+    hin_position_left: int = Field(0, ge=0, le=6, description="First encoder level with half instance norm.")
+    hin_position_right: int = Field(4, ge=0, le=6, description="Last encoder level with half instance norm.")
+
+
+class RestormerConfig(BaseModel):
+    """Restormer (Zamir et al. 2022): transformer U-Net with transposed (channel) attention."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    arch: Literal["restormer"] = Field(description="Restormer.")
+    in_chans: int = Field(1, ge=1, le=4, description="Image channels in and out.")
+    dim: int = Field(48, ge=2, le=512, description="Channels of the first level (even); doubles at every level.")
+    num_blocks: tuple[int, int, int, int] = Field((4, 6, 6, 8), description="Transformer blocks per level, top first.")
+    num_refinement_blocks: int = Field(4, ge=0, le=64, description="Blocks of the refinement stage.")
+    heads: tuple[int, int, int, int] = Field((1, 2, 4, 8), description="Attention heads per level.")
+    ffn_expansion_factor: float = Field(2.66, gt=0, le=8, description="Gated-Dconv FFN expansion.")
+    bias: bool = Field(False, description="Biases in convolutions.")
+    LayerNorm_type: Literal["WithBias", "BiasFree"] = Field("WithBias", description="Layer norm variant.")
+
+
+class DMPHNConfig(BaseModel):
+    """DMPHN 1-2-4 (Zhang et al. 2019): multi-patch hierarchy of encoder/decoder pairs."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    arch: Literal["dmphn"] = Field(description="DMPHN(1-2-4).")
+    in_chans: int = Field(1, ge=1, le=4, description="Image channels in and out.")
+    width: int = Field(32, ge=2, le=256, description="Channels of the first encoder stage (official: 32).")
+
+
+ModelConfig = Annotated[Union[UNetConfig, HINetConfig, RestormerConfig, DMPHNConfig], Field(discriminator="arch")]
+MODEL_CONFIGS = (UNetConfig, HINetConfig, RestormerConfig, DMPHNConfig)
+_ADAPTER: TypeAdapter = TypeAdapter(ModelConfig)
+
+
+def parse_model_config(data: dict[str, Any] | str | bytes) -> BaseModel:
+    """Any network's config from a dict or JSON; raises pydantic's ValidationError (a ValueError)."""
+    if isinstance(data, (str, bytes)):
+        return _ADAPTER.validate_json(data)
+    return _ADAPTER.validate_python(data)

@@ -27,7 +27,8 @@ def test_models_lists_every_preset_with_its_parameter_count():
     rows = json.loads(run("models", "--json").output)
     assert [r["name"] for r in rows] == list(PRESETS)
     for r in rows:
-        assert r["params"] == midnet.count_parameters(midnet.create_model(r["name"]))
+        with torch.device("meta"):
+            assert r["params"] == midnet.count_parameters(midnet.create_model(r["name"]))
     table = run("models").output
     assert "midnet-s" in table and "1,546,149" in table
 

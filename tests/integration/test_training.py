@@ -106,3 +106,18 @@ def test_two_process_ddp_keeps_weights_identical_and_shards_data(pair_folder, tm
     assert ranks[0]["weights_checksum"] == ranks[1]["weights_checksum"]  # DDP kept them in step
     assert ranks[0]["first_batch_checksum"] != ranks[1]["first_batch_checksum"]  # each rank its own shard
     assert (out / "last.safetensors").is_file()
+
+
+@pytest.mark.parametrize(
+    "preset, overrides",
+    [("hinet-s", "{wf: 4, depth: 3}"), ("restormer-s", "{dim: 8, num_blocks: [1, 1, 1, 1], num_refinement_blocks: 1}"),
+     ("dmphn-s", "{width: 4}"), ("nafnet-s", "{width: 8}")],
+)
+def test_every_compared_network_trains_and_evaluates(pair_folder, tmp_path, preset, overrides):
+    torch.set_num_threads(1)
+    cfg = tiny_config(pair_folder, tmp_path / preset, **{"model.preset": preset, "model.overrides": overrides,
+                                                         "iterations": 2, "val_every": 2, "data.val_names": "[c]"})
+    summary = train(cfg, progress=False, echo=lambda m: None)
+    assert summary["iteration"] == 2 and summary["best_val_psnr"] is not None
+    net = load_model(tmp_path / preset / "last.safetensors")
+    assert net.config.arch == preset.split("-")[0]

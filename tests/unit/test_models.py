@@ -3,7 +3,7 @@ import torch
 from safetensors.torch import load_file
 
 import midnet
-from midnet import MidnetError, ModelConfig, count_parameters, create_model
+from midnet import MidnetError, count_parameters, create_model, parse_model_config
 from midnet.models import PRESETS, MIDNet, NAFNet
 from midnet.models.blocks import AttentionGate
 from midnet.weights import infer_config, load_model, read_weights, save_model
@@ -153,11 +153,13 @@ def test_create_model_overrides_and_config():
         dict(arch="midnet", enc_blk_nums=(1, 1), dec_blk_nums=(1,)),  # levels disagree
         dict(arch="nafnet", skip="attention"),  # NAFNet has no gates
         dict(arch="unet"),
+        dict(arch="hinet", width=8),  # a U-Net field on another family
+        dict(arch="restormer", dim=16, heads=(1, 2, 4)),  # four levels
     ],
 )
 def test_model_config_rejects(bad):
     with pytest.raises(ValueError):
-        ModelConfig(**bad)
+        parse_model_config(bad)
 
 
 def test_create_model_bad_override_is_one_clear_line():
@@ -177,7 +179,7 @@ def test_safetensors_round_trip_rebuilds_from_file_alone(tmp_path):
             p.add_(torch.randn_like(p) * 0.1)
     path = save_model(net, tmp_path / "sub" / "m.safetensors", metadata={"note": "test"})
     state, meta = read_weights(path)
-    assert ModelConfig.model_validate_json(meta["midnet.config"]) == net.config and meta["note"] == "test"
+    assert parse_model_config(meta["midnet.config"]) == net.config and meta["note"] == "test"
     loaded = midnet.load_model(path)
     assert loaded.config == net.config and not loaded.training
     x = torch.rand(1, 1, 24, 40)
@@ -202,3 +204,29 @@ def test_missing_and_bad_model_files(tmp_path):
     other.write_bytes(b"x")
     with pytest.raises(MidnetError, match="unknown weights format"):
         load_model(other)
+
+
+@pytest.mark.parametrize(
+    "name, chans, count",
+    [("hinet", 3, 88_669_702), ("restormer", 3, 26_126_644), ("dmphn", 3, 5_424_393), ("nafnet-w32", 3, 17_111_907)],
+)
+def test_official_sizes_through_the_factory(name, chans, count):
+    with torch.device("meta"):  # shapes only
+        assert count_parameters(create_model(name, in_chans=chans)) == count
+
+
+@pytest.mark.parametrize("name", ["hinet-s", "restormer-s", "dmphn-s"])
+def test_compared_networks_restore_any_size_and_round_trip(name, tmp_path):
+    torch.set_num_threads(1)
+    net = create_model(name).eval()
+    assert 1_000_000 < count_parameters(net) < 2_000_000  # CPU-sized like midnet-s
+    path = save_model(net, tmp_path / f"{name}.safetensors")
+    loaded = load_model(path)
+    assert type(loaded) is type(net) and loaded.config == net.config
+    x = torch.rand(1, 1, 37, 53)
+    from midnet.tiling import final_output
+
+    with torch.no_grad():
+        y = final_output(loaded(x))
+        torch.testing.assert_close(y, final_output(net(x)))
+    assert y.shape == x.shape
