@@ -24,8 +24,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--fold-run", default=str(ROOT / "runs" / "sem-fold1"))
-    parser.add_argument("--name", default="5-1", help="a micrograph held out by that fold")
+    parser.add_argument("--fold-run", default=str(ROOT / "runs" / "sem-fold0"))
+    parser.add_argument("--name", default="1-1", help="a micrograph held out by that fold")
     parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "sem-pairs"))
     parser.add_argument("--out", default=str(ROOT / "docs" / "images" / "before_after.png"))
     args = parser.parse_args()
