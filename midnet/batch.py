@@ -126,7 +126,9 @@ def run_batch(
             restored = restore_pages(img, restore_one)
             write_image(job.output, restored, like=img, fmt=None)
             if job.compare is not None and compare_writer is not None:
-                compare_writer(img.array, restored, job.compare)
+                stack = img.format == "tiff" and int(img.metadata.get("pages", 1)) > 1
+                # a stack's picture shows its first page
+                compare_writer(img.array[0] if stack else img.array, restored[0] if stack else restored, job.compare)
             report.restored.append(job.source)
         except MidnetError as exc:
             report.failed.append((job.source, _with_name(str(exc), job.source)))

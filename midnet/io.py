@@ -202,7 +202,8 @@ def _write_tiff(path: str, array: np.ndarray, like: ImageData | None) -> None:
         kwargs["compression"] = "zlib"
     pages = meta.get("pages", 1)
     colour = array.ndim == (4 if pages > 1 else 3) and array.shape[-1] in (3, 4)
-    kwargs["photometric"] = "rgb" if colour else "minisblack"
+    # keep a MINISWHITE source's polarity (photometric 0): values are written as they are
+    kwargs["photometric"] = "rgb" if colour else ("miniswhite" if meta.get("photometric") == 0 else "minisblack")
     if colour and array.shape[-1] == 4:
         kwargs["extrasamples"] = ("unassalpha",)
     if not colour and array.ndim == 3 and array.shape[-1] == 2 and pages == 1:

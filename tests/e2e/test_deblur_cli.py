@@ -482,6 +482,24 @@ def test_multipage_tiff_restores_every_page(tmp_path, model_file):
             assert restored.shape == original.shape and not np.array_equal(restored, original)
 
 
+def test_compare_picture_of_a_stack_shows_its_first_page(tmp_path, model_file):
+    src = tmp_path / "in" / "stack.tif"
+    src.parent.mkdir()
+    tifffile.imwrite(src, np.stack([gray8(seed=s) for s in range(2)]), photometric="minisblack")
+    result = deblur(src, "-o", tmp_path / "out", "--compare", model=model_file)
+    assert result.exit_code == 0, result.stderr
+    assert (tmp_path / "out" / "stack_compare.png").is_file()
+
+
+def test_miniswhite_tiff_keeps_its_polarity(tmp_path, model_file):
+    src = tmp_path / "in" / "w.tif"
+    src.parent.mkdir()
+    tifffile.imwrite(src, gray8(), photometric="miniswhite")
+    assert deblur(src, "-o", tmp_path / "out", model=model_file).exit_code == 0
+    with tifffile.TiffFile(tmp_path / "out" / "w.tif") as tif:
+        assert tif.pages[0].photometric == tifffile.PHOTOMETRIC.MINISWHITE
+
+
 def test_method_wiener_needs_no_model(tmp_path):
     a = with_bar()
     src = save_png(tmp_path / "in" / "a.png", a)
