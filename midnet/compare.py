@@ -1,0 +1,149 @@
+"""Every method on the same micrographs: one PSNR/SSIM table and one picture grid.
+
+A method is ``input`` (the blurry frame), a classical deconvolution (``wiener``,
+``richardson-lucy``, ``unsharp``) or a network (a preset name or a weights file). With
+``folds`` > 1 the micrographs are split by micrograph; each classical method is then
+calibrated on the training micrographs of each fold, and a network path may contain
+``{fold}``, replaced by the fold number (e.g. ``runs/sem-fold{fold}/last.safetensors``), so
+every micrograph is scored by a model that never saw it. A network without ``{fold}``
+is used as it is, whatever it was trained on: say so when you report its numbers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .classical import ClassicalParams, calibrate, default_params, restore
+from .data import load_pairs, split_names
+from .data.pairs import Pair, align_to
+from .errors import MidnetError
+from .evaluate import quantise, score_pair
+
+CLASSICAL = ("wiener", "richardson-lucy", "unsharp")
+
+
+@dataclass
+class Comparison:
+    methods: list[str]
+    rows: dict[str, dict[str, tuple[float, float]]] = field(default_factory=dict)  # name -> method -> (psnr, ssim)
+    folds: dict[str, int] = field(default_factory=dict)
+    crops: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)  # name -> method -> detail crop
+
+    def mean(self, method: str) -> tuple[float, float]:
+        vals = [r[method] for r in self.rows.values()]
+        return float(np.mean([v[0] for v in vals])), float(np.mean([v[1] for v in vals]))
+
+    def markdown(self) -> str:
+        head = "| micrograph | " + " | ".join(f"{m} PSNR / SSIM" for m in self.methods) + " |"
+        lines = [head, "|" + " --- |" * (len(self.methods) + 1)]
+        for name, row in self.rows.items():
+            label = f"{name} (fold {self.folds[name]})" if name in self.folds else name
+            lines.append(f"| {label} | " + " | ".join(f"{row[m][0]:.2f} / {row[m][1]:.4f}" for m in self.methods) + " |")
+        lines.append("| **mean** | " + " | ".join(f"**{p:.2f} / {s:.4f}**" for p, s in map(self.mean, self.methods)) + " |")
+        return "\n".join(lines)
+
+    def table(self) -> str:
+        width = max(12, *(len(m) for m in self.methods))
+        lines = [f"{'micrograph':<14} " + " ".join(f"{m:>{width}}" for m in self.methods)]
+        for name, row in list(self.rows.items()) + [("mean", {m: self.mean(m) for m in self.methods})]:
+            lines.append(f"{name:<14} " + " ".join(f"{f'{row[m][0]:.2f} {row[m][1]:.3f}':>{width}}" for m in self.methods))
+        return "\n".join(lines)
+
+
+def _restorers(methods: Sequence[str], fold: int, train_pairs: Sequence[Pair], calibrated: bool
+               ) -> dict[str, Callable[[np.ndarray], np.ndarray] | None]:
+    from .restore import make_restorer
+
+    out: dict[str, Callable[[np.ndarray], np.ndarray] | None] = {}
+    params: ClassicalParams | None = None
+    for m in methods:
+        if m == "input":
+            out[m] = None
+        elif m in CLASSICAL:
+            if params is None:
+                wanted = [c for c in CLASSICAL if c in methods]
+                params = calibrate(train_pairs, wanted) if calibrated else default_params()
+            out[m] = (lambda p: (lambda g, method=m: restore(g, method, p)))(params)
+        else:
+            source = m.replace("{fold}", str(fold))
+            if not Path(source).is_file() and source.endswith((".safetensors", ".pth", ".pt")):
+                raise MidnetError(f"{source}: no such model file (method {m!r}, fold {fold})")
+            out[m] = make_restorer(source)
+    return out
+
+
+def compare(
+    data: str | Path,
+    methods: Sequence[str],
+    folds: int = 0,
+    infobar: Any = "auto",
+    detail: int = 160,
+    on_step: Callable[[str], None] | None = None,
+) -> Comparison:
+    """Score every method on every micrograph of ``data`` (see the module docstring)."""
+    if not methods:
+        raise MidnetError("give at least one method, e.g. --methods input,wiener,midnet-sem")
+    pairs = load_pairs(data, infobar, align=False, warn_shift=False)
+    names = [p.name for p in pairs]
+    splits = [split_names(names, folds=folds, fold=k) for k in range(folds)] if folds > 1 else [(names, names)]
+    result = Comparison(list(methods))
+    for k, (train_names, test_names) in enumerate(splits):
+        calibrated = folds > 1
+        train_pairs = load_pairs(data, infobar, train_names, align=True) if calibrated else pairs
+        restorers = _restorers(methods, k, train_pairs, calibrated)
+        for pair in (p for p in pairs if p.name in test_names):
+            if folds > 1:
+                result.folds[pair.name] = k
+            row, crops = {}, {}
+            top, left = _detail_corner(pair, detail)
+            for m, fn in restorers.items():
+                restored = pair.blur if fn is None else quantise(fn(pair.blur), pair.full_scale)
+                score = score_pair(restored, pair)
+                row[m] = (score["input_psnr"], score["input_ssim"]) if fn is None else (score["psnr"], score["ssim"])
+                crops[m] = restored[top : top + detail, left : left + detail]
+                if on_step:
+                    on_step(f"{pair.name}: {m}")
+            sharp = pair.sharp
+            if max(abs(v) for v in pair.shift) > 1:  # show the sharp exposure registered onto the blurry one
+                sharp = np.zeros_like(pair.blur)
+                _, moved = align_to(pair.blur, pair.sharp, pair.shift)
+                dy, dx = (int(round(v)) for v in pair.shift)
+                sharp[max(dy, 0) : max(dy, 0) + moved.shape[0], max(dx, 0) : max(dx, 0) + moved.shape[1]] = moved
+            crops["sharp"] = sharp[top : top + detail, left : left + detail]
+            result.rows[pair.name], result.crops[pair.name] = row, crops
+    return result
+
+
+def _detail_corner(pair: Pair, size: int) -> tuple[int, int]:
+    h, w = pair.blur.shape
+    return max(0, (h - size) // 2), max(0, (w - size) // 2)
+
+
+def figure_grid(result: Comparison, path: str | Path, zoom: int = 2) -> Path:
+    """Rows: micrographs; columns: each method's crop of the same detail, then the sharp exposure."""
+    from PIL import Image, ImageDraw
+
+    from .io import write_image
+
+    columns = result.methods + ["sharp"]
+    crops = next(iter(result.crops.values()))
+    size = crops[columns[0]].shape[0] * zoom
+    label_h, gap = 16, 4
+    names = list(result.crops)
+    canvas = np.full((label_h + len(names) * (size + gap), len(columns) * (size + gap)), 255, np.uint8)
+    for r, name in enumerate(names):
+        for c, m in enumerate(columns):
+            crop = np.clip(np.round(result.crops[name][m] * 255), 0, 255).astype(np.uint8)
+            crop = np.repeat(np.repeat(crop, zoom, 0), zoom, 1)
+            y, x = label_h + r * (size + gap), c * (size + gap)
+            canvas[y : y + crop.shape[0], x : x + crop.shape[1]] = crop
+    im = Image.fromarray(canvas)
+    draw = ImageDraw.Draw(im)
+    for c, m in enumerate(columns):
+        draw.text((c * (size + gap) + 2, 2), Path(m).parent.name or m if "/" in m else m, fill=0)
+    return write_image(Path(path), np.asarray(im), fmt="png")
