@@ -127,6 +127,6 @@ def calibrate(pairs: Sequence[Pair], methods: Sequence[Method] = ("wiener", "ric
 
 def default_params() -> ClassicalParams:
     """The built-in values, fitted on the seven shared SEM pairs (see docs/results.md)."""
-    path = Path(__file__).parent / "weights" / "classical.json"
+    path = Path(__file__).parent / "pretrained" / "classical.json"
     return ClassicalParams.load(path) if path.is_file() else ClassicalParams()
 

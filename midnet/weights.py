@@ -147,7 +147,7 @@ def load_pretrained_into(model: nn.Module, preset: str) -> None:
             f"no pretrained weights ship for {preset!r}; presets with weights: {', '.join(shipped)}. "
             "Use pretrained=False, or load a weights file with midnet.load_model(path)"
         )
-    path = resources.files("midnet") / "weights" / weights
+    path = resources.files("midnet") / "pretrained" / weights
     with resources.as_file(path) as p:
         state, meta = read_weights(p)
     shipped_config = parse_model_config(meta[CONFIG_KEY])

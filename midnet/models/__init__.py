@@ -1,7 +1,7 @@
 """The networks and their one constructor, :func:`create_model`.
 
 Presets are a plain dict: name -> configuration (and, where this project trained
-them, a weights file shipped in ``midnet/weights/``).
+them, a weights file shipped in ``midnet/pretrained/``).
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ _SMALL = dict(width=16, middle_blk_num=1, enc_blk_nums=(1, 1, 2, 4), dec_blk_num
 class Preset:
     config: dict[str, Any]
     description: str
-    weights: str | None = None  # file name under midnet/weights/, when this project ships weights
+    weights: str | None = None  # file name under midnet/pretrained/, when this project ships weights
     extra: dict[str, Any] = field(default_factory=dict)
 
 
