@@ -303,6 +303,32 @@ def demo_cmd(outdir, model_name, device) -> None:
     click.echo("sample: crop of an SEM micrograph from Wang et al. 2024 (CC BY 4.0), see midnet/samples/README.md")
 
 
+@cli.command("compare")
+@click.option("--data", required=True, type=click.Path(file_okay=False), help="Pair folder with blur/ and sharp/.")
+@click.option("--methods", default="input,wiener,richardson-lucy,unsharp,midnet-sem", show_default=True,
+              help="Comma-separated: input, wiener, richardson-lucy, unsharp, preset names or weights files "
+                   "(a path may hold {fold}: one model per fold).")
+@click.option("--folds", default=0, show_default=True, type=click.IntRange(0, 100),
+              help="k-fold by micrograph: classical methods calibrated per fold; 0 uses built-in parameters.")
+@click.option("--infobar", default="auto", show_default=True, callback=lambda c, p, v: _infobar_option(v),
+              help="Info bar rows to exclude: auto, none or a number.")
+@click.option("--markdown", is_flag=True, help="Print the table as Markdown.")
+@click.option("--figure", type=click.Path(dir_okay=False), help="Also write a grid of the same detail from every method.")
+def compare_cmd(data, methods, folds, infobar, markdown, figure) -> None:
+    """One PSNR/SSIM table of every method on every micrograph, and a picture grid."""
+    from tqdm import tqdm
+
+    from .compare import compare, figure_grid
+
+    chosen = [m.strip() for m in methods.split(",") if m.strip()]
+    bar = tqdm(desc="compare", unit="restoration", file=sys.stderr, disable=None)
+    result = compare(data, chosen, folds=folds, infobar=infobar, on_step=lambda _: bar.update(1))
+    bar.close()
+    click.echo(result.markdown() if markdown else result.table())
+    if figure:
+        click.echo(f"wrote {figure_grid(result, figure)}", err=True)
+
+
 def _finite(obj):
     if isinstance(obj, float):
         return obj if obj == obj and abs(obj) != float("inf") else None

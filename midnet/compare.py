@@ -100,12 +100,13 @@ def compare(
             if folds > 1:
                 result.folds[pair.name] = k
             row, crops = {}, {}
-            top, left = _detail_corner(pair, detail)
+            side = min(detail, *pair.blur.shape)  # a square detail, smaller on small frames
+            top, left = _detail_corner(pair, side)
             for m, fn in restorers.items():
                 restored = pair.blur if fn is None else quantise(fn(pair.blur), pair.full_scale)
                 score = score_pair(restored, pair)
                 row[m] = (score["input_psnr"], score["input_ssim"]) if fn is None else (score["psnr"], score["ssim"])
-                crops[m] = restored[top : top + detail, left : left + detail]
+                crops[m] = restored[top : top + side, left : left + side]
                 if on_step:
                     on_step(f"{pair.name}: {m}")
             sharp = pair.sharp
@@ -114,7 +115,7 @@ def compare(
                 _, moved = align_to(pair.blur, pair.sharp, pair.shift)
                 dy, dx = (int(round(v)) for v in pair.shift)
                 sharp[max(dy, 0) : max(dy, 0) + moved.shape[0], max(dx, 0) : max(dx, 0) + moved.shape[1]] = moved
-            crops["sharp"] = sharp[top : top + detail, left : left + detail]
+            crops["sharp"] = sharp[top : top + side, left : left + side]
             result.rows[pair.name], result.crops[pair.name] = row, crops
     return result
 
@@ -131,8 +132,7 @@ def figure_grid(result: Comparison, path: str | Path, zoom: int = 2) -> Path:
     from .io import write_image
 
     columns = result.methods + ["sharp"]
-    crops = next(iter(result.crops.values()))
-    size = crops[columns[0]].shape[0] * zoom
+    size = max(c[columns[0]].shape[0] for c in result.crops.values()) * zoom
     label_h, gap = 16, 4
     names = list(result.crops)
     canvas = np.full((label_h + len(names) * (size + gap), len(columns) * (size + gap)), 255, np.uint8)

@@ -38,3 +38,16 @@ def test_compare_scores_every_method_on_every_micrograph(folder, tmp_path):
 def test_missing_fold_model_is_one_clear_error(folder, tmp_path):
     with pytest.raises(MidnetError, match="fold 0"):
         compare(folder, ["input", str(tmp_path / "none-fold{fold}.safetensors")], folds=2)
+
+
+def test_compare_command_prints_markdown_and_writes_the_grid(folder, tmp_path):
+    from click.testing import CliRunner
+
+    from midnet.cli import cli
+
+    grid = tmp_path / "grid.png"
+    result = CliRunner().invoke(cli, ["compare", "--data", str(folder), "--methods", "input,unsharp", "--markdown",
+                                      "--figure", str(grid)], obj={})
+    assert result.exit_code == 0, result.output
+    assert "| **mean** |" in result.stdout and "unsharp PSNR / SSIM" in result.stdout
+    assert grid.is_file()
