@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The k-fold comparisons of docs/results.md at a reduced budget (1500 steps, else configs/cpu.yaml):
-# MIDNet vs NAFNet of the same size (does the gate help?) and the paper's loss ablation
-# (L1; +edge; +FFT; all). Every stage resumes its checkpoint, so re-run after an interruption.
+# MIDNet vs NAFNet of the same size (does the gate help?), the paper's loss ablation
+# (L1; +edge; +FFT; all), then the paper's other networks at CPU size (HINet, Restormer,
+# DMPHN; Restormer is ~4x slower a step). Every stage resumes its checkpoint, so re-run
+# after an interruption; the table: python scripts/kfold_table.py --methods input,wiener,cmp/midnet-all,...
 #   bash scripts/run_comparisons.sh [runs-folder]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,4 +21,10 @@ for f in 0 1 2; do
   stage "midnet-l1-f$f" $k --set loss.edge=0 --set loss.fft=0
   stage "midnet-l1edge-f$f" $k --set loss.fft=0
   stage "midnet-l1fft-f$f" $k --set loss.edge=0
+done
+for f in 0 1 2; do
+  k="--set data.folds=3 --set data.fold=$f"
+  stage "hinet-f$f" $k --set model.preset=hinet-s
+  stage "dmphn-f$f" $k --set model.preset=dmphn-s
+  stage "restormer-f$f" $k --set model.preset=restormer-s
 done
