@@ -6,6 +6,7 @@ assumes 8 bits: intensity scaling always goes through :func:`dtype_range`.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 from dataclasses import dataclass, field
@@ -144,20 +145,30 @@ def write_image(path: str | os.PathLike, array: np.ndarray, like: ImageData | No
     """
     path = Path(path)
     fmt = fmt or _format_of(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix + ".tmp")
-    os.close(fd)
-    try:
+    with atomic_write(path) as tmp:
         if fmt == "tiff":
             _write_tiff(tmp, array, like)
         else:
             _write_pil(tmp, array, like, fmt)
+    return path
+
+
+@contextlib.contextmanager
+def atomic_write(path: Path):
+    """Yield a temporary path beside ``path``; on success it replaces ``path`` in one rename.
+
+    A crash or error leaves ``path`` as it was and no temporary behind.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        yield tmp
         set_default_mode(tmp)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
-    return path
 
 
 def set_default_mode(path: str | os.PathLike) -> None:

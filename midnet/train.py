@@ -27,6 +27,7 @@ from torch import nn
 from .data import load_pairs, sample_batch, split_names
 from .data.paper_protocol import LEAK_WARNING, paper_split
 from .errors import MidnetError
+from .io import atomic_write
 from .devices import pick_device
 from .evaluate import score_pairs
 from .losses import LossConfig, RestorationLoss
@@ -211,19 +212,18 @@ class Checkpoint:
              scaler=None) -> None:
         meta = {"midnet.iteration": str(iteration), "midnet.train_config": config.model_dump_json()}
         save_model(model, self.weights, metadata=meta)
-        tmp = self.state.with_suffix(".tmp")
-        torch.save(
-            {
-                "iteration": iteration,
-                "best_psnr": best,
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
-                "torch_rng": torch.get_rng_state(),
-                "scaler": scaler.state_dict() if scaler is not None else {},
-            },
-            tmp,
-        )
-        os.replace(tmp, self.state)
+        with atomic_write(self.state) as tmp:
+            torch.save(
+                {
+                    "iteration": iteration,
+                    "best_psnr": best,
+                    "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict(),
+                    "torch_rng": torch.get_rng_state(),
+                    "scaler": scaler.state_dict() if scaler is not None else {},
+                },
+                tmp,
+            )
 
     def load(self, model: nn.Module, optimizer, scheduler, scaler=None) -> tuple[int, float]:
         if not (self.weights.is_file() and self.state.is_file()):

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,7 @@ from safetensors.torch import save_file
 from torch import nn
 
 from .errors import MidnetError
-from .io import set_default_mode
+from .io import atomic_write
 from .models import PRESETS, UNetConfig, build_model, create_model, parse_model_config
 from .models.config import MODEL_CONFIGS
 
@@ -39,16 +38,8 @@ def save_model(model: nn.Module, path: str | os.PathLike, metadata: dict[str, st
     meta = {FORMAT_KEY: FORMAT_VERSION, CONFIG_KEY: config.model_dump_json()}
     meta.update({k: str(v) for k, v in (metadata or {}).items()})
     state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_write(path) as tmp:
         save_file(state, tmp, metadata=meta)
-        set_default_mode(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return path
 
 

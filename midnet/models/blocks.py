@@ -120,15 +120,19 @@ class AttentionGate(nn.Module):
         return g + self.attention(g, x) * x
 
 
-def pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
-    """Zero-pad the bottom and right of an NCHW tensor to a multiple of ``multiple``.
+def pad_to_multiple(x: torch.Tensor, multiple: int, mode: str = "zeros") -> torch.Tensor:
+    """Pad the bottom and right of an NCHW tensor to a multiple of ``multiple``.
 
-    Zero padding (not reflection) as the official NAFNet ``check_image_size`` does, so
-    official checkpoints give the same output on any size.
+    ``zeros`` as the official NAFNet ``check_image_size`` does (official checkpoints give
+    the same output on any size); ``reflect`` for networks whose official test code
+    reflects (a side too short to reflect is replicated).
     """
     h, w = x.shape[-2:]
     pad_h = (multiple - h % multiple) % multiple
     pad_w = (multiple - w % multiple) % multiple
     if pad_h == 0 and pad_w == 0:
         return x
-    return F.pad(x, (0, pad_w, 0, pad_h))
+    if mode == "zeros":
+        return F.pad(x, (0, pad_w, 0, pad_h))
+    mode = "reflect" if pad_h < h and pad_w < w else "replicate"
+    return F.pad(x, (0, pad_w, 0, pad_h), mode=mode)

@@ -16,8 +16,9 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
 from torch import nn
+
+from .blocks import pad_to_multiple
 
 # The official scripts feed ``blur - 0.5`` and save ``output + 0.5``; the network itself has
 # no global skip, so its output is an image centred on zero. Doing the shift here lets the
@@ -160,13 +161,7 @@ def _pad_reflect(x: torch.Tensor, multiple: int) -> torch.Tensor:
     this is a no-op and the output is the official one. Images too small to reflect
     (a side under 8 pixels) are replicated instead.
     """
-    h, w = x.shape[-2:]
-    pad_h = (multiple - h % multiple) % multiple
-    pad_w = (multiple - w % multiple) % multiple
-    if pad_h == 0 and pad_w == 0:
-        return x
-    mode = "reflect" if pad_h < h and pad_w < w else "replicate"
-    return F.pad(x, (0, pad_w, 0, pad_h), mode=mode)
+    return pad_to_multiple(x, multiple, mode="reflect")
 
 
 def _official_init(m: nn.Module) -> None:

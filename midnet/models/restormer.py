@@ -19,6 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .blocks import pad_to_multiple
+
 # Three 2x downsamplings: the padded image must divide by 2**3.
 _SIZE_MULTIPLE = 8
 # Official checkpoints were trained with this epsilon in both layer norms.
@@ -286,10 +288,4 @@ def pad_reflect_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
     not only a border, and a zero (black) band would skew each channel's statistics and
     add a step edge. A side too short to reflect its padding (under 8 pixels) is replicated.
     """
-    h, w = x.shape[-2:]
-    pad_h = (multiple - h % multiple) % multiple
-    pad_w = (multiple - w % multiple) % multiple
-    if pad_h == 0 and pad_w == 0:
-        return x
-    mode = "reflect" if pad_h < h and pad_w < w else "replicate"
-    return F.pad(x, (0, pad_w, 0, pad_h), mode=mode)
+    return pad_to_multiple(x, multiple, mode="reflect")
