@@ -4,7 +4,7 @@ Reference: what the official NAFNet code does: float32 NCHW, torch.no_grad(), th
 image, the same module and weights. Product path: midnet.deblur's restorer (fused
 blocks, channels-last, inference_mode). Both in this process, alternating, best of N.
 Prints both times, their ratio and the largest difference of the float outputs.
-    python benchmarks/bench_inference.py [--repeats 5] [--model midnet-sem]
+    python -m benchmarks.bench_inference [--repeats 5] [--model midnet-sem]
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ Runs the restoration in a fresh child process per case and reads its peak RSS
 (resource.getrusage), so the cases do not share a high-water mark. Prints the peak
 of the 8192x8192 case, the reference (the same child only importing midnet, loading
 the model and allocating the input), and their difference and ratio.
-    python benchmarks/bench_memory.py [--size 8192]
+    python -m benchmarks.bench_memory [--size 8192]
 """
 
 from __future__ import annotations

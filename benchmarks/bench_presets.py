@@ -1,7 +1,7 @@
 """Seconds per 1280x960 grayscale image for every preset (plain eager forward, CPU, float32).
 
 Prints each preset's time and its ratio to nafnet-s measured in the same process.
-    python benchmarks/bench_presets.py [--repeats 3]
+    python -m benchmarks.bench_presets [--repeats 3] [--presets a,b]
 """
 
 from __future__ import annotations
