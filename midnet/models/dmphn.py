@@ -8,7 +8,7 @@ encoder features and their decoder's residual image up to the next coarser level
 Per-level submodules are named and shaped as the official
 HongguangZhang/DMPHN-cvpr19-master code (``encoder_lv1`` holds an official ``Encoder``'s
 ``layer1 ... layer11``), so an official per-level checkpoint loads with ``strict=True``,
-e.g. ``model.encoder_lv1.load_state_dict(torch.load("encoder_lv1.pkl"))``.
+e.g. ``model.encoder_lv1.load_state_dict(torch.load("encoder_lv1.pkl", weights_only=True))``.
 """
 
 from __future__ import annotations

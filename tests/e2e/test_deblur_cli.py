@@ -32,13 +32,6 @@ BAR = 16
 FEI_TEXT = "[User]\nDate=04/02/2024\n[Beam]\nHV=20000\n"
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)  # a training job shares the two cores
-    yield
-    torch.set_num_threads(n)
-
 
 @pytest.fixture(scope="module")
 def model_file(tmp_path_factory) -> Path:

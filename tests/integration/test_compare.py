@@ -17,7 +17,6 @@ def folder(tmp_path):
 
 
 def test_compare_scores_every_method_on_every_micrograph(folder, tmp_path):
-    torch.set_num_threads(1)
     for k in range(2):  # a model per fold, found through {fold}
         net = midnet.create_model("midnet-s", width=8)
         midnet.save_model(net, tmp_path / f"m-fold{k}.safetensors")

@@ -17,13 +17,6 @@ from midnet.infobar import detect_infobar
 BAR = 64
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)  # a training job shares the two cores
-    yield
-    torch.set_num_threads(n)
-
 
 @pytest.fixture
 def net():

@@ -114,7 +114,6 @@ def test_two_process_ddp_keeps_weights_identical_and_shards_data(pair_folder, tm
      ("dmphn-s", "{width: 4}"), ("nafnet-s", "{width: 8}")],
 )
 def test_every_compared_network_trains_and_evaluates(pair_folder, tmp_path, preset, overrides):
-    torch.set_num_threads(1)
     cfg = tiny_config(pair_folder, tmp_path / preset, **{"model.preset": preset, "model.overrides": overrides,
                                                          "iterations": 2, "val_every": 2, "data.val_names": "[c]"})
     summary = train(cfg, progress=False, echo=lambda m: None)

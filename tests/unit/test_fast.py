@@ -19,7 +19,6 @@ def trained_like(name, **kw):
 @pytest.mark.parametrize("name, kw", [("midnet-s", {}), ("midnet-s", {"skip": "add"}), ("nafnet-s", {}),
                                       ("midnet-s", {"in_chans": 3})])
 def test_fast_copy_equals_plain_network(name, kw):
-    torch.set_num_threads(1)
     net = trained_like(name, **kw)
     fast = optimize_for_inference(net)
     x = torch.rand(2, net.config.in_chans, 45, 71)  # odd size: padding and cropping too

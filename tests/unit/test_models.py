@@ -217,7 +217,6 @@ def test_official_sizes_through_the_factory(name, chans, count):
 
 @pytest.mark.parametrize("name", ["hinet-s", "restormer-s", "dmphn-s"])
 def test_compared_networks_restore_any_size_and_round_trip(name, tmp_path):
-    torch.set_num_threads(1)
     net = create_model(name).eval()
     assert 1_000_000 < count_parameters(net) < 2_000_000  # CPU-sized like midnet-s
     path = save_model(net, tmp_path / f"{name}.safetensors")

@@ -22,15 +22,6 @@ from ..conftest import smooth_image
 BAR = 16
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # a training job shares the machine's two cores: one thread is ~100x faster than two fighting
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def tiny_net() -> nn.Module:
     net = midnet.create_model("midnet-s", width=8)
     with torch.no_grad():

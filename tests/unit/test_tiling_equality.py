@@ -28,7 +28,6 @@ def image():
 
 
 def test_tiled_equals_whole_to_1e3(net, image):
-    torch.set_num_threads(1)
     with torch.no_grad():
         whole = net(image)
         tiled = predict_tiled(net, image, tile=128, overlap=64)
@@ -38,7 +37,6 @@ def test_tiled_equals_whole_to_1e3(net, image):
 
 
 def test_shared_statistics_bring_tiles_closer_to_the_whole_image(net, image):
-    torch.set_num_threads(1)
     with torch.no_grad():
         whole = net(image)
         plain = predict_tiled(net, image, tile=128, overlap=64, stats_passes=1)
