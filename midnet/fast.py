@@ -15,7 +15,7 @@ import copy
 import torch
 from torch import nn
 
-from .models.blocks import LayerNorm2d, MIDBlock
+from .models.blocks import LayerNorm2d, MIDBlock, layer_norm_2d
 
 
 class _Normalise(nn.Module):
@@ -26,9 +26,7 @@ class _Normalise(nn.Module):
         self.eps = eps
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        mu = x.mean(1, keepdim=True)
-        var = (x - mu).pow(2).mean(1, keepdim=True)
-        return (x - mu) * torch.rsqrt(var + self.eps)
+        return layer_norm_2d(x, None, None, self.eps)
 
 
 class _FusedBlock(nn.Module):

@@ -13,6 +13,7 @@ import csv
 import math
 import os
 import signal
+import sys
 import time
 from pathlib import Path
 from typing import Any, Literal
@@ -99,6 +100,9 @@ class TrainConfig(BaseModel):
     device: str = Field("auto", description="auto, cpu, cuda, cuda:N or mps.")
     amp: Literal["none", "bf16", "fp16"] = Field("none", description="Mixed precision on CUDA.")
     threads: int = Field(0, ge=0, le=256, description="CPU threads for PyTorch (0: its default).")
+    channels_last: bool = Field(
+        True, description="Train in channels-last memory layout (fused layer norm, faster convolutions; same "
+        "losses within float rounding). False: the plain NCHW step of the official code.")
     out: Path = Field(Path("runs/midnet"), description="Run folder: checkpoints, config, metrics log.")
 
     @model_validator(mode="after")
@@ -360,6 +364,8 @@ def train(
     torch.manual_seed(config.seed)  # identical initial weights on every rank
     model, init_note = build_network(config.model)
     model.to(device)
+    layout = torch.channels_last if config.channels_last else torch.contiguous_format
+    model.to(memory_format=layout)  # before the optimizer and DDP see the parameters
     chans = model.config.in_chans
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW if config.optim.weight_decay else torch.optim.Adam
@@ -394,7 +400,8 @@ def train(
     if main and progress:
         from tqdm import tqdm
 
-        bar = tqdm(total=config.iterations, initial=start, unit="it", dynamic_ncols=True, desc="train")
+        bar = tqdm(total=config.iterations, initial=start, unit="it", dynamic_ncols=True, desc="train",
+                   mininterval=0.1 if sys.stderr.isatty() else 30)  # a log file gets a line every 30 s
     t0 = time.time()
     it = start
     first_batch_sum = None
@@ -407,17 +414,10 @@ def train(
             x, y = x.to(device), y.to(device)
             if chans > 1:  # gray data into a colour network (e.g. a fine-tuned RGB checkpoint)
                 x, y = x.expand(-1, chans, -1, -1), y.expand(-1, chans, -1, -1)
+            x = x.contiguous(memory_format=layout)
             net.train()
-            with torch.autocast(device.type, dtype=amp_dtype, enabled=use_amp):
-                pred = net(x)
-            loss, terms = supervise(criterion, pred, y)
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            if config.optim.grad_clip:
-                scaler.unscale_(optimizer)
-                nn.utils.clip_grad_norm_(trainable, config.optim.grad_clip)
-            scaler.step(optimizer)
-            scaler.update()
+            loss, terms = training_step(net, criterion, optimizer, x, y, scaler, amp_dtype if use_amp else None,
+                                        config.optim.grad_clip)
             scheduler.step()
             it += 1
             loss_value = loss.item()
@@ -469,6 +469,24 @@ def train(
             dist.destroy_process_group()
     return {"iteration": it, "best_val_psnr": best if val_pairs else None, "out": str(out),
             "weights": str(ckpt.weights), "stopped": it < config.iterations}
+
+
+def training_step(net: nn.Module, criterion: RestorationLoss, optimizer: torch.optim.Optimizer, x: torch.Tensor,
+                  y: torch.Tensor, scaler: torch.amp.GradScaler | None = None, amp_dtype: torch.dtype | None = None,
+                  grad_clip: float = 0.0) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """One optimizer step: forward (autocast when ``amp_dtype``), the loss, backward, the update."""
+    scaler = scaler or torch.amp.GradScaler(enabled=False)
+    with torch.autocast(x.device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
+        pred = net(x)
+    loss, terms = supervise(criterion, pred, y)
+    optimizer.zero_grad(set_to_none=True)
+    scaler.scale(loss).backward()
+    if grad_clip:
+        scaler.unscale_(optimizer)
+        nn.utils.clip_grad_norm_([p for g in optimizer.param_groups for p in g["params"]], grad_clip)
+    scaler.step(optimizer)
+    scaler.update()
+    return loss, terms
 
 
 def supervise(criterion: RestorationLoss, pred, target: torch.Tensor):
