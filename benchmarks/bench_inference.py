@@ -4,7 +4,9 @@ Reference: what the official NAFNet code does: float32 NCHW, torch.no_grad(), th
 image, the same module and weights. Product path: midnet.deblur's restorer (fused
 blocks, channels-last, inference_mode). Both in this process, alternating, best of N.
 Prints both times, their ratio and the largest difference of the float outputs.
-    python -m benchmarks.bench_inference [--repeats 5] [--model midnet-sem]
+``--alternatives`` also times the fast copy under ``torch.compile`` and ONNX Runtime (when
+installed), start-up (compile or export + session) included, to say whether they pay.
+    python -m benchmarks.bench_inference [--repeats 5] [--model midnet-sem] [--alternatives]
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ import time
 import numpy as np
 import torch
 
-from benchmarks.common import product_model, threads
+from benchmarks.common import best_time, product_model, threads
+from midnet.fast import optimize_for_inference
 from midnet.restore import make_restorer
 
 
@@ -23,6 +26,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--model", default="midnet-sem")
+    parser.add_argument("--alternatives", action="store_true", help="also torch.compile and ONNX Runtime")
     args = parser.parse_args()
     net, label = product_model(args.model)
     gray = np.random.default_rng(0).random((960, 1280), dtype=np.float32)
@@ -43,6 +47,46 @@ def main() -> None:
     print(f"plain eager forward (NCHW, no_grad):  {p:6.3f} s")
     print(f"midnet.deblur restorer:               {f:6.3f} s")
     print(f"speed-up: {p / f:.2f}x; max |difference| of float outputs: {np.abs(ref - fast).max():.2e}")
+    if args.alternatives:
+        for name, build in (("torch.compile", _compiled), ("ONNX Runtime", _onnx)):
+            t0 = time.perf_counter()
+            try:
+                run = build(optimize_for_inference(net), x)
+                out = run()  # the first call pays the compilation
+            except Exception as exc:  # an optional backend missing or failing is a result too
+                print(f"{name:38s} unavailable: {type(exc).__name__}: {str(exc).splitlines()[0][:120]}")
+                continue
+            start = time.perf_counter() - t0
+            steady = best_time(run, repeats=args.repeats, warmup=0)
+            print(f"{name + ' (fast copy)':38s} {steady:6.3f} s; start-up {start:5.1f} s; "
+                  f"{p / steady:.2f}x plain, {f / steady:.2f}x restorer; max |difference| {np.abs(ref - out).max():.2e}; "
+                  f"pays after {max(0.0, start / max(f - steady, 1e-9)):.0f} images" if steady < f else
+                  f"{name + ' (fast copy)':38s} {steady:6.3f} s; start-up {start:5.1f} s; slower than the restorer "
+                  f"({f / steady:.2f}x); max |difference| {np.abs(ref - out).max():.2e}")
+
+
+def _compiled(net, x):
+    fn = torch.compile(net, dynamic=False)
+    xc = x.contiguous(memory_format=torch.channels_last)
+
+    def run():
+        with torch.inference_mode():
+            return fn(xc)[0, 0].numpy()
+    return run
+
+
+def _onnx(net, x):
+    import io
+
+    import onnxruntime as ort
+
+    buf = io.BytesIO()
+    torch.onnx.export(net, (x,), buf, input_names=["x"], output_names=["y"], dynamo=True)
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = torch.get_num_threads()
+    session = ort.InferenceSession(buf.getvalue(), options, providers=["CPUExecutionProvider"])
+    feed = {"x": x.numpy()}
+    return lambda: session.run(None, feed)[0][0, 0]
 
 
 if __name__ == "__main__":

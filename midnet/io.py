@@ -114,6 +114,13 @@ def _read_tiff(path: Path):
     return array, "tiff", meta
 
 
+def _png_bit_depth(path: Path) -> int:
+    """Bits per sample from a PNG's IHDR chunk (byte 24 of the file)."""
+    with open(path, "rb") as f:
+        head = f.read(26)
+    return head[24] if len(head) == 26 and head[12:16] == b"IHDR" else 8
+
+
 def _read_pil(path: Path):
     from PIL import Image
 
@@ -122,6 +129,10 @@ def _read_pil(path: Path):
         info = dict(im.info)
         fmt = (im.format or path.suffix.lstrip(".")).lower()
         mode = im.mode
+        if fmt == "png" and mode in ("RGB", "RGBA") and _png_bit_depth(path) == 16:
+            # Pillow decodes 16-bit colour PNGs to 8 bits: refuse rather than lose the low byte
+            raise MidnetError(f"{path}: 16-bit colour PNG cannot be read without losing precision; "
+                              "save it as 16-bit TIFF or as grayscale PNG")
         if mode in ("I;16", "I;16B", "I;16L"):
             array = np.asarray(im, dtype=np.uint16)
         elif mode == "I":  # 16-bit PNGs often decode as 32-bit int

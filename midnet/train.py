@@ -453,7 +453,7 @@ def train(
                 log.write(row)
             if bar:
                 bar.update(1)
-                bar.set_postfix(loss=f"{loss_value:.4f}", lr=f"{scheduler.get_last_lr()[0]:.2e}",
+                bar.set_postfix(refresh=False, loss=f"{loss_value:.4f}", lr=f"{scheduler.get_last_lr()[0]:.2e}",
                                 **({"val": f"{last_val[0]:.2f}dB"} if last_val else {}))
             if main and (it % config.ckpt_every == 0 or it == config.iterations or stop.raised):
                 ckpt.save(model, optimizer, scheduler, it, best, config, scaler)

@@ -247,3 +247,27 @@ def test_read_then_gray_16bit_png(tmp_path):
     out = to_gray_float(read_image(p).array)
     np.testing.assert_allclose(out, a / 65535.0, atol=1e-6)
     assert out.max() == 1.0
+
+
+def _png16_rgb(path, array):
+    """A 16-bit RGB PNG written by hand (Pillow cannot write one)."""
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    h, w, _ = array.shape
+    rows = b"".join(b"\x00" + array[y].astype(">u2").tobytes() for y in range(h))
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 16, 2, 0, 0, 0))
+                     + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+
+
+def test_png_rgb16_refused_not_truncated(tmp_path):
+    path = tmp_path / "colour16.png"
+    _png16_rgb(path, np.arange(4 * 5 * 3, dtype=np.uint16).reshape(4, 5, 3) * 1000)
+    with pytest.raises(MidnetError, match="16-bit colour PNG.*TIFF"):
+        read_image(path)
+    # an 8-bit RGB PNG of the same shape still reads
+    Image.fromarray(np.zeros((4, 5, 3), np.uint8)).save(tmp_path / "colour8.png")
+    assert read_image(tmp_path / "colour8.png").array.dtype == np.uint8
