@@ -224,9 +224,12 @@ def eval_cmd(model_name, method, calib, data, infobar, names, align, tile, devic
 @click.option("--format", "fmt", type=click.Choice(["same", "tif", "png"]), default="same", show_default=True,
               help="Output file format.")
 @click.option("--compare", is_flag=True, help="Also write a before/after picture with a zoomed detail.")
+@click.option("--engine", type=click.Choice(["torch", "onnx"]), default="torch", show_default=True,
+              help="onnx: ONNX Runtime on the CPU, ~1.7x faster per frame after ~5 s of export per frame size; "
+                   "pays from about 8 frames of one size (needs the onnx extra).")
 @click.option("--dry-run", is_flag=True, help="List what would be written, write nothing.")
 def deblur_cmd(inputs, outdir, model_name, method, calib, infobar, tile, overlap, device, recursive, overwrite,
-               suffix, fmt, compare, dry_run) -> None:
+               suffix, fmt, compare, engine, dry_run) -> None:
     """Restore micrographs: files, folders or glob patterns (INPUTS) into OUTDIR."""
     from pathlib import Path
 
@@ -262,7 +265,8 @@ def deblur_cmd(inputs, outdir, model_name, method, calib, infobar, tile, overlap
         from .devices import pick_device
 
         dev = pick_device(device)
-    restorer = make_restorer(model_name, method, tile, overlap, dev, calib, on_tile)
+    restorer = make_restorer(model_name, method, tile, overlap, dev, calib, on_tile,
+                             engine if method == "midnet" else "torch")
     restore_one = lambda frame: deblur(frame, infobar=infobar, restorer=restorer)  # noqa: E731
     files_bar = tqdm(total=len(jobs), desc="files", unit="file", position=0, file=sys.stderr, disable=None)
     report = run_batch(jobs, restore_one, overwrite, on_done=lambda job, status: files_bar.update(1),

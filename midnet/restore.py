@@ -24,6 +24,7 @@ from .tiling import predict_tiled
 
 DEFAULT_MODEL = "midnet-sem"
 Method = Literal["midnet", "wiener", "richardson-lucy", "unsharp"]
+Engine = Literal["torch", "onnx"]
 MIN_SIDE = 16  # smaller images carry no structure to restore
 AUTO_WHOLE_PIXELS = 2_500_000  # frames up to this size run whole: exactly what evaluation measured
 AUTO_TILE = 768  # larger frames go in tiles of this side: peak memory stays near 1 GiB whatever the frame
@@ -88,8 +89,13 @@ def make_restorer(
     device: str | torch.device | None = None,
     calibration=None,
     on_tile: Callable[[int, int], None] | None = None,
+    engine: Engine = "torch",
 ) -> Callable[[np.ndarray], np.ndarray]:
-    """A function restoring a gray float32 (H, W) image in [0, 1]."""
+    """A function restoring a gray float32 (H, W) image in [0, 1].
+
+    ``engine="onnx"`` runs whole frames through ONNX Runtime (midnet/engines.py: faster on
+    a CPU once a frame size has been exported, ~5 s); tiled frames stay on PyTorch.
+    """
     if method != "midnet":
         from .classical import ClassicalParams, default_params, restore
 
@@ -103,6 +109,11 @@ def make_restorer(
         net = optimize_for_inference(net)  # same function, fewer operations (midnet/fast.py)
     dev = next(net.parameters()).device
     chans = getattr(getattr(net, "config", None), "in_chans", 1)
+    onnx = None
+    if engine == "onnx":
+        from .engines import OnnxEngine
+
+        onnx = OnnxEngine(net)
 
     @torch.inference_mode()
     def run(gray: np.ndarray) -> np.ndarray:
@@ -111,23 +122,34 @@ def make_restorer(
         x = torch.from_numpy(np.ascontiguousarray(gray, dtype=np.float32))[None, None].to(dev)
         if chans > 1:
             x = x.expand(-1, chans, -1, -1).contiguous()
-        while True:
-            try:
-                y = predict_tiled(net, x, tile=size, overlap=overlap, on_tile=on_tile)
-                break
-            except (_TorchOOM, MemoryError, RuntimeError) as exc:
-                if not _is_oom(exc):
-                    raise
-                current = size or max(h, w)
-                if current <= 64:  # predict_tiled shrinks the overlap with the tile
-                    raise MidnetError(f"out of memory even with {current}px tiles; use --device cpu or free memory") from exc
-                size = max(64, current // 2)  # retry with smaller tiles, as CSBDeep does
-                if dev.type == "cuda":
-                    torch.cuda.empty_cache()
+        if onnx is not None and (size is None or (size >= h and size >= w)):
+            y = onnx(x)
+            if on_tile:
+                on_tile(1, 1)
+        else:
+            y = _predict_retrying(net, x, size, overlap, on_tile)
         y = y[0, 0] if chans == 1 else y[0].mean(0)
         return y.float().cpu().numpy()
 
     return run
+
+
+def _predict_retrying(net: nn.Module, x: torch.Tensor, size: int | None, overlap: int,
+                      on_tile: Callable[[int, int], None] | None) -> torch.Tensor:
+    """predict_tiled, halving the tile size when the device runs out of memory (as CSBDeep does)."""
+    h, w = x.shape[-2:]
+    while True:
+        try:
+            return predict_tiled(net, x, tile=size, overlap=overlap, on_tile=on_tile)
+        except (_TorchOOM, MemoryError, RuntimeError) as exc:
+            if not _is_oom(exc):
+                raise
+            current = size or max(h, w)
+            if current <= 64:  # predict_tiled shrinks the overlap with the tile
+                raise MidnetError(f"out of memory even with {current}px tiles; use --device cpu or free memory") from exc
+            size = max(64, current // 2)
+            if x.device.type == "cuda":
+                torch.cuda.empty_cache()
 
 
 def fast_path_ok(net: nn.Module) -> bool:
@@ -154,6 +176,7 @@ def deblur(
     calibration=None,
     on_tile: Callable[[int, int], None] | None = None,
     restorer: Callable[[np.ndarray], np.ndarray] | None = None,
+    engine: Engine = "torch",
 ) -> np.ndarray:
     """Restore a micrograph: (H, W), (H, W, 3) or (H, W, 4); uint8, uint16 or float.
 
@@ -162,19 +185,20 @@ def deblur(
     """
     array = np.asarray(image)
     if array.ndim == 3 and array.shape[2] == 1:
-        return deblur(array[..., 0], model, infobar, tile, device, method, overlap, calibration, on_tile, restorer)[..., None]
+        return deblur(array[..., 0], model, infobar, tile, device, method, overlap, calibration, on_tile, restorer,
+                      engine)[..., None]
     if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (2, 3, 4)):
         raise MidnetError(f"unsupported image shape {array.shape}; expected (H, W), (H, W, 3) or (H, W, 4)")
     if not (np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)):
         raise MidnetError(f"unsupported pixel type {array.dtype}; expected integer or float pixels")
     if array.dtype == np.float16:
         return deblur(array.astype(np.float32), model, infobar, tile, device, method, overlap, calibration,
-                      on_tile, restorer).astype(np.float16)
+                      on_tile, restorer, engine).astype(np.float16)
     h, w = array.shape[:2]
     rows = resolve_infobar(infobar, array)
     if h - rows < MIN_SIDE or w < MIN_SIDE:
         raise MidnetError(f"image of {w}x{h - rows} pixels (info bar excluded) is too small; at least {MIN_SIDE}x{MIN_SIDE}")
-    restore = restorer or make_restorer(model, method, tile, overlap, device, calibration, on_tile)
+    restore = restorer or make_restorer(model, method, tile, overlap, device, calibration, on_tile, engine)
 
     colour_channels = array.shape[2] if array.ndim == 3 else 1
     if colour_channels in (2, 4):  # gray+alpha, RGB+alpha: alpha passes through

@@ -511,3 +511,21 @@ def test_tile_overlap_and_device_options(tmp_path, model_file):
     assert result.exit_code == 0, result.stderr
     out = read_image(tmp_path / "out" / "a.png").array
     assert out.shape == a.shape and not np.array_equal(out, a)
+
+
+def test_engine_onnx_writes_what_torch_writes(tmp_path, model_file):
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnxscript")
+    src = tmp_path / "in"
+    src.mkdir()
+    for i in range(2):  # two frames of one size: one export, two runs
+        Image.fromarray((smooth_image(60, 84, seed=10 + i) * 255).astype(np.uint8)).save(src / f"f{i}.png")
+    for engine in ("torch", "onnx"):
+        result = deblur(src, "-o", tmp_path / engine, "--engine", engine, "--infobar", "none", model=model_file)
+        assert result.exit_code == 0, result.stderr
+        assert result.stdout == ""
+    for i in range(2):
+        a = read_image(tmp_path / "torch" / f"f{i}.png").array.astype(int)
+        b = read_image(tmp_path / "onnx" / f"f{i}.png").array.astype(int)
+        assert np.abs(a - b).max() <= 1  # equal but for rounding at a .5 boundary
+        assert np.abs(a - np.asarray(Image.open(src / f"f{i}.png"), dtype=int)).max() > 0
