@@ -138,7 +138,7 @@ def calibrate_cmd(data, output, names, methods, infobar) -> None:
     bad = sorted(set(chosen) - {"wiener", "richardson-lucy", "unsharp"})
     if bad:
         raise MidnetError(f"unknown method {', '.join(bad)}; use wiener, richardson-lucy, unsharp")
-    pairs = load_pairs(data, infobar, names.split(",") if names else None, align=True)
+    pairs = load_pairs(data, infobar, names.split(",") if names else None, align="affine")
     click.echo(f"fitting {', '.join(chosen)} on {len(pairs)} micrographs...", err=True)
     params = calibrate(pairs, chosen)
     params.save(output)
@@ -154,15 +154,19 @@ def calibrate_cmd(data, output, names, methods, infobar) -> None:
 @click.option("--infobar", default="auto", show_default=True, callback=lambda c, p, v: _infobar_option(v),
               help="Info bar rows to exclude: auto, none or a number.")
 @click.option("--names", default=None, help="Comma-separated micrograph names to score (default: all).")
-@click.option("--align/--no-align", default=True, show_default=True,
-              help="Remove a shift between the blurry and sharp exposures (measured on that pair alone).")
+@click.option("--align", type=click.Choice(["affine", "shift", "none"]), default="affine", show_default=True,
+              help="Register each blurry frame onto its sharp one first, measured on that pair alone and the same "
+                   "for every method: affine (a refocused SEM shifts and stretches the frame), shift (integer "
+                   "shift, both cropped to the overlap) or none (score the frames as given).")
+@click.option("--no-align", is_flag=True, help="Same as --align none.")
 @click.option("--tile", type=click.IntRange(min=32), default=None, help="Restore in tiles of this size.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or mps.")
 @click.option("--protocol", type=click.Choice(["micrograph", "paper"]), default="micrograph", show_default=True,
               help="'paper': score the paper's random test tiles (split by --seed; LEAKS, for comparison only).")
 @click.option("--seed", default=0, show_default=True, help="Seed of the paper protocol's random split (the run's seed).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON to stdout (nothing else goes there).")
-def eval_cmd(model_name, method, calib, data, infobar, names, align, tile, device, protocol, seed, as_json) -> None:
+def eval_cmd(model_name, method, calib, data, infobar, names, align, no_align, tile, device, protocol, seed,
+             as_json) -> None:
     """PSNR/SSIM of a restorer on whole micrographs, beside the blurry input's."""
     from tqdm import tqdm
 
@@ -190,14 +194,16 @@ def eval_cmd(model_name, method, calib, data, infobar, names, align, tile, devic
         pairs = paper_split(Path(data), infobar, seed)[1]
         click.echo(f"warning: {LEAK_WARNING}", err=True)
     else:
-        pairs = load_pairs(data, infobar, names.split(",") if names else None, align=False, warn_shift=False)
+        align = "none" if no_align else align
+        pairs = load_pairs(data, infobar, names.split(",") if names else None, align=align, warn_shift=False)
     bar = tqdm(total=len(pairs), unit="image", desc="eval", file=sys.stderr, disable=None)
-    result = score_restorer(restorer, pairs, align=align, on_image=lambda _: bar.update(1))
+    result = score_restorer(restorer, pairs, align=False, on_image=lambda _: bar.update(1))  # registered above
     bar.close()
     if as_json:  # strict JSON: an infinite PSNR (identical images) becomes null
         click.echo(json.dumps(_finite(result), allow_nan=False))
         return
-    click.echo(f"{label} on {data} ({'aligned' if align else 'not aligned'}, info bar excluded)")
+    registered = "paper tiles, registered affine" if protocol == "paper" else f"registered: {no_align and 'none' or align}"
+    click.echo(f"{label} on {data} ({registered}, info bar excluded)")
     click.echo(f"{'micrograph':<16} {'PSNR dB':>8} {'SSIM':>7} {'input dB':>9} {'input SSIM':>10} {'gain dB':>8}")
     for im in result["images"] + [dict(result["mean"], name="mean")]:
         click.echo(

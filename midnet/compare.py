@@ -20,7 +20,7 @@ import numpy as np
 
 from .classical import ClassicalParams, calibrate, default_params, restore
 from .data import load_pairs, split_names
-from .data.pairs import Pair, align_to
+from .data.pairs import Pair
 from .errors import MidnetError
 from .evaluate import quantise, score_pair
 
@@ -88,13 +88,13 @@ def compare(
     """Score every method on every micrograph of ``data`` (see the module docstring)."""
     if not methods:
         raise MidnetError("give at least one method, e.g. --methods input,wiener,midnet-sem")
-    pairs = load_pairs(data, infobar, align=False, warn_shift=False)
+    pairs = load_pairs(data, infobar, align="affine")  # every method restores the same registered blurry frame
     names = [p.name for p in pairs]
     splits = [split_names(names, folds=folds, fold=k) for k in range(folds)] if folds > 1 else [(names, names)]
     result = Comparison(list(methods))
     for k, (train_names, test_names) in enumerate(splits):
         calibrated = folds > 1
-        train_pairs = load_pairs(data, infobar, train_names, align=True) if calibrated else pairs
+        train_pairs = [p for p in pairs if p.name in train_names] if calibrated else pairs
         restorers = _restorers(methods, k, train_pairs, calibrated)
         for pair in (p for p in pairs if p.name in test_names):
             if folds > 1:
@@ -110,11 +110,6 @@ def compare(
                 if on_step:
                     on_step(f"{pair.name}: {m}")
             sharp = pair.sharp
-            if max(abs(v) for v in pair.shift) > 1:  # show the sharp exposure registered onto the blurry one
-                sharp = np.zeros_like(pair.blur)
-                _, moved = align_to(pair.blur, pair.sharp, pair.shift)
-                dy, dx = (int(round(v)) for v in pair.shift)
-                sharp[max(dy, 0) : max(dy, 0) + moved.shape[0], max(dx, 0) : max(dx, 0) + moved.shape[1]] = moved
             crops["sharp"] = sharp[top : top + side, left : left + side]
             result.rows[pair.name], result.crops[pair.name] = row, crops
     return result

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from torch import nn
 
 from .data import load_pairs, sample_batch, split_names
@@ -68,7 +68,14 @@ class DataSection(BaseModel):
 
     path: Path = Field(description="Pair folder with blur/ and sharp/ of matching names.")
     infobar: int | Literal["auto", "none"] = Field("auto", description="Info bar rows at the bottom, or auto/none.")
-    align: bool = Field(True, description="Remove a shift between blur and sharp (crop to the overlap).")
+    align: Literal["affine", "shift", "none"] = Field(
+        "affine", description="Register blur onto sharp: affine (the SEM refocus shifts and stretches the frame), "
+        "shift (crop to the overlap at the best integer shift; what `true` meant before affine) or none.")
+
+    @field_validator("align", mode="before")
+    @classmethod
+    def _align_bool(cls, value):
+        return {True: "shift", False: "none"}.get(value, value) if isinstance(value, bool) else value
     val_names: list[str] = Field(default_factory=list, description="Micrographs held out for validation.")
     folds: int = Field(0, ge=0, le=100, description="k-fold by micrograph (0: no folds); hold out fold `fold`.")
     fold: int = Field(0, ge=0, le=99, description="Which fold to hold out when folds > 1.")
@@ -359,7 +366,8 @@ def train(
         names = [p[0] for p in _pair_names(config.data.path)]
         train_names, val_names = split_names(names, config.data.val_names, config.data.folds, config.data.fold)
         pairs = load_pairs(config.data.path, config.data.infobar, train_names, align=config.data.align)
-        val_pairs = load_pairs(config.data.path, config.data.infobar, val_names, align=False, warn_shift=False) if val_names else []
+        val_pairs = load_pairs(config.data.path, config.data.infobar, val_names, align=config.data.align,
+                               warn_shift=False) if val_names else []
 
     torch.manual_seed(config.seed)  # identical initial weights on every rank
     model, init_note = build_network(config.model)

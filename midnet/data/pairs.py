@@ -5,15 +5,19 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
+from skimage.measure import ransac
 from skimage.registration import phase_cross_correlation
+from skimage.transform import AffineTransform, warp
 
 from ..errors import MidnetError
 from ..infobar import InfobarSpec, resolve_infobar
 from ..io import IMAGE_SUFFIXES, dtype_range, read_image, to_gray_float
 
 MAX_SHIFT_PX = 1.0  # pairs further apart than this are aligned (or flagged, when alignment is off)
+Align = Literal["affine", "shift", "none"]
 
 
 @dataclass
@@ -25,8 +29,9 @@ class Pair:
     sharp: np.ndarray
     infobar: int  # rows removed from the bottom of the original frame
     shift: tuple[float, float]  # (dy, dx) that moves sharp onto blur, by phase correlation
-    aligned: bool  # True when both were cropped to their overlap at the integer shift
+    aligned: bool  # True when blur and sharp were registered (and cropped to their common field)
     full_scale: float  # the files' full-scale value (255, 65535; 1.0 for float): their quantisation step
+    transform: AffineTransform | None = None  # sharp pixel (x, y) -> blur pixel, when registered affinely
 
 
 def find_pairs(root: str | Path) -> list[tuple[str, Path, Path]]:
@@ -81,19 +86,99 @@ def align_to(reference: np.ndarray, moving: np.ndarray, shift: tuple[float, floa
     return reference[y0:y1, x0:x1], moving[y0 - dy : y1 - dy, x0 - dx : x1 - dx]
 
 
+def measure_transform(sharp: np.ndarray, blur: np.ndarray, patch: int = 192, step: int = 96) -> AffineTransform:
+    """Affine map from ``sharp``'s pixel (x, y) to ``blur``'s, from local shifts on a grid.
+
+    Refocusing an SEM does more than move the image: on the shared pairs the sharp frame
+    is also ~1.8% narrower and slightly sheared, so after the best global shift the local
+    offset still runs from -6 to +3 px across the frame. Each ``patch`` square of a grid is
+    matched by masked normalised cross-correlation (see :func:`measure_shift`) after the
+    global shift; RANSAC fits an affine map to the matches, ignoring flat or ambiguous patches.
+    """
+    gy, gx = (int(round(v)) for v in measure_shift(sharp, blur))  # blur moved by g lands on sharp
+    h, w = sharp.shape
+    if min(h, w) < 3 * patch:  # small frames: smaller patches, still a grid of a dozen or more
+        patch = max(64, min(h, w) // 3)
+        step = patch // 2
+    src, dst = [], []
+    for y in range(0, h - patch + 1, step):
+        for x in range(0, w - patch + 1, step):
+            by, bx = y - gy, x - gx
+            if by < 0 or bx < 0 or by + patch > h or bx + patch > w:
+                continue
+            a, b = sharp[y : y + patch, x : x + patch], blur[by : by + patch, bx : bx + patch]
+            if a.std() < 1e-3 or b.std() < 1e-3:
+                continue  # a flat patch has nothing to lock onto
+            ry, rx = measure_shift(a, b)
+            if max(abs(ry), abs(rx)) > patch / 8:
+                continue
+            src.append((x + patch / 2, y + patch / 2))
+            dst.append((bx + patch / 2 - rx, by + patch / 2 - ry))
+    translation = AffineTransform(translation=(-gx, -gy))
+    if len(src) < 12:
+        return translation  # too few matches for an affine fit (a small frame): the global shift alone
+    model, inliers = ransac((np.array(src), np.array(dst)), AffineTransform, min_samples=3, residual_threshold=2.0,
+                            max_trials=500, rng=0)
+    if model is None or inliers.sum() < 12 or not _plausible(model):
+        return translation
+    return model
+
+
+def _plausible(t: AffineTransform) -> bool:
+    """Two exposures of one field of view: scales within 10%, rotation and shear within 5 degrees."""
+    scale = np.asarray(t.scale, dtype=float)
+    return bool(np.all(np.abs(scale - 1) < 0.1) and abs(t.rotation) < np.radians(5) and abs(t.shear) < np.radians(5))
+
+
+def register(sharp: np.ndarray, blur: np.ndarray, transform: AffineTransform) -> tuple[np.ndarray, np.ndarray]:
+    """(blur resampled onto sharp's pixel grid, sharp), both cropped to the rectangle the blur covers.
+
+    The blurry frame is the one resampled (bicubic): interpolation smooths a little, which
+    a blurry image does not notice and a sharp target would.
+    """
+    h, w = sharp.shape
+    rows, cols = np.mgrid[0:h, 0:w]
+    mapped = transform(np.column_stack([cols.ravel(), rows.ravel()]).astype(np.float64))
+    eps = 1e-6  # an identity map keeps the whole frame
+    valid = ((mapped[:, 0] >= -eps) & (mapped[:, 0] <= blur.shape[1] - 1 + eps)
+             & (mapped[:, 1] >= -eps) & (mapped[:, 1] <= blur.shape[0] - 1 + eps)).reshape(h, w)
+    y0, y1, x0, x1 = _inner_rectangle(valid)
+    if y1 - y0 < h // 2 or x1 - x0 < w // 2:
+        raise MidnetError("the two exposures share less than half the frame: not the same field of view")
+    moved = warp(blur, transform, output_shape=(h, w), order=3, mode="edge", preserve_range=True)
+    moved = np.clip(moved[y0:y1, x0:x1], 0.0, 1.0).astype(np.float32)
+    return moved, sharp[y0:y1, x0:x1]
+
+
+def _inner_rectangle(valid: np.ndarray) -> tuple[int, int, int, int]:
+    """(y0, y1, x0, x1) of an all-True rectangle, shrinking whichever border has most False."""
+    y0, y1, x0, x1 = 0, valid.shape[0], 0, valid.shape[1]
+    while y1 > y0 and x1 > x0 and not valid[y0:y1, x0:x1].all():
+        box = ~valid[y0:y1, x0:x1]
+        worst = int(np.argmax([box[0].sum(), box[-1].sum(), box[:, 0].sum(), box[:, -1].sum()]))
+        y0, y1, x0, x1 = (y0 + (worst == 0), y1 - (worst == 1), x0 + (worst == 2), x1 - (worst == 3))
+    return y0, y1, x0, x1
+
+
 def load_pairs(
     root: str | Path,
     infobar: InfobarSpec = "auto",
     names: list[str] | None = None,
-    align: bool = True,
+    align: Align | bool = "affine",
     warn_shift: bool = True,
 ) -> list[Pair]:
     """Load the pairs of ``root`` (optionally only ``names``), info bar removed.
 
-    The two exposures of a pair can be shifted (an SEM's focus change moves the image;
-    the shared pairs are 5-14 px apart). With ``align`` a shift over a pixel is removed
-    by cropping both to their overlap; without it, it is only warned about.
+    The two exposures of a pair are not registered: an SEM's focus change moves the image
+    (the shared pairs by 5-15 px) and stretches it (by ~1.8% across). ``align="affine"``
+    resamples the blurry frame onto the sharp one (:func:`measure_transform`,
+    :func:`register`); ``"shift"`` only crops both to their overlap at the best integer
+    shift; ``"none"`` leaves them, warning about a shift over a pixel. ``True`` and
+    ``False`` mean ``"shift"`` and ``"none"`` (the settings of runs made before affine).
     """
+    align = {True: "shift", False: "none"}.get(align, align) if isinstance(align, bool) else align
+    if align not in ("affine", "shift", "none"):
+        raise MidnetError(f"unknown alignment {align!r}; use affine, shift or none")
     found = find_pairs(root)
     if names is not None:
         known = {n for n, _, _ in found}
@@ -122,15 +207,20 @@ def load_pairs(
             blur, sharp = blur[:-rows], sharp[:-rows]
         shift = measure_shift(blur, sharp)
         shifted = max(abs(shift[0]), abs(shift[1])) > MAX_SHIFT_PX
-        if shifted and align:
+        transform = None
+        if align == "affine":
+            transform = measure_transform(sharp, blur)
+            blur, sharp = register(sharp, blur, transform)
+        elif shifted and align == "shift":
             blur, sharp = align_to(blur, sharp, shift)
         elif shifted and warn_shift:
             warnings.warn(
                 f"{name}: sharp is shifted by ({shift[0]:+.1f}, {shift[1]:+.1f}) px from blur; align it to train on it",
                 stacklevel=2,
             )
-        pairs.append(Pair(name, np.ascontiguousarray(blur), np.ascontiguousarray(sharp), rows, shift, shifted and align,
-                          dtype_range(blur_img.array.dtype)))
+        aligned = align == "affine" or (shifted and align == "shift")
+        pairs.append(Pair(name, np.ascontiguousarray(blur), np.ascontiguousarray(sharp), rows, shift, aligned,
+                          dtype_range(blur_img.array.dtype), transform))
     return pairs
 
 

@@ -48,4 +48,4 @@ def random_split(tiles: list[Pair], test_fraction: float = 0.1, seed: int = 0) -
 
 def paper_split(path, infobar="auto", seed: int = 0) -> tuple[list[Pair], list[Pair]]:
     """(train, test) tiles of the paper's protocol on a pair folder: leaking, for comparison only."""
-    return random_split(paper_tiles(load_pairs(path, infobar, align=True)), 0.1, seed)
+    return random_split(paper_tiles(load_pairs(path, infobar, align="affine")), 0.1, seed)

@@ -100,7 +100,14 @@ def test_load_pairs_basic(tmp_path):
         assert p.full_scale == 255.0
         assert p.infobar == 0
         assert max(abs(p.shift[0]), abs(p.shift[1])) < 0.5
-        assert not p.aligned
+        # registered (the default), but the identity map leaves a registered pair untouched
+        assert p.aligned
+        np.testing.assert_allclose(p.transform.params, np.eye(3), atol=0.02)
+    raw = load_pairs(tmp_path, infobar="none", align="none")
+    for p, q in zip(pairs, raw):
+        assert not q.aligned
+        np.testing.assert_allclose(p.blur, q.blur, atol=1e-4)
+        np.testing.assert_array_equal(p.sharp, q.sharp)
 
 
 def test_load_pairs_names(tmp_path):
@@ -277,3 +284,64 @@ def test_split_bad_fold_index():
 def test_split_all_held_out():
     with pytest.raises(MidnetError):
         split_names(["a", "b"], val=["a", "b"])
+
+
+# ---------------------------------------------------------------- affine registration
+
+
+def _stretched_pair(scale_x=1.02, angle_deg=0.15, shift=(-9.0, 6.0), size=(480, 640), seed=41):
+    """A sharp frame and a blurry exposure of the same field, stretched, turned and moved (as an SEM refocus does)."""
+    from skimage.transform import AffineTransform, warp
+
+    h, w = size
+    sharp = np.clip(gaussian_filter(np.random.default_rng(seed).random((h, w)), 1.2) * 3 - 1, 0, 1).astype(np.float32)
+    truth = AffineTransform(scale=(scale_x, 1.0), rotation=np.radians(angle_deg), translation=shift)  # sharp -> blur
+    blur = warp(gaussian_filter(sharp, 1.5), truth.inverse, order=3, mode="edge", preserve_range=True)
+    return sharp, np.clip(blur, 0, 1).astype(np.float32), truth
+
+
+def test_measure_transform_recovers_stretch_turn_and_shift():
+    from midnet.data.pairs import measure_transform
+
+    sharp, blur, truth = _stretched_pair()
+    t = measure_transform(sharp, blur)
+    assert t.scale[0] == pytest.approx(1.02, abs=0.003) and t.scale[1] == pytest.approx(1.0, abs=0.003)
+    corners = np.array([[0, 0], [639, 0], [0, 479], [639, 479]], float)
+    assert np.abs(t(corners) - truth(corners)).max() < 1.0  # within a pixel over the whole frame
+
+
+def test_register_resamples_blur_onto_sharp_and_beats_a_shift():
+    from midnet.data.pairs import measure_transform, register
+    from midnet.metrics import psnr
+
+    sharp, blur, _ = _stretched_pair()
+    moved, target = register(sharp, blur, measure_transform(sharp, blur))
+    assert moved.shape == target.shape and moved.shape[0] > 440 and moved.shape[1] > 580
+    blurred_truth = gaussian_filter(sharp, 1.5)
+    # the target is the sharp frame itself, cropped, never resampled
+    th, tw = target.shape
+    offsets = [(y, x) for y in range(sharp.shape[0] - th + 1) for x in range(sharp.shape[1] - tw + 1)
+               if np.array_equal(sharp[y : y + th, x : x + tw], target)]
+    assert len(offsets) == 1, "the target must be a crop of the sharp frame"
+    y0, x0 = offsets[0]
+    expected = blurred_truth[y0 : y0 + moved.shape[0], x0 : x0 + moved.shape[1]]
+    inner = (slice(8, -8), slice(8, -8))
+    registered = psnr(expected[inner], moved[inner], data_range=1.0)
+    a, b = align_to(blur, sharp, measure_shift(blur, sharp))  # the integer shift alone
+    assert registered > 35
+    assert registered > psnr(gaussian_filter(b, 1.5)[inner], a[inner], data_range=1.0) + 10
+
+
+def test_load_pairs_affine_default_and_bool_compatibility(tmp_path):
+    from PIL import Image
+
+    sharp, blur, _ = _stretched_pair()
+    for folder, img in (("sharp", sharp), ("blur", blur)):
+        (tmp_path / folder).mkdir()
+        Image.fromarray((img * 255).round().astype(np.uint8)).save(tmp_path / folder / "m.png")
+    (affine,) = load_pairs(tmp_path, infobar="none")
+    (shifted,) = load_pairs(tmp_path, infobar="none", align=True)  # True: the integer shift of earlier runs
+    assert affine.aligned and affine.transform is not None and affine.transform.scale[0] == pytest.approx(1.02, abs=0.005)
+    assert shifted.aligned and shifted.transform is None
+    with pytest.raises(MidnetError, match="unknown alignment"):
+        load_pairs(tmp_path, infobar="none", align="elastic")
