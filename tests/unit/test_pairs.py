@@ -328,8 +328,10 @@ def test_register_resamples_blur_onto_sharp_and_beats_a_shift():
     inner = (slice(8, -8), slice(8, -8))
     registered = psnr(expected[inner], moved[inner], data_range=1.0)
     a, b = align_to(blur, sharp, measure_shift(blur, sharp))  # the integer shift alone
-    assert registered > 35
-    assert registered > psnr(gaussian_filter(b, 1.5)[inner], a[inner], data_range=1.0) + 10
+    assert registered > 30  # nearest neighbour: within half a pixel everywhere
+    assert registered > psnr(gaussian_filter(b, 1.5)[inner], a[inner], data_range=1.0) + 8
+    # and the resampling copies raw pixels, never blends them: the noise a network meets stays as it was
+    assert np.isin(moved, blur).all()
 
 
 def test_load_pairs_affine_default_and_bool_compatibility(tmp_path):
