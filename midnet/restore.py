@@ -20,7 +20,7 @@ from .errors import MidnetError
 from .infobar import InfobarSpec, resolve_infobar
 from .io import dtype_range
 from .fast import optimize_for_inference
-from .tiling import predict_tiled
+from .tiling import predict_tiled, predict_whole
 
 DEFAULT_MODEL = "midnet-sem"
 Method = Literal["midnet", "wiener", "richardson-lucy", "unsharp"]
@@ -123,7 +123,7 @@ def make_restorer(
         if chans > 1:
             x = x.expand(-1, chans, -1, -1).contiguous()
         if onnx is not None and (size is None or (size >= h and size >= w)):
-            y = onnx(x)
+            y = predict_whole(onnx, x, int(getattr(net, "padder_size", 1)))
             if on_tile:
                 on_tile(1, 1)
         else:
