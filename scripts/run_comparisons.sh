@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The k-fold comparisons of docs/results.md at a reduced budget (1500 steps, else configs/cpu.yaml):
 # MIDNet vs NAFNet of the same size (does the gate help?), the paper's loss ablation
-# (L1; +edge; +FFT; all), the paper's own random-tile protocol, then the paper's other networks at CPU size (HINet, Restormer,
+# (L1; +edge; +FFT; all), then the paper's other networks at CPU size (HINet, Restormer,
 # DMPHN; Restormer is ~4x slower a step). Every stage resumes its checkpoint, so re-run
 # after an interruption; the table: python scripts/kfold_table.py --methods input,wiener,cmp/midnet-all,...
 #   bash scripts/run_comparisons.sh [runs-folder]
@@ -14,13 +14,13 @@ stage() {  # stage NAME [--set ...]
   if [ -f "$out/last.state.pt" ]; then extra=--resume; else extra=; fi
   echo "== $out"; midnet train configs/cpu.yaml --out "$out" --set iterations=$STEPS --set val_every=$STEPS "$@" $extra
 }
-# Table 1 first (the gate), then the paper's protocol, then the loss ablation, then the other networks.
+# Table 1 first (the gate), then the loss ablation, then the other networks. The paper's protocol:
+#   midnet train configs/cpu.yaml --out runs/paper-protocol --set data.protocol=paper --set iterations=1500 --set val_every=1500
 for f in 0 1 2; do
   k="--set data.folds=3 --set data.fold=$f"
   stage "midnet-all-f$f" $k
   stage "nafnet-all-f$f" $k --set model.preset=nafnet-s
 done
-stage "paper-protocol" --set data.protocol=paper
 for f in 0 1 2; do
   k="--set data.folds=3 --set data.fold=$f"
   stage "midnet-l1-f$f" $k --set loss.edge=0 --set loss.fft=0
