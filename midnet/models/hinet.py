@@ -8,10 +8,10 @@ padded to the U-Net's size multiple (and every output cropped back), and the
 supervised attention module predicts ``in_chn`` channels instead of a fixed 3, so a
 1-channel HINet returns 1-channel images (identical shapes when ``in_chn=3``).
 
-The padding is zeros at the bottom and right, as NAFNet here does and as
-``midnet.tiling`` pads a frame to ``padder_size``, so whole-image and tiled runs see
-the same border; reflection would fail on inputs smaller than the pad. Inputs whose
-size is already a multiple are not touched, so they give the official output exactly.
+The module pads with zeros at the bottom and right, as NAFNet's code does. midnet's
+restorer (``midnet.tiling``) first pads every frame to ``padder_size`` by reflection, so
+this padding only acts when the module is called directly. Inputs whose size is already
+a multiple are not touched, so they give the official output exactly.
 """
 
 from __future__ import annotations
