@@ -202,7 +202,7 @@ def eval_cmd(model_name, method, calib, data, infobar, names, align, no_align, t
     if as_json:  # strict JSON: an infinite PSNR (identical images) becomes null
         click.echo(json.dumps(_finite(result), allow_nan=False))
         return
-    registered = "paper tiles, registered affine" if protocol == "paper" else f"registered: {no_align and 'none' or align}"
+    registered = "paper tiles, registered affine" if protocol == "paper" else f"registered: {align}"
     click.echo(f"{label} on {data} ({registered}, info bar excluded)")
     click.echo(f"{'micrograph':<16} {'PSNR dB':>8} {'SSIM':>7} {'input dB':>9} {'input SSIM':>10} {'gain dB':>8}")
     for im in result["images"] + [dict(result["mean"], name="mean")]:

@@ -9,6 +9,7 @@ its rendezvous); every rank draws its own shard of each batch.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import math
 import os
@@ -18,7 +19,6 @@ import time
 from pathlib import Path
 from typing import Any, Literal
 
-import numpy as np
 import torch
 import torch.distributed as dist
 import yaml
@@ -482,18 +482,24 @@ def train(
 def training_step(net: nn.Module, criterion: RestorationLoss, optimizer: torch.optim.Optimizer, x: torch.Tensor,
                   y: torch.Tensor, scaler: torch.amp.GradScaler | None = None, amp_dtype: torch.dtype | None = None,
                   grad_clip: float = 0.0) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """One optimizer step: forward (autocast when ``amp_dtype``), the loss, backward, the update."""
-    scaler = scaler or torch.amp.GradScaler(enabled=False)
-    with torch.autocast(x.device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
+    """One optimizer step: forward (autocast when ``amp_dtype``), the loss, backward, the update.
+
+    ``scaler`` is the fp16 loss scaler; without one the step is the plain float32 update.
+    """
+    with torch.autocast(x.device.type, dtype=amp_dtype) if amp_dtype is not None else contextlib.nullcontext():
         pred = net(x)
     loss, terms = supervise(criterion, pred, y)
     optimizer.zero_grad(set_to_none=True)
-    scaler.scale(loss).backward()
+    (scaler.scale(loss) if scaler else loss).backward()
     if grad_clip:
-        scaler.unscale_(optimizer)
+        if scaler:
+            scaler.unscale_(optimizer)
         nn.utils.clip_grad_norm_([p for g in optimizer.param_groups for p in g["params"]], grad_clip)
-    scaler.step(optimizer)
-    scaler.update()
+    if scaler:
+        scaler.step(optimizer)
+        scaler.update()
+    else:
+        optimizer.step()
     return loss, terms
 
 

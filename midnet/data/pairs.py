@@ -86,7 +86,8 @@ def align_to(reference: np.ndarray, moving: np.ndarray, shift: tuple[float, floa
     return reference[y0:y1, x0:x1], moving[y0 - dy : y1 - dy, x0 - dx : x1 - dx]
 
 
-def measure_transform(sharp: np.ndarray, blur: np.ndarray, patch: int = 192, step: int = 96) -> AffineTransform:
+def measure_transform(sharp: np.ndarray, blur: np.ndarray, patch: int = 192, step: int = 96,
+                      shift: tuple[float, float] | None = None) -> AffineTransform:
     """Affine map from ``sharp``'s pixel (x, y) to ``blur``'s, from local shifts on a grid.
 
     Refocusing an SEM does more than move the image: on the shared pairs the sharp frame
@@ -94,9 +95,11 @@ def measure_transform(sharp: np.ndarray, blur: np.ndarray, patch: int = 192, ste
     offset still runs from -6 to +3 px across the frame. Each ``patch`` square of a grid is
     matched by masked normalised cross-correlation (see :func:`measure_shift`) after the
     global shift; RANSAC fits an affine map to the matches, ignoring flat or ambiguous patches.
-    Frames too small for a dozen matches get the global shift alone.
+    Frames too small for a dozen matches get the global shift alone. ``shift`` is the
+    global (dy, dx) that moves sharp onto blur when already measured (``Pair.shift``).
     """
-    gy, gx = (int(round(v)) for v in measure_shift(sharp, blur))  # blur moved by g lands on sharp
+    shift = shift if shift is not None else measure_shift(blur, sharp)
+    gy, gx = (-int(round(v)) for v in shift)  # blur moved by g lands on sharp
     h, w = sharp.shape
     if min(h, w) < 3 * patch:  # small frames: smaller patches, still a grid of a dozen or more
         patch = max(64, min(h, w) // 3)
@@ -213,7 +216,7 @@ def load_pairs(
         shifted = max(abs(shift[0]), abs(shift[1])) > MAX_SHIFT_PX
         transform = None
         if align == "affine":
-            transform = measure_transform(sharp, blur)
+            transform = measure_transform(sharp, blur, shift=shift)  # the whole-frame match once, not twice
             blur, sharp = register(sharp, blur, transform)
         elif shifted and align == "shift":
             blur, sharp = align_to(blur, sharp, shift)
