@@ -14,9 +14,9 @@ the tile size.
 
 Frames are padded to the network's size multiple by reflection before the network sees
 them. NAFNet's own code pads with zeros (harmless on its 1280x720 GoPro frames, which need
-none): on a 954x1247 registered SEM frame that dark band turns into bright lines along two
+none): on a 956x1249 registered SEM frame that dark band turns into bright lines along two
 edges and shifts every pooled channel mean. Reflection gains 1.1 dB on the whole frame
-(1-1 with the fold-0 model: 25.37 -> 26.52 dB).
+(1-1 with the fold-0 model: 25.37 -> 26.51 dB; scripts/registration_report.py --model).
 """
 
 from __future__ import annotations
