@@ -231,8 +231,8 @@ def eval_cmd(model_name, method, calib, data, infobar, names, align, no_align, t
               help="Output file format.")
 @click.option("--compare", is_flag=True, help="Also write a before/after picture with a zoomed detail.")
 @click.option("--engine", type=click.Choice(["torch", "onnx"]), default="torch", show_default=True,
-              help="onnx: ONNX Runtime on the CPU, ~1.7x faster per frame after ~5 s of export per frame size; "
-                   "pays from about 8 frames of one size (needs the onnx extra).")
+              help="onnx: ONNX Runtime on the CPU, ~1.5x faster per frame after ~5 s of export per frame size; "
+                   "pays from about 9 frames of one size (needs the onnx extra).")
 @click.option("--dry-run", is_flag=True, help="List what would be written, write nothing.")
 def deblur_cmd(inputs, outdir, model_name, method, calib, infobar, tile, overlap, device, recursive, overwrite,
                suffix, fmt, compare, engine, dry_run) -> None:

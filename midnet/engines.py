@@ -3,7 +3,7 @@
 The fused inference copy (midnet/fast.py) is exported to ONNX once per frame size and run
 by ONNX Runtime, which executes this graph of 1x1/depthwise convolutions and element-wise
 products faster than eager PyTorch on a CPU (benchmarks/bench_inference.py --alternatives:
-1.7x the torch restorer on 1280x960, after ~5 s of export per size). So it pays on a batch
+1.5-1.7x the torch restorer on 1280x960, after ~5 s of export per size). So it pays on a batch
 of same-size micrographs, not on a single one, and `midnet deblur --engine onnx` is a
 choice, not the default. Tiled frames stay on PyTorch: their whole-frame statistics come
 from hooks in the torch module (midnet/tiling.py), which an exported graph cannot carry.
