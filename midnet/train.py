@@ -399,6 +399,8 @@ def train(
     net = nn.parallel.DistributedDataParallel(model) if distributed else model
     per_rank = config.data.batch // world
     log = MetricsLog(out / "metrics.csv", start) if main else None
+    if start:
+        init_note = f"resumed from {out} at step {start}"
     if main:
         echo(
             f"training {init_note}; {len(pairs)} micrographs ({', '.join(train_names)}), "

@@ -33,8 +33,10 @@ def test_resumed_run_equals_uninterrupted_run(pair_folder, tmp_path):
     split = tiny_config(pair_folder, tmp_path / "split")
     first = train(split, progress=False, echo=lambda m: None, stop_after=4)
     assert first["stopped"] and first["iteration"] == 4
-    second = train(split, resume=True, progress=False, echo=lambda m: None)
+    said = []
+    second = train(split, resume=True, progress=False, echo=said.append)
     assert second["iteration"] == 6 and not second["stopped"]
+    assert "resumed from" in said[0] and "at step 4" in said[0]  # not "from scratch"
 
     a, b = weights(tmp_path / "one" / "last.safetensors"), weights(tmp_path / "split" / "last.safetensors")
     assert a.keys() == b.keys()
