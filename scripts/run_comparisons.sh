@@ -27,9 +27,9 @@ for f in 0 1 2; do
   stage "midnet-l1edge-f$f" $k --set loss.fft=0
   stage "midnet-l1fft-f$f" $k --set loss.edge=0
 done
-for f in 0 1 2; do
-  k="--set data.folds=3 --set data.fold=$f"
-  stage "hinet-f$f" $k --set model.preset=hinet-s
-  stage "dmphn-f$f" $k --set model.preset=dmphn-s
-  stage "restormer-f$f" $k --set model.preset=restormer-s
+# one network at a time over the folds, so an interrupted session leaves whole columns
+for net in hinet dmphn restormer; do
+  for f in 0 1 2; do
+    stage "$net-f$f" --set data.folds=3 --set data.fold=$f --set model.preset=$net-s
+  done
 done
