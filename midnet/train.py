@@ -477,7 +477,7 @@ def train(
         _record_ranks(model, first_batch_sum, out, main)
         if owns_group:
             dist.destroy_process_group()
-    return {"iteration": it, "best_val_psnr": best if val_pairs else None, "out": str(out),
+    return {"iteration": it, "best_val_psnr": best if val_pairs and math.isfinite(best) else None, "out": str(out),
             "weights": str(ckpt.weights), "stopped": it < config.iterations}
 
 
