@@ -4,7 +4,7 @@ For each fold, every method is scored with `midnet eval` on the micrographs that
 out: networks trained without them (runs/<prefix>-fold<k>/last.safetensors) and classical
 methods calibrated without them (runs/calib/fold<k>.json). Prints one markdown table with
 each micrograph and the mean, and the exact commands it ran.
-    python scripts/kfold_table.py --methods input,wiener,sem [--folds 3] [--runs runs]
+    python scripts/kfold_table.py --methods input,wiener,sem [--folds 3] [--only 0,1] [--runs runs]
 A method is `input`, `wiener`/`richardson-lucy`/`unsharp`, or a run prefix such as `sem`
 (runs/sem-fold0...) or `cmp/nafnet-all` (runs/cmp/nafnet-all-f0...).
 """
@@ -38,13 +38,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--methods", default="input,wiener,sem")
     parser.add_argument("--folds", type=int, default=3)
+    parser.add_argument("--only", default=None, help="comma-separated folds to score (default: all), e.g. 0,1 "
+                        "while a method's last fold is still training")
     parser.add_argument("--runs", default=str(ROOT / "runs"))
     parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "sem-pairs"))
     args = parser.parse_args()
     runs, methods = Path(args.runs), args.methods.split(",")
     table: dict[str, dict[str, tuple[float, float]]] = {}
     commands = []
-    for fold in range(args.folds):
+    folds = [int(k) for k in args.only.split(",")] if args.only else range(args.folds)
+    for fold in folds:
         names = ",".join(fold_names(args.data, args.folds, fold))
         for method in methods:
             if method == "input":
@@ -63,7 +66,7 @@ def main() -> None:
     print(header)
     print("|" + " --- |" * (len(methods) + 1))
     for name in sorted(table):
-        fold = next(k for k in range(args.folds) if name in fold_names(args.data, args.folds, k))
+        fold = next(k for k in folds if name in fold_names(args.data, args.folds, k))
         cells = [f"{table[name][m][0]:.2f} / {table[name][m][1]:.4f}" for m in methods]
         print(f"| {name} ({fold}) | " + " | ".join(cells) + " |")
     means = [(sum(table[n][m][0] for n in table) / len(table), sum(table[n][m][1] for n in table) / len(table)) for m in methods]
