@@ -2,7 +2,8 @@
 # The k-fold comparisons of docs/results.md at a reduced budget (1500 steps, else configs/cpu.yaml):
 # MIDNet vs NAFNet of the same size (does the gate help?), the paper's loss ablation
 # (L1; +edge; +FFT; all), then the paper's other networks at CPU size (HINet, Restormer,
-# DMPHN; a DMPHN-s run takes ~3.6x the wall time of MIDNet-s). Every stage resumes its checkpoint, so re-run
+# DMPHN; a DMPHN-s run takes ~3.6x the wall time of MIDNet-s), then the gate comparison again
+# with other seeds (init and crops), for its spread. Every stage resumes its checkpoint, so re-run
 # after an interruption; the table: python scripts/kfold_table.py --methods input,wiener,cmp/midnet-all,...
 #   bash scripts/run_comparisons.sh [runs-folder]
 set -euo pipefail
@@ -31,5 +32,13 @@ done
 for net in hinet dmphn restormer; do
   for f in 0 1 2; do
     stage "$net-f$f" --set data.folds=3 --set data.fold=$f --set model.preset=$net-s
+  done
+done
+# the gate comparison with seeds 1 and 2: is MIDNet-s vs NAFNet-s more than seed noise?
+for s in 1 2; do
+  for f in 0 1 2; do
+    k="--set data.folds=3 --set data.fold=$f --set seed=$s"
+    stage "midnet-all-s$s-f$f" $k
+    stage "nafnet-all-s$s-f$f" $k --set model.preset=nafnet-s
   done
 done
