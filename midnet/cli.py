@@ -317,7 +317,7 @@ def demo_cmd(outdir, model_name, device) -> None:
 @click.option("--data", required=True, type=click.Path(file_okay=False), help="Pair folder with blur/ and sharp/.")
 @click.option("--methods", default="input,wiener,richardson-lucy,unsharp,midnet-sem", show_default=True,
               help="Comma-separated: input, wiener, richardson-lucy, unsharp, preset names or weights files "
-                   "(a path may hold {fold}: one model per fold).")
+                   "(a path may hold {fold}: one model per fold); LABEL=METHOD names the column.")
 @click.option("--folds", default=0, show_default=True, type=click.IntRange(0, 100),
               help="k-fold by micrograph: classical methods calibrated per fold; 0 uses built-in parameters.")
 @click.option("--infobar", default="auto", show_default=True, callback=lambda c, p, v: _infobar_option(v),

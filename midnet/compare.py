@@ -7,6 +7,8 @@ calibrated on the training micrographs of each fold, and a network path may cont
 ``{fold}``, replaced by the fold number (e.g. ``runs/sem-fold{fold}/last.safetensors``), so
 every micrograph is scored by a model that never saw it. A network without ``{fold}``
 is used as it is, whatever it was trained on: say so when you report its numbers.
+``LABEL=METHOD`` names a column (``NAFNet-s=runs/nafnet-f{fold}/last.safetensors``); a
+weights file without a label is named after its run folder (``nafnet-f{fold}`` -> ``nafnet``).
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import re
 
 import numpy as np
 
@@ -55,25 +59,47 @@ class Comparison:
         return "\n".join(lines)
 
 
-def _restorers(methods: Sequence[str], fold: int, train_pairs: Sequence[Pair], calibrated: bool
+def parse_methods(methods: Sequence[str]) -> dict[str, str]:
+    """``[LABEL=]METHOD`` strings -> {label: method}, labels unique and short enough for a column head."""
+    out: dict[str, str] = {}
+    for spec in methods:
+        label, sep, method = spec.partition("=")
+        label, method = (label.strip(), method.strip()) if sep else (_default_label(spec.strip()), spec.strip())
+        if not label or not method:
+            raise MidnetError(f"method {spec!r}: write METHOD or LABEL=METHOD, e.g. NAFNet-s=runs/nafnet/last.safetensors")
+        if label in out:
+            raise MidnetError(f"method label {label!r} given twice: name the columns with LABEL=METHOD")
+        out[label] = method
+    return out
+
+
+def _default_label(method: str) -> str:
+    if "/" not in method and "\\" not in method and not method.endswith((".safetensors", ".pth", ".pt", ".onnx")):
+        return method  # input, wiener, a preset name
+    path = Path(method)
+    name = path.parent.name if path.stem in ("last", "best", "model") and path.parent.name else path.stem
+    return re.sub(r"[-_]?(f|fold)\{fold\}$", "", name) or name
+
+
+def _restorers(methods: dict[str, str], fold: int, train_pairs: Sequence[Pair], calibrated: bool
                ) -> dict[str, Callable[[np.ndarray], np.ndarray] | None]:
     from .restore import make_restorer
 
     out: dict[str, Callable[[np.ndarray], np.ndarray] | None] = {}
     params: ClassicalParams | None = None
-    for m in methods:
+    wanted = [c for c in CLASSICAL if c in methods.values()]
+    for label, m in methods.items():
         if m == "input":
-            out[m] = None
+            out[label] = None
         elif m in CLASSICAL:
             if params is None:
-                wanted = [c for c in CLASSICAL if c in methods]
                 params = calibrate(train_pairs, wanted) if calibrated else default_params()
-            out[m] = (lambda p: (lambda g, method=m: restore(g, method, p)))(params)
+            out[label] = (lambda p: (lambda g, method=m: restore(g, method, p)))(params)
         else:
             source = m.replace("{fold}", str(fold))
-            if not Path(source).is_file() and source.endswith((".safetensors", ".pth", ".pt")):
+            if not Path(source).is_file() and source.endswith((".safetensors", ".pth", ".pt", ".onnx")):
                 raise MidnetError(f"{source}: no such model file (method {m!r}, fold {fold})")
-            out[m] = make_restorer(source)
+            out[label] = make_restorer(source)
     return out
 
 
@@ -88,14 +114,15 @@ def compare(
     """Score every method on every micrograph of ``data`` (see the module docstring)."""
     if not methods:
         raise MidnetError("give at least one method, e.g. --methods input,wiener,midnet-sem")
+    labelled = parse_methods(methods)
     pairs = load_pairs(data, infobar, align="affine")  # every method restores the same registered blurry frame
     names = [p.name for p in pairs]
     splits = [split_names(names, folds=folds, fold=k) for k in range(folds)] if folds > 1 else [(names, names)]
-    result = Comparison(list(methods))
+    result = Comparison(list(labelled))
     for k, (train_names, test_names) in enumerate(splits):
         calibrated = folds > 1
         train_pairs = [p for p in pairs if p.name in train_names] if calibrated else pairs
-        restorers = _restorers(methods, k, train_pairs, calibrated)
+        restorers = _restorers(labelled, k, train_pairs, calibrated)
         for pair in (p for p in pairs if p.name in test_names):
             if folds > 1:
                 result.folds[pair.name] = k
@@ -140,5 +167,5 @@ def figure_grid(result: Comparison, path: str | Path, zoom: int = 2) -> Path:
     im = Image.fromarray(canvas)
     draw = ImageDraw.Draw(im)
     for c, m in enumerate(columns):
-        draw.text((c * (size + gap) + 2, 2), Path(m).parent.name or m if "/" in m else m, fill=0)
+        draw.text((c * (size + gap) + 2, 2), m, fill=0)
     return write_image(Path(path), np.asarray(im), fmt="png")

@@ -25,13 +25,26 @@ def test_compare_scores_every_method_on_every_micrograph(folder, tmp_path):
     assert list(result.rows) == ["a", "b", "c", "d"]
     assert result.folds == {"a": 0, "b": 0, "c": 1, "d": 1}
     for row in result.rows.values():
-        assert set(row) == set(methods)
+        assert set(row) == {"input", "wiener", "unsharp", "m"}  # the weights file's column: its name without {fold}
         assert row["wiener"][0] > row["input"][0]  # calibrated per fold, it sharpens the Gaussian blur
     md = result.markdown()
     assert md.count("\n") == 2 + 4 and "**mean**" in md and "a (fold 0)" in md
     grid = figure_grid(result, tmp_path / "grid.png")
     img = midnet.read_image(grid).array
     assert img.shape[0] > 4 * 64 and img.shape[1] >= 5 * 64  # 4 rows, 4 methods + the sharp column
+
+
+def test_columns_are_named_by_label_or_by_run_folder(folder, tmp_path):
+    for k in range(2):
+        midnet.save_model(midnet.create_model("nafnet-s", width=8), tmp_path / f"naf-f{k}" / "last.safetensors")
+    result = compare(folder, ["input", f"NAFNet tiny={tmp_path}/naf-f{{fold}}/last.safetensors",
+                              f"{tmp_path}/naf-f{{fold}}/last.safetensors"], folds=2, detail=32)
+    assert result.methods == ["input", "NAFNet tiny", "naf"]
+    assert "NAFNet tiny PSNR / SSIM" in result.markdown() and "safetensors" not in result.markdown()
+    row = result.rows["a"]
+    assert row["NAFNet tiny"] == row["naf"]  # the same weights under two names score the same
+    with pytest.raises(MidnetError, match="given twice"):
+        compare(folder, ["input", "x=wiener", "x=unsharp"])
 
 
 def test_missing_fold_model_is_one_clear_error(folder, tmp_path):
