@@ -168,4 +168,10 @@ def figure_grid(result: Comparison, path: str | Path, zoom: int = 2) -> Path:
     draw = ImageDraw.Draw(im)
     for c, m in enumerate(columns):
         draw.text((c * (size + gap) + 2, 2), m, fill=0)
+    for r, name in enumerate(names):  # the micrograph's name on a white tab at the row's top-left
+        y = label_h + r * (size + gap)
+        fold = f" (fold {result.folds[name]})" if name in result.folds else ""
+        box = draw.textbbox((2, y + 1), name + fold)
+        draw.rectangle((0, y, box[2] + 2, box[3] + 2), fill=255)
+        draw.text((2, y + 1), name + fold, fill=0)
     return write_image(Path(path), np.asarray(im), fmt="png")
