@@ -2,7 +2,7 @@
 # The k-fold comparisons of docs/results.md at a reduced budget (1500 steps, else configs/cpu.yaml):
 # MIDNet vs NAFNet of the same size (does the gate help?), the paper's loss ablation
 # (L1; +edge; +FFT; all), then the paper's other networks at CPU size (HINet, Restormer,
-# DMPHN; a DMPHN-s run takes ~3.6x the wall time of MIDNet-s), then the gate comparison again
+# DMPHN; DMPHN-s and Restormer-s runs take ~3.6x and ~5.6x the wall time of MIDNet-s), then the gate comparison again
 # with other seeds (init and crops), for its spread. Every stage resumes its checkpoint, so re-run
 # after an interruption; the table: python scripts/kfold_table.py --methods input,wiener,cmp/midnet-all,...
 #   bash scripts/run_comparisons.sh [runs-folder]
