@@ -13,12 +13,11 @@ weights file without a label is named after its run folder (``nafnet-f{fold}`` -
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-import re
 
 import numpy as np
 
