@@ -22,6 +22,15 @@ def tiny_config(pairs, out, **extra):
     return load_config(None, sets)
 
 
+def test_run_stopped_before_its_first_validation_reports_no_best_psnr(pair_folder, tmp_path):
+    cfg = tiny_config(pair_folder, tmp_path / "early", **{"data.val_names": "[c]"})  # first validation at step 3
+    said = []
+    summary = train(cfg, progress=False, echo=said.append, stop_after=2)
+    assert summary["stopped"] and summary["iteration"] == 2
+    assert summary["best_val_psnr"] is None  # not -inf, which a caller would print as a score
+    assert not any("-inf" in line for line in said)
+
+
 def weights(path):
     return read_weights(path)[0]
 
