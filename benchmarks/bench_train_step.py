@@ -23,7 +23,7 @@ import torch
 
 from midnet.data.crops import sample_batch
 from midnet.losses import RestorationLoss
-from midnet.train import build_network, load_config, training_step
+from midnet.training import build_network, load_config, training_step
 
 
 def _pairs(config):

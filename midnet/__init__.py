@@ -3,10 +3,11 @@
 from importlib.metadata import PackageNotFoundError, version
 
 from .errors import MidnetError
-from .models import PRESETS, ModelConfig, UNetConfig, count_parameters, create_model, parse_model_config
+from .models import ModelConfig, UNetConfig, parse_model_config
 from .io import read_image, write_image
-from .restore import deblur
-from .weights import load_model, save_model
+from .restore import Restorer, deblur, make_restorer
+from .weights import save_model
+from .zoo import PRESETS, count_parameters, create_model, load_model
 
 try:
     __version__ = version("midnet")
@@ -21,6 +22,8 @@ __all__ = [
     "PRESETS",
     "count_parameters",
     "deblur",
+    "make_restorer",
+    "Restorer",
     "read_image",
     "write_image",
     "create_model",

@@ -1,12 +1,17 @@
 """Restoring many files: input discovery, output planning, a batch that survives bad files.
 
-Inputs are never modified; an output equal to an input is refused; existing outputs are
-skipped unless ``overwrite``; every output is written to a temporary file and renamed.
+Inputs are never modified; an output equal to an input is refused; midnet's own outputs among the
+inputs (a second run into the input folder) are skipped, saying why; an existing output is never
+replaced unless ``overwrite``, not even one another run writes meanwhile; every output is written to
+a temporary file and published in one step. A name with control characters or other odd text is
+quoted in every message, so that each message stays one line.
 """
 
 from __future__ import annotations
 
 import glob
+import os
+import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,9 +19,10 @@ from pathlib import Path
 import numpy as np
 
 from .errors import MidnetError
-from .io import IMAGE_SUFFIXES, ImageData, read_image, write_image
+from .io import IMAGE_SUFFIXES, ImageData, OutputExists, read_image, remove_stale_temporaries, write_image
 
 FORMAT_SUFFIX = {"tif": ".tif", "png": ".png"}
+COMPARE = "_compare"  # a before/after picture is NAME{suffix}_compare.png
 
 
 @dataclass
@@ -24,6 +30,8 @@ class Job:
     source: Path
     output: Path
     compare: Path | None = None
+    skip: str | None = None  # why the source is not restored: midnet wrote it (see plan_jobs)
+    origin: Path | None = None  # then: the input it was made from
 
 
 @dataclass
@@ -31,9 +39,31 @@ class Report:
     restored: list[Path] = field(default_factory=list)
     skipped: list[tuple[Path, str]] = field(default_factory=list)
     failed: list[tuple[Path, str]] = field(default_factory=list)
+    cleaned: list[Path] = field(default_factory=list)  # temporaries of dead runs removed from the output folders
 
     def summary(self) -> str:
         return f"{len(self.restored)} restored, {len(self.skipped)} skipped, {len(self.failed)} failed"
+
+
+def shown(path: str | os.PathLike) -> str:
+    """``path`` as messages show it: quoted like a Python string when odd (a newline, a tab, another
+    control character, a name with leading or trailing spaces), as it is otherwise."""
+    text = str(path)
+    return repr(text) if _odd(text) else text
+
+
+def _odd(text: str) -> bool:
+    return not text.isprintable() or any(part != part.strip() for part in re.split(r"[\\/]", text))
+
+
+def _one_line(message: str, paths: Iterable[Path | None]) -> str:
+    """``message`` as one line: the odd names among ``paths`` quoted (see :func:`shown`), any other line
+    break made a space and any other control character escaped."""
+    odd = {str(t) for p in paths if p is not None for t in (p, p.name) if _odd(str(t))}
+    names = [re.escape(t) for t in sorted(odd, key=len, reverse=True)]  # a whole path before its name
+    pattern = re.compile("|".join(names + [r"[ \t]*[\r\n\v\f\x1c-\x1e\x85\u2028\u2029]+[ \t]*"]))
+    text = pattern.sub(lambda m: repr(m.group()) if m.group() in odd else " ", message)
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
 
 
 def collect_inputs(inputs: Sequence[str], recursive: bool = False) -> list[tuple[Path, Path]]:
@@ -51,7 +81,7 @@ def collect_inputs(inputs: Sequence[str], recursive: bool = False) -> list[tuple
             matches = sorted(Path(m) for m in glob.glob(item, recursive=recursive) if Path(m).is_file())
             found += [(m, m.parent) for m in matches]
         else:
-            raise MidnetError(f"{item}: no such file or folder")
+            raise MidnetError(f"{shown(item)}: no such file or folder")
     unique, seen = [], set()
     for f, base in found:
         key = f.resolve()
@@ -64,26 +94,61 @@ def collect_inputs(inputs: Sequence[str], recursive: bool = False) -> list[tuple
 def plan_jobs(
     inputs: Iterable[tuple[Path, Path]], outdir: Path, suffix: str = "", fmt: str = "same", compare: bool = False
 ) -> list[Job]:
+    """A job per input. Inputs that midnet wrote itself are marked to be skipped (:func:`_mark_own_outputs`);
+    two inputs that would be written to one file are a :class:`MidnetError`."""
     jobs = []
     for source, base in inputs:
         rel = source.relative_to(base) if source.is_relative_to(base) else Path(source.name)
         ext = source.suffix if fmt == "same" else FORMAT_SUFFIX[fmt]
         output = outdir / rel.parent / f"{rel.stem}{suffix}{ext}"
-        cmp = outdir / rel.parent / f"{rel.stem}{suffix}_compare.png" if compare else None
+        cmp = outdir / rel.parent / f"{rel.stem}{suffix}{COMPARE}.png" if compare else None
         jobs.append(Job(source, output, cmp))
+    _mark_own_outputs(jobs, suffix)
     seen: dict[Path, Path] = {}
     for job in jobs:  # two inputs must never write the same output
+        if job.skip:
+            continue
         for target in (job.output, job.compare):
             if target is None:
                 continue
             key = target.resolve()
             if key in seen:
-                raise MidnetError(
-                    f"{seen[key]} and {job.source} would both be written to {target}; "
-                    "restore them into different -o folders or give a folder input (its sub-folders are kept)"
-                )
+                raise MidnetError(_one_line(
+                    f"{seen[key]} and {job.source} would both be written to {target}; restore them into "
+                    "different -o folders or give a folder input (its sub-folders are kept)",
+                    [seen[key], job.source, target]))
             seen[key] = job.source
     return jobs
+
+
+def _mark_own_outputs(jobs: Sequence[Job], suffix: str) -> None:
+    """Mark the inputs midnet wrote, so that a run into the input folder does not restore them again."""
+    planned = {t.resolve(): (job.source, kind, "") for job in jobs
+               for t, kind in ((job.output, "output"), (job.compare, "--compare picture")) if t is not None}
+    stems = {(job.source.parent.resolve(), job.source.stem): job.source for job in reversed(jobs)}
+    for job in jobs:
+        made = _made_from(job.source, planned, stems, suffix)
+        if made is not None:
+            origin, kind, note = made
+            job.skip, job.origin = f"midnet's {kind} of {origin}{note}", origin
+
+
+def _made_from(source: Path, planned: dict, stems: dict, suffix: str) -> tuple[Path, str, str] | None:
+    """(input, what, note) when ``source`` is midnet's output: the output or picture this plan gives another
+    input (an -o folder inside a folder input), NAME{suffix}.* beside an input NAME.*, or a ``--compare``
+    picture NAME[{suffix}]_compare.png beside it."""
+    key = source.resolve()
+    if key in planned and planned[key][0].resolve() != key:  # its own output is refused, not skipped
+        return planned[key]
+    folder, stem = key.parent, source.stem
+    if source.suffix.lower() == ".png" and stem.endswith(COMPARE):
+        base = stem[: -len(COMPARE)]
+        for name in ([base[: -len(suffix)]] if suffix and base.endswith(suffix) else []) + [base]:
+            if (folder, name) in stems:
+                return stems[folder, name], "--compare picture", ""
+    if suffix and stem.endswith(suffix) and (folder, stem[: -len(suffix)]) in stems:
+        return stems[folder, stem[: -len(suffix)]], "output", f" (named with --suffix {suffix})"
+    return None
 
 
 def restore_pages(img: ImageData, restore_one: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
@@ -105,57 +170,89 @@ def run_batch(
     jobs: Sequence[Job],
     restore_one: Callable[[np.ndarray], np.ndarray],
     overwrite: bool = False,
-    on_file: Callable[[Job], None] | None = None,
     on_done: Callable[[Job, str], None] | None = None,
     compare_writer: Callable[[np.ndarray, np.ndarray, Path], None] | None = None,
 ) -> Report:
+    """Restore every job; a bad file is reported and the batch goes on. Each skip and failure has one line why.
+
+    First removes from the output folders the temporaries that runs which died on this host left there.
+    """
     report = Report()
-    inputs = {j.source.resolve() for j in jobs}
+    for folder in sorted({t.parent for job in jobs for t in (job.output, job.compare) if t is not None}):
+        report.cleaned += remove_stale_temporaries(folder)
+    inputs = {job.source.resolve() for job in jobs if job.skip is None}
     for job in jobs:
-        if on_file:
-            on_file(job)
-        status = "restored"
-        try:
-            if job.output.resolve() in inputs or (job.output.exists() and job.output.samefile(job.source)):
-                raise MidnetError(f"{job.output}: output would overwrite an input; choose another -o folder or a --suffix")
-            if job.output.exists() and not overwrite:
-                report.skipped.append((job.source, f"{job.output} exists (use --overwrite to replace it)"))
-                status = "skipped"
-                continue
-            img = read_image(job.source)
-            restored = restore_pages(img, restore_one)
-            write_image(job.output, restored, like=img, fmt=None)
-            if job.compare is not None and compare_writer is not None:
-                stack = img.format == "tiff" and int(img.metadata.get("pages", 1)) > 1
-                # a stack's picture shows its first page
-                compare_writer(img.array[0] if stack else img.array, restored[0] if stack else restored, job.compare)
+        status, why = _attempt(job, restore_one, overwrite, inputs, compare_writer)
+        if status == "restored":
             report.restored.append(job.source)
-        except MidnetError as exc:
-            report.failed.append((job.source, _with_name(str(exc), job.source)))
-            status = "failed"
-        except MemoryError:
-            report.failed.append((job.source, f"{job.source}: out of memory; use a smaller --tile"))
-            status = "failed"
-        except Exception as exc:  # keep going: one bad file must not stop a batch
-            report.failed.append((job.source, f"{job.source}: {type(exc).__name__}: {' '.join(str(exc).split())[:200]}"))
-            status = "failed"
-        finally:
-            if on_done:
-                on_done(job, status)
+        else:
+            lines = report.skipped if status == "skipped" else report.failed
+            lines.append((job.source, _one_line(why, [job.source, job.output, job.compare, job.origin])))
+        if on_done:
+            on_done(job, status)
     return report
 
 
+def _attempt(job: Job, restore_one, overwrite: bool, inputs: set[Path], compare_writer) -> tuple[str, str]:
+    """(status, why) of one job: any error of this file is its failure, never the end of the batch."""
+    try:
+        return _run_job(job, restore_one, overwrite, inputs, compare_writer)
+    except MidnetError as exc:
+        return "failed", _with_name(str(exc), job.source)
+    except MemoryError:
+        return "failed", f"{job.source}: out of memory; use a smaller --tile"
+    except Exception as exc:  # keep going: one bad file must not stop a batch
+        return "failed", f"{job.source}: {type(exc).__name__}: {str(exc)[:300]}"
+
+
+def _run_job(job: Job, restore_one, overwrite: bool, inputs: set[Path], compare_writer) -> tuple[str, str]:
+    if job.skip:
+        return "skipped", f"{job.source}: {job.skip}; not restored again"
+    if job.output.resolve() in inputs or (job.output.exists() and job.output.samefile(job.source)):
+        raise MidnetError(f"{job.output}: output would overwrite an input; choose another -o folder or a --suffix")
+    if os.path.lexists(job.output) and not overwrite:
+        return "skipped", f"{job.output} exists (use --overwrite to replace it)"
+    _check_writable(job.output)  # before the restoration is computed, not after
+    img = read_image(job.source)
+    restored = restore_pages(img, restore_one)
+    try:
+        write_image(job.output, restored, like=img, fmt=None, replace=overwrite)
+    except OutputExists:
+        return "skipped", f"{job.output} was written meanwhile by another run; kept it (--overwrite replaces it)"
+    if job.compare is not None and compare_writer is not None:
+        stack = img.format == "tiff" and int(img.metadata.get("pages", 1)) > 1
+        # a stack's picture shows its first page
+        compare_writer(img.array[0] if stack else img.array, restored[0] if stack else restored, job.compare)
+    return "restored", ""
+
+
+def _check_writable(output: Path) -> None:
+    """A :class:`MidnetError` unless ``output``'s folder exists or can be made, and can be written."""
+    folder = output.parent
+    while not os.path.lexists(folder) and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        raise MidnetError(f"cannot write {output}: {folder} is not a folder; choose another -o folder")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise MidnetError(f"cannot write {output}: {folder} is not writable; "
+                          "choose another -o folder or change its permissions")
+
+
 def _with_name(message: str, source: Path) -> str:
-    return message if str(source) in message or source.name in message else f"{source}: {message}"
+    return message if str(source) in message else f"{source}: {message}"
 
 
 def dry_run_lines(jobs: Sequence[Job], overwrite: bool) -> list[str]:
     lines = []
     for job in jobs:
-        state = "exists, would be replaced" if job.output.exists() and overwrite else (
-            "exists, would be skipped" if job.output.exists() else "would be written")
-        lines.append(f"{job.source} -> {job.output} ({state})")
+        names = [job.source, job.output, job.compare, job.origin]
+        if job.skip:
+            lines.append(_one_line(f"{job.source} (would be skipped: {job.skip})", names))
+            continue
+        exists = os.path.lexists(job.output)
+        state = "exists, would be replaced" if exists and overwrite else (
+            "exists, would be skipped" if exists else "would be written")
+        lines.append(_one_line(f"{job.source} -> {job.output} ({state})", names))
         if job.compare:
-            lines.append(f"{job.source} -> {job.compare} (comparison)")
+            lines.append(_one_line(f"{job.source} -> {job.compare} (comparison)", names))
     return lines
-

@@ -1,27 +1,23 @@
 """The deconvolution a lab tries first: Wiener, Richardson-Lucy and unsharp masking.
 
 scikit-image does the filtering; midnet adds the point-spread function and parameters,
-fitted on training pairs by maximising PSNR (``calibrate``), so the comparison with the
-networks is fair: the classical methods are tuned on the same data the networks saw.
+fitted on training pairs by maximising PSNR (:mod:`midnet.calibration`), so the comparison
+with the networks is fair: the classical methods are tuned on the same data the networks saw.
 """
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
-from skimage.filters import unsharp_mask
-from skimage.restoration import richardson_lucy, wiener
 
-from .data.pairs import Pair
-from .errors import MidnetError
-from .metrics import psnr
+from .errors import MidnetError, one_line
 
-Method = Literal["wiener", "richardson-lucy", "unsharp"]
+ClassicalMethod = Literal["wiener", "richardson-lucy", "unsharp"]
+CLASSICAL_METHODS: tuple[str, ...] = get_args(ClassicalMethod)  # the one list of classical method names
+INPUT = "input"  # no restoration: the blurry frame as it is, the baseline of every comparison
 
 
 class ClassicalParams(BaseModel):
@@ -46,7 +42,7 @@ class ClassicalParams(BaseModel):
         except FileNotFoundError:
             raise MidnetError(f"{path}: no such calibration file; make one with 'midnet calibrate'") from None
         except ValueError as exc:
-            raise MidnetError(f"{path}: not a midnet calibration file ({' '.join(str(exc).split())[:200]})") from exc
+            raise MidnetError(f"{path}: not a midnet calibration file ({one_line(exc, limit=200)})") from exc
 
 
 def gaussian_psf(sigma: float) -> np.ndarray:
@@ -63,8 +59,13 @@ def _padded(image: np.ndarray, pad: int, fn) -> np.ndarray:
     return fn(padded)[pad:-pad, pad:-pad]
 
 
-def restore(image: np.ndarray, method: Method, params: ClassicalParams) -> np.ndarray:
+def restore(image: np.ndarray, method: ClassicalMethod, params: ClassicalParams) -> np.ndarray:
     """Restore a gray float image in [0, 1] with a classical method."""
+    # Imported here, not at the top: the command line reads the method names from this
+    # module at start-up, and scikit-image's restoration modules take a second to import.
+    from skimage.filters import unsharp_mask
+    from skimage.restoration import richardson_lucy, wiener
+
     psf = gaussian_psf(params.psf_sigma)
     pad = psf.shape[0]
     if method == "wiener":
@@ -75,54 +76,8 @@ def restore(image: np.ndarray, method: Method, params: ClassicalParams) -> np.nd
         out = unsharp_mask(image.astype(np.float64), radius=params.unsharp_radius, amount=params.unsharp_amount,
                            preserve_range=True)
     else:
-        raise MidnetError(f"unknown method {method!r}; use wiener, richardson-lucy or unsharp")
+        raise MidnetError(f"unknown method {method!r}; use {', '.join(CLASSICAL_METHODS)}")
     return np.clip(out, 0, 1).astype(np.float32)
-
-
-def _mean_psnr(pairs: Sequence[Pair], method: Method, params: ClassicalParams) -> float:
-    return float(np.mean([psnr(p.sharp, restore(p.blur, method, params), data_range=1.0) for p in pairs]))
-
-
-CALIBRATION_CROP = 512  # the parameters are global: a central crop fits them 4x faster than the frame
-
-
-def _centre(pair: Pair, size: int) -> Pair:
-    h, w = pair.blur.shape
-    top, left = max(0, (h - size) // 2), max(0, (w - size) // 2)
-    sl = (slice(top, top + size), slice(left, left + size))
-    return dataclasses.replace(pair, blur=pair.blur[sl], sharp=pair.sharp[sl])
-
-
-def _search(pairs, method, base: ClassicalParams, grid: dict[str, Sequence[float]]) -> ClassicalParams:
-    best, best_score = base, -np.inf
-    keys = list(grid)
-    for values in np.array(np.meshgrid(*[grid[k] for k in keys])).reshape(len(keys), -1).T:
-        cand = base.model_copy(update={k: (int(v) if k == "rl_iterations" else float(v)) for k, v in zip(keys, values)})
-        score = _mean_psnr(pairs, method, cand)
-        if score > best_score:
-            best, best_score = cand, score
-    return best
-
-
-def calibrate(pairs: Sequence[Pair], methods: Sequence[Method] = ("wiener", "richardson-lucy", "unsharp")) -> ClassicalParams:
-    """Fit the PSF and each method's parameters by maximising mean PSNR on aligned ``pairs``.
-
-    Coarse grids, then a finer one around the best; a few seconds per micrograph.
-    """
-    if not pairs:
-        raise MidnetError("calibration needs at least one pair")
-    params = ClassicalParams(fitted_on=[p.name for p in pairs])
-    pairs = [_centre(p, CALIBRATION_CROP) for p in pairs]
-    if "wiener" in methods or "richardson-lucy" in methods:
-        params = _search(pairs, "wiener", params, {"psf_sigma": [1, 2, 3, 4, 6, 8, 11, 15], "wiener_balance": np.logspace(-3, 3, 13)})
-        s, b = params.psf_sigma, params.wiener_balance
-        params = _search(pairs, "wiener", params,
-                         {"psf_sigma": s * np.array([0.8, 0.9, 1, 1.1, 1.25]), "wiener_balance": b * np.logspace(-0.4, 0.4, 5)})
-    if "richardson-lucy" in methods:
-        params = _search(pairs, "richardson-lucy", params, {"rl_iterations": [2, 5, 10, 20, 40]})
-    if "unsharp" in methods:
-        params = _search(pairs, "unsharp", params, {"unsharp_radius": [1, 2, 4, 8, 12], "unsharp_amount": [0.5, 1, 2, 4]})
-    return params
 
 
 def default_params() -> ClassicalParams:

@@ -8,7 +8,8 @@ import sys
 import click
 
 from . import __version__
-from .errors import MidnetError
+from .classical import CLASSICAL_METHODS, INPUT
+from .errors import MidnetError, one_line
 
 
 class MidnetGroup(click.Group):
@@ -30,7 +31,7 @@ class MidnetGroup(click.Group):
         except Exception as exc:  # a bug or an environment problem: still one line by default
             if ctx.obj and ctx.obj.get("debug"):
                 raise
-            click.echo(f"error: {type(exc).__name__}: {' '.join(str(exc).split())[:300]} (rerun with --debug for details)", err=True)
+            click.echo(f"error: {type(exc).__name__}: {one_line(exc)} (rerun with --debug for details)", err=True)
             ctx.exit(1)
 
 
@@ -43,12 +44,12 @@ def cli(ctx: click.Context, debug: bool) -> None:
     ctx.ensure_object(dict)["debug"] = debug
 
 
-@cli.command("models")
+@cli.command("models", short_help="List the model presets with their parameter counts.")
 @click.option("--in-chans", default=1, show_default=True, type=click.IntRange(1, 4), help="Image channels.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def models_cmd(in_chans: int, as_json: bool) -> None:
     """List the model presets with their parameter counts."""
-    from .models import PRESETS, count_parameters, create_model
+    from .zoo import PRESETS, count_parameters, create_model
 
     import torch
 
@@ -74,7 +75,10 @@ def models_cmd(in_chans: int, as_json: bool) -> None:
         click.echo(f"{r['name']:<14} {r['arch']:<8} {r['params']:>12,}  {weights:<8} {r['description']}")
 
 
-from .restore import DEFAULT_MODEL  # noqa: E402
+from .restore import NETWORK  # noqa: E402
+from .zoo import DEFAULT_MODEL  # noqa: E402
+
+METHODS = (NETWORK, *CLASSICAL_METHODS)  # what --method of deblur and eval takes
 
 
 def _infobar_option(value: str) -> int | str:
@@ -89,7 +93,48 @@ def _infobar_option(value: str) -> int | str:
     return rows
 
 
-@cli.command("train")
+class _DeviceType(click.ParamType):
+    """--device of every command: its spelling is a usage error (exit 2); a missing device is pick_device's."""
+
+    name = "device"
+
+    def get_metavar(self, param, ctx=None) -> str:  # ctx: click >= 8.2
+        return "[auto|cpu|cuda|cuda:N|mps]"
+
+    def convert(self, value, param, ctx):
+        from .devices import check_device_name
+
+        try:
+            return check_device_name(value)
+        except MidnetError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+def _check_model(ctx, param, value: str) -> str:
+    """--model: a preset with shipped weights or an existing weights file; anything else is a usage error."""
+    from pathlib import Path
+
+    from .zoo import PRESETS
+
+    shipped = ", ".join(n for n, p in PRESETS.items() if p.weights) or "none"
+    if Path(value).is_file():  # a file wins over a preset of the same name, as in midnet.load_model
+        return value
+    if value not in PRESETS:
+        raise click.BadParameter(f"{value!r} is neither a preset nor an existing weights file; presets with weights: "
+                                 f"{shipped} (all presets: {', '.join(PRESETS)}), or give a .safetensors/.pth file")
+    if PRESETS[value].weights is None:
+        raise click.BadParameter(f"{value} has no shipped weights; train it with `midnet train` or give a weights "
+                                 f"file; presets with weights: {shipped}")
+    return value
+
+
+device_option = click.option("--device", type=_DeviceType(), default="auto", show_default=True,
+                             help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps.")
+model_option = click.option("--model", "model_name", default=DEFAULT_MODEL, show_default=True, callback=_check_model,
+                            help="Preset with shipped weights (see `midnet models`) or a weights file.")
+
+
+@cli.command("train", short_help="Train or fine-tune a network on blur/sharp pairs.")
 @click.argument("config", required=False, type=click.Path(dir_okay=False))
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config value, e.g. optim.lr=5e-4.")
 @click.option("--data", type=click.Path(file_okay=False), help="Pair folder (same as --set data.path=...).")
@@ -98,9 +143,9 @@ def _infobar_option(value: str) -> int | str:
 @click.option("--print-config", is_flag=True, help="Print the resolved config and exit.")
 def train_cmd(config, overrides, data, out, resume, print_config) -> None:
     """Train or fine-tune a network on blur/sharp pairs (YAML CONFIG, e.g. configs/cpu.yaml)."""
-    from .train import dump_config, load_config, train
-
     from pathlib import Path
+
+    from .training import ConfigUsageError, dump_config, load_config, train
 
     values = {}
     if data:
@@ -109,7 +154,10 @@ def train_cmd(config, overrides, data, out, resume, print_config) -> None:
         values["out"] = out
     if config is None and resume and out and (Path(out) / "config.yaml").is_file():
         config = str(Path(out) / "config.yaml")  # resume the run as it was configured
-    cfg = load_config(config, list(overrides), values)
+    try:
+        cfg = load_config(config, list(overrides), values)
+    except ConfigUsageError as exc:  # a bad --set is the command line's fault: exit 2, as for any usage error
+        raise click.UsageError(str(exc)) from None
     if print_config:
         click.echo(dump_config(cfg), nl=False)
         return
@@ -120,24 +168,26 @@ def train_cmd(config, overrides, data, out, resume, print_config) -> None:
         + (f"; best validation PSNR {best:.2f} dB" if best is not None else ""),
         err=True,
     )
+    if summary["signal"]:  # checkpointed, but not finished: 143 for SIGTERM, 130 for SIGINT, as shells expect
+        sys.exit(128 + summary["signal"])
 
 
-@cli.command("calibrate")
+@cli.command("calibrate", short_help="Fit the classical methods' PSF and parameters on pairs.")
 @click.option("--data", required=True, type=click.Path(file_okay=False), help="Pair folder with blur/ and sharp/.")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Calibration JSON to write.")
 @click.option("--names", default=None, help="Comma-separated micrographs to fit on (default: all).")
-@click.option("--methods", default="wiener,richardson-lucy,unsharp", show_default=True, help="Methods to fit.")
+@click.option("--methods", default=",".join(CLASSICAL_METHODS), show_default=True, help="Methods to fit.")
 @click.option("--infobar", default="auto", show_default=True, callback=lambda c, p, v: _infobar_option(v),
               help="Info bar rows to exclude: auto, none or a number.")
 def calibrate_cmd(data, output, names, methods, infobar) -> None:
     """Fit the classical methods' PSF and parameters on training pairs (max PSNR)."""
-    from .classical import calibrate
+    from .calibration import calibrate
     from .data import load_pairs
 
     chosen = [m.strip() for m in methods.split(",") if m.strip()]
-    bad = sorted(set(chosen) - {"wiener", "richardson-lucy", "unsharp"})
+    bad = sorted(set(chosen) - set(CLASSICAL_METHODS))
     if bad:
-        raise MidnetError(f"unknown method {', '.join(bad)}; use wiener, richardson-lucy, unsharp")
+        raise MidnetError(f"unknown method {', '.join(bad)}; use {', '.join(CLASSICAL_METHODS)}")
     pairs = load_pairs(data, infobar, names.split(",") if names else None, align="affine")
     click.echo(f"fitting {', '.join(chosen)} on {len(pairs)} micrographs...", err=True)
     params = calibrate(pairs, chosen)
@@ -145,9 +195,9 @@ def calibrate_cmd(data, output, names, methods, infobar) -> None:
     click.echo(params.model_dump_json(indent=2))
 
 
-@cli.command("eval")
-@click.option("--model", "model_name", default=DEFAULT_MODEL, show_default=True, help="Preset name or weights file.")
-@click.option("--method", type=click.Choice(["midnet", "wiener", "richardson-lucy", "unsharp"]), default="midnet",
+@cli.command("eval", short_help="PSNR/SSIM of a restorer on whole micrographs vs the input.")
+@model_option
+@click.option("--method", type=click.Choice(METHODS), default=NETWORK,
               show_default=True, help="A network (--model) or a classical method (--calib).")
 @click.option("--calib", type=click.Path(dir_okay=False), help="Calibration JSON from 'midnet calibrate'.")
 @click.option("--data", required=True, type=click.Path(file_okay=False), help="Pair folder with blur/ and sharp/.")
@@ -160,7 +210,7 @@ def calibrate_cmd(data, output, names, methods, infobar) -> None:
                    "shift, both cropped to the overlap) or none (score the frames as given).")
 @click.option("--no-align", is_flag=True, help="Same as --align none.")
 @click.option("--tile", type=click.IntRange(min=32), default=None, help="Restore in tiles of this size.")
-@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or mps.")
+@device_option
 @click.option("--protocol", type=click.Choice(["micrograph", "paper"]), default="micrograph", show_default=True,
               help="'paper': score the paper's random test tiles (split by --seed; LEAKS, for comparison only).")
 @click.option("--seed", default=0, show_default=True, help="Seed of the paper protocol's random split (the run's seed).")
@@ -171,20 +221,11 @@ def eval_cmd(model_name, method, calib, data, infobar, names, align, no_align, t
     from tqdm import tqdm
 
     from .data import load_pairs
-    from .evaluate import restore_gray, score_restorer
+    from .evaluate import score_restorer
+    from .restore import NETWORK, make_restorer
 
-    if method == "midnet":
-        from .devices import pick_device
-        from .weights import load_model
-
-        dev = pick_device(device)
-        model = load_model(model_name, device=dev)
-        restorer, label = (lambda g: restore_gray(model, g, tile)), f"model {model_name}"
-    else:
-        from .classical import ClassicalParams, default_params, restore
-
-        params = ClassicalParams.load(calib) if calib else default_params()
-        restorer, label = (lambda g: restore(g, method, params)), f"{method} ({calib or 'built-in parameters'})"
+    restorer = make_restorer(model_name, method, tile, device=device, calibration=calib)
+    label = f"model {model_name}" if method == NETWORK else f"{method} ({calib or 'built-in parameters'})"
     if protocol == "paper":
         from pathlib import Path
 
@@ -212,18 +253,18 @@ def eval_cmd(model_name, method, calib, data, infobar, names, align, no_align, t
         )
 
 
-@cli.command("deblur")
+@cli.command("deblur", short_help="Restore micrograph files, folders or glob patterns.")
 @click.argument("inputs", nargs=-1, required=True)
 @click.option("-o", "--output", "outdir", required=True, type=click.Path(file_okay=False), help="Output folder.")
-@click.option("--model", "model_name", default=DEFAULT_MODEL, show_default=True, help="Preset name or weights file.")
-@click.option("--method", type=click.Choice(["midnet", "wiener", "richardson-lucy", "unsharp"]), default="midnet",
+@model_option
+@click.option("--method", type=click.Choice(METHODS), default=NETWORK,
               show_default=True, help="The network, or a classical deconvolution.")
 @click.option("--calib", type=click.Path(dir_okay=False), help="Calibration JSON for the classical methods.")
 @click.option("--infobar", default="auto", show_default=True, callback=lambda c, p, v: _infobar_option(v),
               help="Info bar rows kept untouched: auto, none or a number.")
 @click.option("--tile", type=click.IntRange(min=32), default=None, help="Tile size (default: automatic).")
 @click.option("--overlap", type=click.IntRange(min=0), default=128, show_default=True, help="Tile overlap, pixels.")
-@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or mps.")
+@device_option
 @click.option("--recursive", "-r", is_flag=True, help="Descend into sub-folders of folder inputs.")
 @click.option("--overwrite", is_flag=True, help="Replace existing outputs (default: skip them).")
 @click.option("--suffix", default="", help="Text added to output names before the extension.")
@@ -231,8 +272,8 @@ def eval_cmd(model_name, method, calib, data, infobar, names, align, no_align, t
               help="Output file format.")
 @click.option("--compare", is_flag=True, help="Also write a before/after picture with a zoomed detail.")
 @click.option("--engine", type=click.Choice(["torch", "onnx"]), default="torch", show_default=True,
-              help="onnx: ONNX Runtime on the CPU, ~1.5x faster per frame after ~5 s of export per frame size; "
-                   "pays from about 9 frames of one size (needs the onnx extra).")
+              help="onnx: ONNX Runtime on the CPU, faster per frame once each frame size is exported; "
+                   "pays on batches of frames of one size (needs the onnx extra; see docs/performance.md).")
 @click.option("--dry-run", is_flag=True, help="List what would be written, write nothing.")
 def deblur_cmd(inputs, outdir, model_name, method, calib, infobar, tile, overlap, device, recursive, overwrite,
                suffix, fmt, compare, engine, dry_run) -> None:
@@ -243,7 +284,7 @@ def deblur_cmd(inputs, outdir, model_name, method, calib, infobar, tile, overlap
 
     from .batch import collect_inputs, dry_run_lines, plan_jobs, run_batch
     from .figures import compare_figure
-    from .restore import deblur, make_restorer
+    from .restore import make_restorer
 
     try:
         files = collect_inputs(inputs, recursive)
@@ -267,13 +308,13 @@ def deblur_cmd(inputs, outdir, model_name, method, calib, infobar, tile, overlap
         tiles.refresh()
 
     dev = None
-    if method == "midnet":
+    if method == NETWORK:
         from .devices import pick_device
 
         dev = pick_device(device)
     restorer = make_restorer(model_name, method, tile, overlap, dev, calib, on_tile,
-                             engine if method == "midnet" else "torch")
-    restore_one = lambda frame: deblur(frame, infobar=infobar, restorer=restorer)  # noqa: E731
+                             engine if method == NETWORK else "torch")
+    restore_one = lambda frame: restorer.deblur(frame, infobar)  # noqa: E731
     files_bar = tqdm(total=len(jobs), desc="files", unit="file", position=0, file=sys.stderr, disable=None)
     report = run_batch(jobs, restore_one, overwrite, on_done=lambda job, status: files_bar.update(1),
                        compare_writer=lambda before, after, path: compare_figure(before, after, path))
@@ -288,12 +329,17 @@ def deblur_cmd(inputs, outdir, model_name, method, calib, infobar, tile, overlap
         sys.exit(1)
 
 
-@cli.command("demo")
-@click.option("-o", "--output", "outdir", required=True, type=click.Path(file_okay=False), help="Folder for the pictures.")
-@click.option("--model", "model_name", default=DEFAULT_MODEL, show_default=True, help="Preset name or weights file.")
-@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or mps.")
+@cli.command("demo", short_help="Restore the shipped sample micrograph: a before/after picture.")
+@click.option("-o", "--output", "outdir", required=True, type=click.Path(file_okay=False),
+              help="Folder for the pictures (outside the checkout, e.g. ~/midnet-demo).")
+@model_option
+@device_option
 def demo_cmd(outdir, model_name, device) -> None:
-    """Restore the sample micrograph shipped with midnet and write a before/after picture."""
+    """Restore the sample micrograph shipped with midnet and write a before/after picture.
+
+    The sample is a crop of micrograph 3-1, one that midnet-sem was trained on: the picture shows
+    what the tool does, not how well it restores micrographs it never saw (see docs/results.md).
+    """
     from importlib import resources
     from pathlib import Path
 
@@ -310,13 +356,15 @@ def demo_cmd(outdir, model_name, device) -> None:
     write_image(out / "sample_restored.png", restored, like=img)
     figure = compare_figure(img.array, restored, out / "sample_compare.png")
     click.echo(f"wrote {out / 'sample_blurry.png'}, {out / 'sample_restored.png'} and {figure}")
-    click.echo("sample: crop of an SEM micrograph from Wang et al. 2024 (CC BY 4.0), see midnet/samples/README.md")
+    click.echo("sample: crop of SEM micrograph 3-1 of Wang et al. 2024 (CC BY 4.0), see midnet/samples/README.md")
+    click.echo("note: midnet-sem was TRAINED on this micrograph (as is any model trained on all the shared pairs), "
+               "so this is not a held-out result; scores on micrographs a model never saw: docs/results.md")
 
 
-@cli.command("compare")
+@cli.command("compare", short_help="Every method on every micrograph: PSNR/SSIM table, pictures.")
 @click.option("--data", required=True, type=click.Path(file_okay=False), help="Pair folder with blur/ and sharp/.")
-@click.option("--methods", default="input,wiener,richardson-lucy,unsharp,midnet-sem", show_default=True,
-              help="Comma-separated: input, wiener, richardson-lucy, unsharp, preset names or weights files "
+@click.option("--methods", default=",".join((INPUT, *CLASSICAL_METHODS, DEFAULT_MODEL)), show_default=True,
+              help=f"Comma-separated: {', '.join((INPUT, *CLASSICAL_METHODS))}, preset names or weights files "
                    "(a path may hold {fold}: one model per fold); LABEL=METHOD names the column.")
 @click.option("--folds", default=0, show_default=True, type=click.IntRange(0, 100),
               help="k-fold by micrograph: classical methods calibrated per fold; 0 uses built-in parameters.")
@@ -328,7 +376,8 @@ def compare_cmd(data, methods, folds, infobar, markdown, figure) -> None:
     """One PSNR/SSIM table of every method on every micrograph, and a picture grid."""
     from tqdm import tqdm
 
-    from .compare import compare, figure_grid
+    from .compare import compare
+    from .figures import figure_grid
 
     chosen = [m.strip() for m in methods.split(",") if m.strip()]
     bar = tqdm(desc="compare", unit="restoration", file=sys.stderr, disable=None)

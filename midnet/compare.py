@@ -21,13 +21,12 @@ from typing import Any
 
 import numpy as np
 
-from .classical import ClassicalParams, calibrate, default_params, restore
+from .calibration import calibrate
+from .classical import CLASSICAL_METHODS, INPUT, ClassicalParams, default_params, restore
 from .data import load_pairs, split_names
 from .data.pairs import Pair
 from .errors import MidnetError
 from .evaluate import quantise, score_pair
-
-CLASSICAL = ("wiener", "richardson-lucy", "unsharp")
 
 
 @dataclass
@@ -86,11 +85,11 @@ def _restorers(methods: dict[str, str], fold: int, train_pairs: Sequence[Pair], 
 
     out: dict[str, Callable[[np.ndarray], np.ndarray] | None] = {}
     params: ClassicalParams | None = None
-    wanted = [c for c in CLASSICAL if c in methods.values()]
+    wanted = [c for c in CLASSICAL_METHODS if c in methods.values()]
     for label, m in methods.items():
-        if m == "input":
+        if m == INPUT:
             out[label] = None
-        elif m in CLASSICAL:
+        elif m in CLASSICAL_METHODS:
             if params is None:
                 params = calibrate(train_pairs, wanted) if calibrated else default_params()
             out[label] = (lambda p: (lambda g, method=m: restore(g, method, p)))(params)
@@ -144,33 +143,3 @@ def compare(
 def _detail_corner(pair: Pair, size: int) -> tuple[int, int]:
     h, w = pair.blur.shape
     return max(0, (h - size) // 2), max(0, (w - size) // 2)
-
-
-def figure_grid(result: Comparison, path: str | Path, zoom: int = 2) -> Path:
-    """Rows: micrographs; columns: each method's crop of the same detail, then the sharp exposure."""
-    from PIL import Image, ImageDraw
-
-    from .io import write_image
-
-    columns = result.methods + ["sharp"]
-    size = max(c[columns[0]].shape[0] for c in result.crops.values()) * zoom
-    label_h, gap = 16, 4
-    names = list(result.crops)
-    canvas = np.full((label_h + len(names) * (size + gap), len(columns) * (size + gap)), 255, np.uint8)
-    for r, name in enumerate(names):
-        for c, m in enumerate(columns):
-            crop = np.clip(np.round(result.crops[name][m] * 255), 0, 255).astype(np.uint8)
-            crop = np.repeat(np.repeat(crop, zoom, 0), zoom, 1)
-            y, x = label_h + r * (size + gap), c * (size + gap)
-            canvas[y : y + crop.shape[0], x : x + crop.shape[1]] = crop
-    im = Image.fromarray(canvas)
-    draw = ImageDraw.Draw(im)
-    for c, m in enumerate(columns):
-        draw.text((c * (size + gap) + 2, 2), m, fill=0)
-    for r, name in enumerate(names):  # the micrograph's name on a white tab at the row's top-left
-        y = label_h + r * (size + gap)
-        fold = f" (fold {result.folds[name]})" if name in result.folds else ""
-        box = draw.textbbox((2, y + 1), name + fold)
-        draw.rectangle((0, y, box[2] + 2, box[3] + 2), fill=255)
-        draw.text((2, y + 1), name + fold, fill=0)
-    return write_image(Path(path), np.asarray(im), fmt="png")

@@ -12,24 +12,13 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
-import torch
 from torch import nn
 
 from .data.pairs import MAX_SHIFT_PX, Pair, align_to
 from .metrics import psnr, ssim
+from .restore import make_restorer
 
 Restorer = Callable[[np.ndarray], np.ndarray]
-
-
-def restore_gray(model: nn.Module, gray: np.ndarray, tile: int | None = None) -> np.ndarray:
-    """Restore an (H, W) float image in [0, 1] with a network of any channel count."""
-    from .restore import make_restorer
-
-    was_training = model.training
-    try:
-        return make_restorer(model, tile=tile)(gray)
-    finally:
-        model.train(was_training)
 
 
 def quantise(image: np.ndarray, full_scale: float) -> np.ndarray:
@@ -72,5 +61,5 @@ def score_restorer(restore: Restorer, pairs: Sequence[Pair], align: bool = True,
 def score_pairs(
     model: nn.Module, pairs: Sequence[Pair], tile: int | None = None, align: bool = True, on_image=None
 ) -> dict[str, Any]:
-    """:func:`score_restorer` for a network (on the device its weights are on)."""
-    return score_restorer(lambda g: restore_gray(model, g, tile), pairs, align, on_image)
+    """:func:`score_restorer` for a network (on the device its weights are on; the network is not changed)."""
+    return score_restorer(make_restorer(model, tile=tile), pairs, align, on_image)

@@ -1,12 +1,16 @@
-"""Pictures for people: before/after comparisons with a zoomed detail."""
+"""Pictures for people: before/after comparisons with a zoomed detail, and the comparison grid."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .io import dtype_range, write_image
+
+if TYPE_CHECKING:  # for the annotation only: midnet.compare needs no pictures
+    from .compare import Comparison
 
 
 def to_display(array: np.ndarray, full_scale: float | None = None) -> np.ndarray:
@@ -67,4 +71,32 @@ def compare_figure(before: np.ndarray, after: np.ndarray, path: str | Path, deta
         draw.text((x + 2, 3), text, fill=0)
         draw.rectangle([x + left * scale, label_h + top * scale, x + (left + size) * scale, label_h + (top + size) * scale],
                        outline=255)
+    return write_image(Path(path), np.asarray(im), fmt="png")
+
+
+def figure_grid(result: Comparison, path: str | Path, zoom: int = 2) -> Path:
+    """Rows: micrographs; columns: each method's crop of the same detail, then the sharp exposure."""
+    from PIL import Image, ImageDraw
+
+    columns = result.methods + ["sharp"]
+    size = max(c[columns[0]].shape[0] for c in result.crops.values()) * zoom
+    label_h, gap = 16, 4
+    names = list(result.crops)
+    canvas = np.full((label_h + len(names) * (size + gap), len(columns) * (size + gap)), 255, np.uint8)
+    for r, name in enumerate(names):
+        for c, m in enumerate(columns):
+            crop = np.clip(np.round(result.crops[name][m] * 255), 0, 255).astype(np.uint8)
+            crop = _zoom(crop, zoom)
+            y, x = label_h + r * (size + gap), c * (size + gap)
+            canvas[y : y + crop.shape[0], x : x + crop.shape[1]] = crop
+    im = Image.fromarray(canvas)
+    draw = ImageDraw.Draw(im)
+    for c, m in enumerate(columns):
+        draw.text((c * (size + gap) + 2, 2), m, fill=0)
+    for r, name in enumerate(names):  # the micrograph's name on a white tab at the row's top-left
+        y = label_h + r * (size + gap)
+        fold = f" (fold {result.folds[name]})" if name in result.folds else ""
+        box = draw.textbbox((2, y + 1), name + fold)
+        draw.rectangle((0, y, box[2] + 2, box[3] + 2), fill=255)
+        draw.text((2, y + 1), name + fold, fill=0)
     return write_image(Path(path), np.asarray(im), fmt="png")

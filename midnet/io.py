@@ -7,8 +7,13 @@ assumes 8 bits: intensity scaling always goes through :func:`dtype_range`.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import re
+import socket
 import tempfile
+import threading
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +26,16 @@ TIFF_SUFFIXES = {".tif", ".tiff"}
 PIL_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp"}
 IMAGE_SUFFIXES = TIFF_SUFFIXES | PIL_SUFFIXES
 
+# Most pixels one file may decode to (all pages of a stack together), checked from the
+# header before any pixel is decoded: a 1.5 MB zlib TIFF can claim 40000x40000 pixels.
+# 2**30 admits the largest frames SEM software stores (Zeiss 32768x24576, TESCAN and
+# others 16384x16384) and refuses the 1.6-gigapixel fuzzed file; restoring 2**30 16-bit
+# pixels already takes well over 10 GiB of memory. MIDNET_MAX_PIXELS or read_image(...,
+# max_pixels=) raise it for a trusted file.
+MAX_PIXELS = 2**30
+MAX_PIXELS_ENV = "MIDNET_MAX_PIXELS"
+_PILLOW_LIMIT_LOCK = threading.Lock()  # Pillow's limit is a module global: one reader at a time changes it
+
 
 @dataclass
 class ImageData:
@@ -32,9 +47,14 @@ class ImageData:
     metadata: dict[str, Any] = field(default_factory=dict)
 
 
-def read_image(path: str | os.PathLike) -> ImageData:
-    """Decode one image file; a bad file raises :class:`MidnetError` naming it."""
+def read_image(path: str | os.PathLike, *, max_pixels: int | None = None) -> ImageData:
+    """Decode one image file; a bad file raises :class:`MidnetError` naming it.
+
+    A file whose header promises more than ``max_pixels`` pixels (default: see
+    :func:`pixel_limit`) is refused before decoding; float pixels must be finite.
+    """
     path = Path(path)
+    limit = pixel_limit(max_pixels)
     if not path.is_file():
         raise MidnetError(f"{path}: no such file")
     suffix = path.suffix.lower()
@@ -44,9 +64,9 @@ def read_image(path: str | os.PathLike) -> ImageData:
         raise MidnetError(f"{path}: file is empty")
     try:
         if suffix in TIFF_SUFFIXES:
-            array, fmt, meta = _read_tiff(path)
+            array, fmt, meta = _read_tiff(path, limit)
         else:
-            array, fmt, meta = _read_pil(path)
+            array, fmt, meta = _read_pil(path, limit)
     except MidnetError:
         raise
     except Exception as exc:  # decoders raise many types for truncated or corrupt files
@@ -61,7 +81,51 @@ def read_image(path: str | os.PathLike) -> ImageData:
         raise MidnetError(f"{path}: unsupported image shape {array.shape}; expected gray, RGB or RGBA")
     if len(frame) == 3 and frame[2] == 1:
         array = array[..., 0]
+    check_finite(array, path)
     return ImageData(array=array, path=path, format=fmt, metadata=meta)
+
+
+def pixel_limit(max_pixels: int | None = None) -> int:
+    """The pixel limit in force: ``max_pixels`` if given, else $MIDNET_MAX_PIXELS, else :data:`MAX_PIXELS`."""
+    if max_pixels is not None:
+        if int(max_pixels) < 1:
+            raise MidnetError(f"max_pixels must be a positive number of pixels, got {max_pixels!r}")
+        return int(max_pixels)
+    text = os.environ.get(MAX_PIXELS_ENV, "").strip()
+    if not text:
+        return MAX_PIXELS
+    try:
+        value = int(float(text)) if "e" in text.lower() else int(text)  # 2e9 and 2_000_000_000 both read
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise MidnetError(f"{MAX_PIXELS_ENV}={text!r} is not a number of pixels; set it to e.g. {2 * MAX_PIXELS} or unset it")
+    return value
+
+
+def check_pixels(path: Path, width: int, height: int, frames: int, limit: int) -> None:
+    """Refuse an image of ``frames`` x ``width`` x ``height`` pixels over ``limit``, before it is decoded."""
+    pixels = int(width) * int(height) * int(frames)
+    if pixels <= limit:
+        return
+    what = f"{width}x{height}" + (f" x {frames} frames" if frames > 1 else "")
+    raise MidnetError(f"{path}: {what} is {pixels:,} pixels, over the limit of {limit:,} that guards against "
+                      f"decompression bombs; if you trust the file, set {MAX_PIXELS_ENV}={pixels} (or read_image's max_pixels)")
+
+
+def check_finite(array: np.ndarray, source: str | os.PathLike | None = None) -> None:
+    """Raise :class:`MidnetError` when float pixels hold NaN or +-Inf (integer pixels always pass).
+
+    min and max carry NaN and reach +-Inf, so two reductions decide it: no isfinite() mask
+    of the whole frame, and no numpy RuntimeWarning before the one-line error.
+    """
+    a = np.asarray(array)
+    if not np.issubdtype(a.dtype, np.floating) or a.size == 0:
+        return
+    if np.isfinite(a.min()) and np.isfinite(a.max()):
+        return
+    where = f"{source}: " if source is not None else ""
+    raise MidnetError(f"{where}image holds NaN or infinite values; clean or re-export it")
 
 
 # Tags tifffile writes itself from the array and the arguments of imwrite.
@@ -72,12 +136,32 @@ _STRUCTURAL_TAGS = {
 _BYTE_LIKE = {1, 2, 6, 7}  # BYTE, ASCII, SBYTE, UNDEFINED: copied as raw bytes
 
 
-def _read_tiff(path: Path):
+def _decode_series(path: Path, series, limit: int) -> np.ndarray:
+    """The series' pixels, once its shape (read from the page headers) is under ``limit``."""
+    shape, axes = tuple(series.shape), series.axes
+    samples = shape[axes.index("S")] if "S" in axes else 1
+    if "Y" in axes and "X" in axes:
+        height, width = shape[axes.index("Y")], shape[axes.index("X")]
+    else:  # no named image plane: count every element
+        height, width = int(np.prod(shape, dtype=np.int64)) // samples, 1
+    check_pixels(path, width, height, int(np.prod(shape, dtype=np.int64)) // samples // max(1, width * height), limit)
+    try:
+        return series.asarray()
+    except (ImportError, ValueError) as exc:
+        compression = series.keyframe.compression
+        if int(compression) != 1 and ("imagecodecs" in str(exc) or isinstance(exc, ImportError)):
+            # tifffile decodes LZW, JPEG, zstd... only through imagecodecs (a midnet dependency)
+            raise MidnetError(f"{path}: TIFF compressed with {compression.name} needs the imagecodecs package; "
+                              "pip install imagecodecs") from exc
+        raise
+
+
+def _read_tiff(path: Path, limit: int = MAX_PIXELS):
     import tifffile
 
     with tifffile.TiffFile(path) as tif:
         series = tif.series[0]
-        array = series.asarray()
+        array = _decode_series(path, series, limit)
         page = tif.pages[0]
         tags = page.tags
         extratags = []
@@ -109,8 +193,11 @@ def _read_tiff(path: Path):
             "extratags": extratags,
             "vendor": [name for name in ("fei", "sem", "sis", "olympus", "tvips", "nih") if getattr(tif, f"is_{name}", False)],
         }
-        if array.ndim == 3 and meta["photometric"] == 2 and meta["planar"] == 2:  # planar RGB: make it (H, W, C)
-            array = np.moveaxis(array, 0, -1)
+        if meta["planar"] == 2 and series.axes.endswith("SYX") and array.ndim >= 3:
+            # planar (one plane per sample): hand out (..., H, W, C) like every other colour image;
+            # axes follow the array, and "planar" tells _write_tiff to store planes again
+            array = np.moveaxis(array, -3, -1)
+            meta["axes"] = series.axes[:-3] + "YXS"
     return array, "tiff", meta
 
 
@@ -121,10 +208,48 @@ def _png_bit_depth(path: Path) -> int:
     return head[24] if len(head) == 26 and head[12:16] == b"IHDR" else 8
 
 
-def _read_pil(path: Path):
+def _png_size(path: Path) -> tuple[int, int] | None:
+    """(width, height) from a PNG's IHDR chunk; None when the file does not start like a PNG."""
+    with open(path, "rb") as f:
+        head = f.read(24)
+    if len(head) == 24 and head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR":
+        return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+    return None
+
+
+def _open_pil(path: Path, limit: int):
+    """``Image.open`` (header only) with midnet's pixel limit in place of Pillow's.
+
+    Pillow's own decompression-bomb check would warn above its 89-megapixel default and
+    raise above twice that, in its own words: it runs at ``limit`` instead, its warning
+    silenced and its error turned into one line; check_pixels then has the last word.
+    """
     from PIL import Image
 
-    with Image.open(path) as im:
+    with _PILLOW_LIMIT_LOCK, warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        saved, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, limit
+        try:
+            im = Image.open(path)
+        except Image.DecompressionBombError as exc:  # more than twice the limit
+            raise MidnetError(f"{path}: image is over {2 * limit:,} pixels, twice the limit that guards against "
+                              f"decompression bombs; if you trust the file, raise {MAX_PIXELS_ENV} (or read_image's "
+                              "max_pixels)") from exc
+        finally:
+            Image.MAX_IMAGE_PIXELS = saved
+    try:
+        check_pixels(path, im.size[0], im.size[1], 1, limit)
+    except MidnetError:
+        im.close()
+        raise
+    return im
+
+
+def _read_pil(path: Path, limit: int = MAX_PIXELS):
+    size = _png_size(path)
+    if size is not None:  # the PNG header alone decides: refuse before Pillow reads any further chunk
+        check_pixels(path, size[0], size[1], 1, limit)
+    with _open_pil(path, limit) as im:
         im.load()
         info = dict(im.info)
         fmt = (im.format or path.suffix.lstrip(".")).lower()
@@ -149,37 +274,153 @@ def _read_pil(path: Path):
     return np.ascontiguousarray(array), fmt, {"info": info, "mode": mode}
 
 
-def write_image(path: str | os.PathLike, array: np.ndarray, like: ImageData | None = None, fmt: str | None = None) -> Path:
+def write_image(path: str | os.PathLike, array: np.ndarray, like: ImageData | None = None, fmt: str | None = None,
+                replace: bool = True) -> Path:
     """Write ``array`` to ``path`` atomically (temporary file, then rename), keeping ``like``'s metadata.
 
-    ``fmt`` ("tiff", "png", "jpeg", "bmp") defaults to the suffix of ``path``.
+    ``fmt`` ("tiff", "png", "jpeg", "bmp") defaults to the suffix of ``path``. ``replace=False`` never
+    replaces an existing ``path``, even one written meanwhile by another process (:class:`OutputExists`).
+    Every error is a :class:`MidnetError` that names ``path``, never the temporary file.
     """
     path = Path(path)
     fmt = fmt or _format_of(path)
-    with atomic_write(path) as tmp:
-        if fmt == "tiff":
-            _write_tiff(tmp, array, like)
-        else:
-            _write_pil(tmp, array, like, fmt)
+    with atomic_write(path, replace=replace) as tmp:
+        try:
+            if fmt == "tiff":
+                _write_tiff(tmp, array, like)
+            else:
+                _write_pil(tmp, array, like, fmt)
+        except MemoryError:
+            raise
+        except Exception as exc:  # encoders raise many types, and name the file they were given: the temporary
+            raise write_error(exc, path, tmp) from exc
     return path
 
 
-@contextlib.contextmanager
-def atomic_write(path: Path):
-    """Yield a temporary path beside ``path``; on success it replaces ``path`` in one rename.
+class OutputExists(MidnetError):
+    """A no-replace write found its output already there: written meanwhile, e.g. by another process."""
 
-    A crash or error leaves ``path`` as it was and no temporary behind.
+
+# Temporaries are named .NAME.midnet.PID.HOST.RANDOM.tmp: a later run can tell a dead process's from a live one's.
+HOST = re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname())[:63] or "localhost"
+_TEMPORARY = re.compile(r"\..*\.midnet\.(\d+)\.([A-Za-z0-9-]+)\.[a-z0-9_]+\.tmp", re.DOTALL)
+_SHORT_WRITE = re.compile(r"\d+ requested and \d+ written")  # numpy's tofile when the disk fills
+_NO_HARD_LINKS = {getattr(errno, n) for n in ("EPERM", "EOPNOTSUPP", "ENOTSUP", "ENOSYS", "EMLINK", "EXDEV")
+                  if hasattr(errno, n)}
+
+
+@contextlib.contextmanager
+def atomic_write(path: str | os.PathLike, replace: bool = True):
+    """Yield a temporary path beside ``path``; on success it becomes ``path`` in one step.
+
+    ``replace=True`` renames it over an existing ``path``; ``replace=False`` never replaces one, even one
+    another process wrote meanwhile, and raises :class:`OutputExists` instead. An error leaves ``path`` as
+    it was and no temporary behind (a process killed outright leaves its temporary, whose name holds its PID
+    and host: see :func:`remove_stale_temporaries`). OS errors become a :class:`MidnetError` naming ``path``.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
+    path = Path(path)
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=_temporary_prefix(path), suffix=".tmp")
+        os.close(fd)
         yield tmp
         set_default_mode(tmp)
-        os.replace(tmp, path)
+        if replace:
+            os.replace(tmp, path)
+        else:
+            _publish_new(tmp, path)
+    except OSError as exc:
+        raise write_error(exc, path, tmp) from exc
     finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        if tmp is not None and os.path.lexists(tmp):
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+
+
+def _temporary_prefix(path: Path) -> str:
+    name = path.name
+    while len(os.fsencode(name)) > 120:  # leave room for the rest within a file system's 255 bytes
+        name = name[:-1]
+    return f".{name}.midnet.{os.getpid()}.{HOST}."
+
+
+def _publish_new(tmp: str, path: Path) -> None:
+    """Give ``tmp``'s file the name ``path`` unless that name exists, atomically, even between processes."""
+    exists = f"{path} appeared while it was being written (another run?); it was kept"
+    try:
+        os.link(tmp, path)  # fails on an existing name; atomic_write removes tmp afterwards
+        return
+    except FileExistsError:
+        raise OutputExists(exists) from None
+    except OSError as exc:
+        if exc.errno not in _NO_HARD_LINKS:
+            raise
+    try:  # a file system without hard links: claim the name atomically, then rename over the claim
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+    except FileExistsError:
+        raise OutputExists(exists) from None
+    try:
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(path)  # our empty claim, nobody else's file
+        raise
+
+
+def write_error(exc: BaseException, path: str | os.PathLike, tmp: str | None = None) -> MidnetError:
+    """``exc``, raised while writing ``path`` through the temporary ``tmp``, as a message naming ``path``."""
+    code = getattr(exc, "errno", None)
+    if code == errno.ENOSPC or (isinstance(exc, OSError) and _SHORT_WRITE.search(str(exc))):
+        return MidnetError(f"no space left on device writing {path}; free some space or write elsewhere")
+    if code is not None and code == getattr(errno, "EDQUOT", None):
+        return MidnetError(f"disk quota exceeded writing {path}; free some space or write elsewhere")
+    if isinstance(exc, MidnetError):
+        text = str(exc)
+    elif isinstance(exc, OSError) and exc.strerror:
+        other = exc.filename if exc.filename is not None and str(exc.filename) not in (str(tmp), str(path)) else None
+        text = f"cannot write {path}: {exc.strerror}" + (f" ({other})" if other is not None else "")
+    else:
+        text = f"cannot write {path}: {type(exc).__name__}: {exc}"
+    if tmp:
+        text = text.replace(str(tmp), str(path))
+    return MidnetError(text if str(path) in text else f"{path}: {text}")
+
+
+def temporary_owner(name: str) -> tuple[int, str] | None:
+    """(PID, host) of the midnet process that made the temporary file called ``name``; None for other names."""
+    m = _TEMPORARY.fullmatch(name)
+    return (int(m.group(1)), m.group(2)) if m else None
+
+
+def remove_stale_temporaries(folder: str | os.PathLike) -> list[Path]:
+    """Remove from ``folder`` (not below it) the temporaries of midnet processes of this host that are gone.
+
+    A live process's temporary stays, and so does any from another host sharing the folder.
+    """
+    if os.name != "posix":  # os.kill(pid, 0) tests nothing elsewhere (on Windows it ends the process)
+        return []
+    removed = []
+    with contextlib.suppress(OSError), os.scandir(folder) as entries:
+        for entry in entries:
+            owner = temporary_owner(entry.name)
+            if owner and owner[1] == HOST and not _alive(owner[0]) and entry.is_file(follow_symlinks=False):
+                with contextlib.suppress(OSError):
+                    os.unlink(entry.path)
+                    removed.append(Path(entry.path))
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    if pid <= 0 or pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (OSError, OverflowError):  # EPERM: alive, another user's
+        return True
+    return True
 
 
 def set_default_mode(path: str | os.PathLike) -> None:
@@ -231,6 +472,10 @@ def _write_tiff(path: str, array: np.ndarray, like: ImageData | None) -> None:
     if not colour and array.ndim == 3 and array.shape[-1] == 2 and pages == 1:
         kwargs["extrasamples"] = ("unassalpha",)
     big = bool(meta.get("bigtiff")) or array.nbytes > 2**32 - 2**25
+    if meta.get("planar") == 2 and str(meta.get("axes", "")).endswith("YXS") and array.ndim == len(meta["axes"]):
+        # _read_tiff handed planes out as (..., H, W, C): store them as planes again (planarconfig 2),
+        # the layout a copied shape description of the source also describes
+        array, kwargs["planarconfig"] = np.moveaxis(array, -1, -3), "separate"
     tifffile.imwrite(path, array, bigtiff=big, **kwargs)
 
 
@@ -287,11 +532,12 @@ def dtype_range(dtype: np.dtype) -> float:
 
 def to_gray_float(array: np.ndarray) -> np.ndarray:
     """(H, W) float32 in [0, 1]: channels averaged (alpha dropped), scaled by the dtype's range."""
-    a = array
-    if a.ndim == 3:
-        colour = a[..., : 3 if a.shape[2] >= 3 else 1]
-        a = colour.astype(np.float32).mean(axis=2)
-    out = a.astype(np.float32) / np.float32(dtype_range(array.dtype))
-    if not np.isfinite(out).all():
-        raise MidnetError("image holds NaN or infinite values; clean or re-export it")
+    check_finite(array)  # before the float32 cast, which would also warn on float64 beyond float32's range
+    a = np.asarray(array)
+    channels = (3 if a.shape[2] >= 3 else 1) if a.ndim == 3 else 0
+    # one float32 frame, summed into in place: no per-channel float copies of the frame
+    out = (a[..., 0] if channels else a).astype(np.float32)
+    for c in range(1, channels):
+        out += a[..., c]
+    out /= np.float32(dtype_range(a.dtype) * max(1, channels))
     return out

@@ -1,59 +1,226 @@
-"""``midnet.deblur``: restore one micrograph array, any dtype, layout and size.
+"""The restorer: one object that restores micrographs, built once per command.
 
-The array comes back with the same dtype and shape. The info bar is copied bit for bit
-and never fed to the network; gray content stored as RGB is restored once; alpha is
-passed through; large frames go through blended tiles with bounded memory, and the
-tile size halves when the device runs out of memory (as CSBDeep's predict does).
+:func:`make_restorer` is the one constructor every caller uses (the command line, eval,
+compare, training's validation, :func:`deblur`). A :class:`Restorer` called on a gray
+float32 (H, W) image on its file's [0, 1] scale returns the restored image on that
+scale; :meth:`Restorer.deblur` takes a whole array of any dtype, layout and size and
+gives the same dtype and shape back. The info bar is copied bit for bit and never fed
+to the network; gray content stored as RGB is restored once; alpha is passed through;
+large frames go through blended tiles with bounded memory, and the tile size halves
+when the device runs out of memory (as CSBDeep's predict does).
+
+The network sees every frame through midnet/intensity.py's percentile map, so the
+result does not depend on the file's bit depth or the microscope's gain and offset.
+The caller's network is never changed: the restorer runs its own inference copy.
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
-from typing import Literal
 
 import numpy as np
 import torch
 from torch import nn
 
+from . import intensity
 from .devices import pick_device
 from .errors import MidnetError
+from .fast import optimize_for_inference
 from .infobar import InfobarSpec, resolve_infobar
 from .io import dtype_range
-from .fast import optimize_for_inference
 from .tiling import predict_tiled, predict_whole
+from .zoo import DEFAULT_MODEL, load_model
 
-DEFAULT_MODEL = "midnet-sem"
-Method = Literal["midnet", "wiener", "richardson-lucy", "unsharp"]
-Engine = Literal["torch", "onnx"]
 MIN_SIDE = 16  # smaller images carry no structure to restore
 AUTO_WHOLE_PIXELS = 2_500_000  # frames up to this size run whole: exactly what evaluation measured
 AUTO_TILE = 768  # larger frames go in tiles of this side: peak memory stays near 1 GiB whatever the frame
 AUTO_OVERLAP = 128  # with shared statistics, tiles then differ from the whole image by < 1 gray level
 GRAY_TOLERANCE = 2 / 255  # channels closer than this (in full-scale units) count as one gray image
+NETWORK = "midnet"  # the method name of "restore with a network"; the others are classical.CLASSICAL_METHODS
 
 _TorchOOM = getattr(torch, "OutOfMemoryError", RuntimeError)  # torch < 2.5 raises a RuntimeError
-_model_cache: dict[tuple[str, str], nn.Module] = {}
+ProgressCallback = Callable[[int, int], None]
 
 
-def load_model(name_or_file: str = DEFAULT_MODEL, device: str | torch.device | None = None) -> nn.Module:
-    """A ready network by preset name or weights file (cached per process)."""
-    from .weights import load_model as _load
+class Restorer:
+    """Restores gray [0, 1] images with one network or classical method (see the module docstring)."""
 
-    device = pick_device(device)
-    key = (str(name_or_file), str(device))
-    if key not in _model_cache:
-        _model_cache[key] = _load(name_or_file, device=device)
-    return _model_cache[key]
+    def __init__(self, restore_gray: Callable[[np.ndarray], np.ndarray], description: str,
+                 network: nn.Module | None = None, tta: bool = False):
+        self._restore_gray = restore_gray
+        self.description = description
+        self.network = network  # the inference copy, or None for a classical method
+        self.tta = tta
+        self.on_tile: ProgressCallback | None = None
+
+    def __call__(self, gray: np.ndarray) -> np.ndarray:
+        if not self.tta:
+            return self._restore_gray(gray)
+        return self.restore_with_spread(gray)[0]
+
+    def restore_with_spread(self, gray: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The mean and the per-pixel standard deviation of the eight flips and rotations.
+
+        Each of the eight views of the square is restored and turned back; their mean is
+        the test-time-augmented result, their spread a per-pixel measure of how much the
+        restoration depends on the orientation the network happened to see.
+        """
+        total = np.zeros(gray.shape, np.float64)
+        squares = np.zeros(gray.shape, np.float64)
+        for k in range(4):
+            for flip in (False, True):
+                view = np.rot90(gray, k)
+                view = view[:, ::-1] if flip else view
+                out = self._restore_gray(np.ascontiguousarray(view))
+                out = out[:, ::-1] if flip else out
+                out = np.rot90(out, -k)
+                total += out
+                squares += np.square(out, dtype=np.float64)
+        mean = total / 8
+        spread = np.sqrt(np.maximum(squares / 8 - mean * mean, 0.0))
+        return mean.astype(np.float32), spread.astype(np.float32)
+
+    def deblur(self, image: np.ndarray, infobar: InfobarSpec | None = "auto") -> np.ndarray:
+        """Restore a micrograph: (H, W), (H, W, 1|2|3|4); integer or float pixels; same dtype and shape back."""
+        return _deblur_array(self, np.asarray(image), infobar)
+
+    def progress(self, done: int, total: int) -> None:
+        if self.on_tile is not None:
+            self.on_tile(done, total)
 
 
-def _scale(array: np.ndarray) -> tuple[float, float]:
+def make_restorer(
+    model: str | nn.Module | None = DEFAULT_MODEL,
+    method: str = NETWORK,
+    tile: int | None = None,
+    overlap: int = AUTO_OVERLAP,
+    device: str | torch.device | None = None,
+    calibration=None,
+    on_tile: ProgressCallback | None = None,
+    engine: str = "torch",
+    tta: bool = False,
+) -> Restorer:
+    """The one way to build a restorer: a network (preset name, weights file or module) or a classical method.
+
+    ``engine="onnx"`` runs whole frames through ONNX Runtime (midnet/engines.py); tiled
+    frames stay on PyTorch, whose hooks carry the whole-frame statistics between tiles.
+    ``tta`` averages the eight flips and rotations.
+    """
+    if method != NETWORK:
+        restorer = _classical_restorer(method, calibration, tta)
+    else:
+        restorer = _network_restorer(model, tile, overlap, device, engine, tta)
+    restorer.on_tile = on_tile
+    return restorer
+
+
+def _classical_restorer(method: str, calibration, tta: bool) -> Restorer:
+    from .classical import CLASSICAL_METHODS, ClassicalParams, default_params, restore
+
+    if method not in CLASSICAL_METHODS:
+        raise MidnetError(f"unknown method {method!r}; use {NETWORK} or one of {', '.join(CLASSICAL_METHODS)}")
+    params = calibration if isinstance(calibration, ClassicalParams) else (
+        ClassicalParams.load(calibration) if calibration else default_params())
+    return Restorer(lambda gray: restore(gray, method, params), method, None, tta)
+
+
+def inference_copy(model: nn.Module) -> nn.Module:
+    """An eval-mode copy of ``model`` for inference; the fused copy where midnet/fast.py applies."""
+    from .models import NAFNet
+
+    if isinstance(model, NAFNet):
+        return model if getattr(model, "_midnet_fast", False) else optimize_for_inference(model)
+    net = copy.deepcopy(model).eval()
+    for p in net.parameters():
+        p.requires_grad_(False)
+    return net
+
+
+def _network_restorer(model, tile, overlap, device, engine, tta) -> Restorer:
+    if isinstance(model, nn.Module):
+        source = model.to(device) if device is not None and _device_of(model) != pick_device(device) else model
+        label = type(model).__name__
+    else:
+        source, label = load_model(model or DEFAULT_MODEL, pick_device(device)), str(model or DEFAULT_MODEL)
+    net = inference_copy(source)
+    runner = net
+    if engine == "onnx":
+        from .engines import OnnxEngine
+
+        runner = OnnxEngine(net)
+    elif engine != "torch":
+        raise MidnetError(f"unknown engine {engine!r}; use torch or onnx")
+    holder: list[Restorer] = []
+
+    def restore_gray(gray: np.ndarray) -> np.ndarray:
+        return _run_network(net, runner, gray, tile, overlap, holder[0].progress)
+
+    restorer = Restorer(restore_gray, label, net, tta)
+    holder.append(restorer)
+    return restorer
+
+
+def _device_of(model: nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
+@torch.inference_mode()
+def _run_network(net: nn.Module, runner, gray: np.ndarray, tile: int | None, overlap: int,
+                 on_tile: ProgressCallback) -> np.ndarray:
+    """Normalise, run whole or tiled, map back: the network part of a restorer."""
+    h, w = gray.shape
+    size = tile if tile is not None else (None if h * w <= AUTO_WHOLE_PIXELS else AUTO_TILE)
+    scale = intensity.measure(gray)
+    chans = getattr(getattr(net, "config", None), "in_chans", 1)
+    x = torch.from_numpy(scale.forward(gray))[None, None].to(_device_of(net))
+    if chans > 1:
+        x = x.expand(-1, chans, -1, -1).contiguous()
+    if runner is not net and (size is None or (size >= h and size >= w)):
+        y = predict_whole(runner, x, int(getattr(net, "padder_size", 1)))
+        on_tile(1, 1)
+    else:
+        y = _predict_retrying(net, x, size, overlap, on_tile)
+    y = y[0, 0] if chans == 1 else y[0].mean(0)
+    return scale.inverse(y.float().cpu().numpy())
+
+
+def _predict_retrying(net: nn.Module, x: torch.Tensor, size: int | None, overlap: int,
+                      on_tile: ProgressCallback) -> torch.Tensor:
+    """predict_tiled, halving the tile size when the device runs out of memory (as CSBDeep does)."""
+    h, w = x.shape[-2:]
+    while True:
+        try:
+            return predict_tiled(net, x, tile=size, overlap=overlap, on_tile=on_tile)
+        except (_TorchOOM, MemoryError, RuntimeError) as exc:
+            if not _is_oom(exc):
+                raise
+            current = size or max(h, w)
+            if current <= 64:  # predict_tiled shrinks the overlap with the tile
+                raise MidnetError(f"out of memory even with {current}px tiles; use --device cpu or free memory") from exc
+            size = max(64, current // 2)
+            if x.device.type == "cuda":
+                torch.cuda.empty_cache()
+
+
+def _is_oom(exc: BaseException) -> bool:
+    if isinstance(exc, (_TorchOOM, MemoryError)):
+        return True
+    return "out of memory" in str(exc).lower() or "can't allocate memory" in str(exc).lower()
+
+
+# ---------------------------------------------------------------- whole arrays
+
+
+def _file_scale(array: np.ndarray) -> tuple[float, float]:
     """(offset, span) mapping the array's values to [0, 1]: the dtype range, or min/max for floats."""
     if np.issubdtype(array.dtype, np.integer):
         return 0.0, dtype_range(array.dtype)
-    finite = array[np.isfinite(array)]
-    if finite.size != array.size:
+    with np.errstate(invalid="ignore", over="ignore"):
+        finite = bool(np.isfinite(array).all())
+    if not finite:
         raise MidnetError("image holds NaN or infinite values; clean or re-export it")
-    lo, hi = float(finite.min()), float(finite.max())
+    lo, hi = float(array.min()), float(array.max())
     if 0.0 <= lo and hi <= 1.0:
         return 0.0, 1.0  # the usual float convention: keep it
     return lo, (hi - lo) or 1.0
@@ -74,95 +241,54 @@ def _to_dtype(values: np.ndarray, dtype: np.dtype, offset: float, span: float) -
     return out.astype(dtype, copy=False)
 
 
-def _normalised(values: np.ndarray, offset: float, span: float) -> np.ndarray:
+def _on_file_scale(values: np.ndarray, offset: float, span: float) -> np.ndarray:
     out = values.astype(np.float32, copy=True)
     out -= offset
     out /= span
     return out
 
 
-def make_restorer(
-    model: str | nn.Module | None = DEFAULT_MODEL,
-    method: Method = "midnet",
-    tile: int | None = None,
-    overlap: int = AUTO_OVERLAP,
-    device: str | torch.device | None = None,
-    calibration=None,
-    on_tile: Callable[[int, int], None] | None = None,
-    engine: Engine = "torch",
-) -> Callable[[np.ndarray], np.ndarray]:
-    """A function restoring a gray float32 (H, W) image in [0, 1].
-
-    ``engine="onnx"`` runs whole frames through ONNX Runtime (midnet/engines.py: faster on
-    a CPU once a frame size has been exported, ~5 s); tiled frames stay on PyTorch.
-    """
-    if method != "midnet":
-        from .classical import ClassicalParams, default_params, restore
-
-        params = calibration if isinstance(calibration, ClassicalParams) else (
-            ClassicalParams.load(calibration) if calibration else default_params())
-        return lambda gray: restore(gray, method, params)
-
-    net = model if isinstance(model, nn.Module) else load_model(model or DEFAULT_MODEL, device)
-    net.eval()
-    if fast_path_ok(net) and not getattr(net, "_midnet_fast", False):
-        net = optimize_for_inference(net)  # same function, fewer operations (midnet/fast.py)
-    dev = next(net.parameters()).device
-    chans = getattr(getattr(net, "config", None), "in_chans", 1)
-    onnx = None
-    if engine == "onnx":
-        from .engines import OnnxEngine
-
-        onnx = OnnxEngine(net)
-
-    @torch.inference_mode()
-    def run(gray: np.ndarray) -> np.ndarray:
-        h, w = gray.shape
-        size = tile if tile is not None else (None if h * w <= AUTO_WHOLE_PIXELS else AUTO_TILE)
-        x = torch.from_numpy(np.ascontiguousarray(gray, dtype=np.float32))[None, None].to(dev)
-        if chans > 1:
-            x = x.expand(-1, chans, -1, -1).contiguous()
-        if onnx is not None and (size is None or (size >= h and size >= w)):
-            y = predict_whole(onnx, x, int(getattr(net, "padder_size", 1)))
-            if on_tile:
-                on_tile(1, 1)
-        else:
-            y = _predict_retrying(net, x, size, overlap, on_tile)
-        y = y[0, 0] if chans == 1 else y[0].mean(0)
-        return y.float().cpu().numpy()
-
-    return run
+def _check_shape(array: np.ndarray) -> None:
+    if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (2, 3, 4)):
+        raise MidnetError(f"unsupported image shape {array.shape}; expected (H, W), (H, W, 3) or (H, W, 4)")
+    if not (np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)):
+        raise MidnetError(f"unsupported pixel type {array.dtype}; expected integer or float pixels")
 
 
-def _predict_retrying(net: nn.Module, x: torch.Tensor, size: int | None, overlap: int,
-                      on_tile: Callable[[int, int], None] | None) -> torch.Tensor:
-    """predict_tiled, halving the tile size when the device runs out of memory (as CSBDeep does)."""
-    h, w = x.shape[-2:]
-    while True:
-        try:
-            return predict_tiled(net, x, tile=size, overlap=overlap, on_tile=on_tile)
-        except (_TorchOOM, MemoryError, RuntimeError) as exc:
-            if not _is_oom(exc):
-                raise
-            current = size or max(h, w)
-            if current <= 64:  # predict_tiled shrinks the overlap with the tile
-                raise MidnetError(f"out of memory even with {current}px tiles; use --device cpu or free memory") from exc
-            size = max(64, current // 2)
-            if x.device.type == "cuda":
-                torch.cuda.empty_cache()
+def _deblur_array(restorer: Restorer, array: np.ndarray, infobar: InfobarSpec | None) -> np.ndarray:
+    if array.ndim == 3 and array.shape[2] == 1:
+        return _deblur_array(restorer, array[..., 0], infobar)[..., None]
+    _check_shape(array)
+    if array.dtype == np.float16:
+        return _deblur_array(restorer, array.astype(np.float32), infobar).astype(np.float16)
+    h, w = array.shape[:2]
+    rows = resolve_infobar(infobar, array)
+    if h - rows < MIN_SIDE or w < MIN_SIDE:
+        raise MidnetError(f"image of {w}x{h - rows} pixels (info bar excluded) is too small; at least {MIN_SIDE}x{MIN_SIDE}")
+    colour_channels = array.shape[2] if array.ndim == 3 else 1
+    if colour_channels in (2, 4):  # gray+alpha, RGB+alpha: alpha passes through
+        colour_channels -= 1
+    body = array[: h - rows]
+    colour = body if array.ndim == 2 else body[..., :colour_channels]
+    offset, span = _file_scale(colour)
+    out = array.copy()  # the info bar, alpha and any untouched channel stay bit for bit
+
+    def restored(gray: np.ndarray) -> np.ndarray:
+        return _to_dtype(restorer(_on_file_scale(gray, offset, span)), array.dtype, offset, span)
+
+    if array.ndim == 2:
+        out[: h - rows] = restored(body)
+    elif colour_channels > 1 and np.ptp(colour, axis=2).max() <= GRAY_TOLERANCE * span:
+        value = restored(colour.astype(np.float32).mean(axis=2))  # gray content stored as RGB: restore once
+        for c in range(colour_channels):
+            out[: h - rows, :, c] = value
+    else:
+        for c in range(colour_channels):  # true colour: each channel on its own
+            out[: h - rows, :, c] = restored(colour[..., c])
+    return out
 
 
-def fast_path_ok(net: nn.Module) -> bool:
-    """Only the NAFNet family has the structure midnet/fast.py folds."""
-    from .models import NAFNet
-
-    return isinstance(net, NAFNet)
-
-
-def _is_oom(exc: BaseException) -> bool:
-    if isinstance(exc, (_TorchOOM, MemoryError)):
-        return True
-    return "out of memory" in str(exc).lower() or "can't allocate memory" in str(exc).lower()
+_restorer_cache: dict[tuple, Restorer] = {}
 
 
 def deblur(
@@ -171,52 +297,29 @@ def deblur(
     infobar: InfobarSpec | None = "auto",
     tile: int | None = None,
     device: str | torch.device | None = None,
-    method: Method = "midnet",
+    method: str = NETWORK,
     overlap: int = AUTO_OVERLAP,
     calibration=None,
-    on_tile: Callable[[int, int], None] | None = None,
-    restorer: Callable[[np.ndarray], np.ndarray] | None = None,
-    engine: Engine = "torch",
+    on_tile: ProgressCallback | None = None,
+    engine: str = "torch",
+    tta: bool = False,
 ) -> np.ndarray:
     """Restore a micrograph: (H, W), (H, W, 3) or (H, W, 4); uint8, uint16 or float.
 
     Returns an array of the same dtype and shape. ``model`` is a preset name, a weights
     file or a network; ``infobar`` is ``"auto"``, ``"none"`` or a number of bottom rows.
+    A restorer built from a name is kept for the next call with the same settings; to
+    restore many images with one network module, build :func:`make_restorer` once.
     """
-    array = np.asarray(image)
-    if array.ndim == 3 and array.shape[2] == 1:
-        return deblur(array[..., 0], model, infobar, tile, device, method, overlap, calibration, on_tile, restorer,
-                      engine)[..., None]
-    if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (2, 3, 4)):
-        raise MidnetError(f"unsupported image shape {array.shape}; expected (H, W), (H, W, 3) or (H, W, 4)")
-    if not (np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)):
-        raise MidnetError(f"unsupported pixel type {array.dtype}; expected integer or float pixels")
-    if array.dtype == np.float16:
-        return deblur(array.astype(np.float32), model, infobar, tile, device, method, overlap, calibration,
-                      on_tile, restorer, engine).astype(np.float16)
-    h, w = array.shape[:2]
-    rows = resolve_infobar(infobar, array)
-    if h - rows < MIN_SIDE or w < MIN_SIDE:
-        raise MidnetError(f"image of {w}x{h - rows} pixels (info bar excluded) is too small; at least {MIN_SIDE}x{MIN_SIDE}")
-    restore = restorer or make_restorer(model, method, tile, overlap, device, calibration, on_tile, engine)
-
-    colour_channels = array.shape[2] if array.ndim == 3 else 1
-    if colour_channels in (2, 4):  # gray+alpha, RGB+alpha: alpha passes through
-        colour_channels -= 1
-    body = array[: h - rows]
-    offset, span = _scale(body if colour_channels == 1 or array.ndim == 2 else body[..., :colour_channels])
-    out = array.copy()  # the info bar, alpha and any untouched channel stay bit for bit
-
-    if array.ndim == 2:
-        out[: h - rows] = _to_dtype(restore(_normalised(body, offset, span)), array.dtype, offset, span)
-        return out
-    colour = body[..., :colour_channels]
-    if colour_channels > 1 and np.ptp(colour, axis=2).max() <= GRAY_TOLERANCE * span:
-        gray = colour.astype(np.float32).mean(axis=2)  # gray content stored as RGB: restore once
-        value = _to_dtype(restore(_normalised(gray, offset, span)), array.dtype, offset, span)
-        for c in range(colour_channels):
-            out[: h - rows, :, c] = value
-        return out
-    for c in range(colour_channels):  # true colour: each channel on its own
-        out[: h - rows, :, c] = _to_dtype(restore(_normalised(colour[..., c], offset, span)), array.dtype, offset, span)
-    return out
+    if isinstance(model, nn.Module) or calibration is not None:
+        restorer = make_restorer(model, method, tile, overlap, device, calibration, None, engine, tta)
+    else:
+        key = (str(model), method, tile, overlap, str(pick_device(device)), engine, tta)
+        if key not in _restorer_cache:
+            _restorer_cache[key] = make_restorer(model, method, tile, overlap, device, None, None, engine, tta)
+        restorer = _restorer_cache[key]
+    restorer.on_tile = on_tile
+    try:
+        return restorer.deblur(image, infobar)
+    finally:
+        restorer.on_tile = None

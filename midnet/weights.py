@@ -7,10 +7,9 @@ load through ``torch.load(..., weights_only=True)``: no code runs from a data fi
 
 from __future__ import annotations
 
-import json
 import os
+import pickle
 import re
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +18,9 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 from torch import nn
 
-from .errors import MidnetError
+from .errors import MidnetError, one_line
 from .io import atomic_write
-from .models import PRESETS, UNetConfig, build_model, create_model, parse_model_config
+from .models import UNetConfig, build_model, parse_model_config
 from .models.config import MODEL_CONFIGS
 
 CONFIG_KEY = "midnet.config"
@@ -47,7 +46,7 @@ def read_weights(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict
     """The state dict and metadata of a ``.safetensors``, ``.pth`` or ``.pt`` file."""
     path = Path(path)
     if not path.is_file():
-        raise MidnetError(f"{path}: no such model file; give a preset name ({', '.join(PRESETS)}) or a weights file")
+        raise MidnetError(f"{path}: no such weights file")
     if path.suffix == ".safetensors":
         try:
             with safe_open(str(path), framework="pt") as f:
@@ -59,11 +58,13 @@ def read_weights(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict
     if path.suffix in (".pth", ".pt", ".ckpt"):
         try:
             obj = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as exc:  # pickle refusing non-tensor content lands here too
+        except pickle.UnpicklingError as exc:  # torch's weights-only unpickler refused an object or code
             raise MidnetError(
-                f"{path}: cannot load as a weights-only PyTorch checkpoint ({_first_line(exc)}); "
-                "convert it to .safetensors"
+                f"{path}: holds Python objects besides tensors, which midnet never unpickles (code could run "
+                "from them); convert its weights to .safetensors where you trust the file"
             ) from exc
+        except Exception as exc:  # truncated or not a checkpoint at all
+            raise MidnetError(f"{path}: not a readable PyTorch checkpoint ({one_line(exc, 160)})") from exc
         return _unwrap_state_dict(obj, path), {}
     raise MidnetError(f"{path}: unknown weights format {path.suffix!r}; use .safetensors (or an official .pth)")
 
@@ -104,75 +105,23 @@ def infer_config(state: dict[str, torch.Tensor]) -> UNetConfig:
     )
 
 
-def load_model(name_or_file: str | os.PathLike, device: str | torch.device | None = None) -> nn.Module:
-    """A ready network (eval mode) from a preset name with shipped weights or a weights file."""
-    key = str(name_or_file)
-    if key in PRESETS and not Path(key).is_file():
-        model = create_model(key, in_chans=_preset_in_chans(key), pretrained=True)
-    else:
-        model = load_model_file(key)
-    model.eval()
-    return model.to(device) if device is not None else model
-
-
-def load_model_file(path: str | os.PathLike) -> nn.Module:
+def model_from_file(path: str | os.PathLike) -> nn.Module:
+    """The network a weights file describes (its recorded config, or one inferred for official files)."""
     state, meta = read_weights(path)
     if CONFIG_KEY in meta:
         try:
             config = parse_model_config(meta[CONFIG_KEY])
         except ValueError as exc:
-            raise MidnetError(f"{path}: its recorded model config is invalid ({_first_line(exc)})") from exc
+            raise MidnetError(f"{path}: its recorded model config is invalid ({one_line(exc)})") from exc
     else:
         config = infer_config(state)
     model = build_model(config)
-    _load_strict(model, state, path)
+    load_state_strict(model, state, path)
     return model
 
 
-def load_pretrained_into(model: nn.Module, preset: str) -> None:
-    """Fill ``model`` with the weights shipped for ``preset``."""
-    weights = PRESETS[preset].weights if preset in PRESETS else None
-    if weights is None:
-        shipped = [n for n, p in PRESETS.items() if p.weights] or ["none yet"]
-        raise MidnetError(
-            f"no pretrained weights ship for {preset!r}; presets with weights: {', '.join(shipped)}. "
-            "Use pretrained=False, or load a weights file with midnet.load_model(path)"
-        )
-    path = resources.files("midnet") / "pretrained" / weights
-    with resources.as_file(path) as p:
-        state, meta = read_weights(p)
-    shipped_config = parse_model_config(meta[CONFIG_KEY])
-    if shipped_config != model.config:
-        raise MidnetError(
-            f"the shipped {preset!r} weights are for {shipped_config.in_chans}-channel "
-            f"{shipped_config.arch}; build it with in_chans={shipped_config.in_chans} and no overrides"
-        )
-    _load_strict(model, state, weights)
-
-
-def _preset_in_chans(name: str) -> int:
-    return int(PRESETS[name].config.get("in_chans", 1))
-
-
-def _load_strict(model: nn.Module, state: dict[str, torch.Tensor], source: Any) -> None:
+def load_state_strict(model: nn.Module, state: dict[str, torch.Tensor], source: Any) -> None:
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as exc:
-        raise MidnetError(f"{source}: weights do not fit the network ({_first_line(exc)})") from exc
-
-
-def _first_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return text[:300] + ("..." if len(text) > 300 else "")
-
-
-def model_metadata(path: str | os.PathLike) -> dict[str, Any]:
-    """The metadata of a midnet weights file, JSON values decoded."""
-    _, meta = read_weights(path)
-    out: dict[str, Any] = {}
-    for k, v in meta.items():
-        try:
-            out[k] = json.loads(v)
-        except ValueError:
-            out[k] = v
-    return out
+        raise MidnetError(f"{source}: weights do not fit the network ({one_line(exc)})") from exc

@@ -17,8 +17,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from midnet.classical import CLASSICAL_METHODS, INPUT
+
 ROOT = Path(__file__).resolve().parents[1]
-CLASSICAL = {"wiener", "richardson-lucy", "unsharp"}
 
 
 def fold_names(data: str, folds: int, fold: int) -> list[str]:
@@ -50,9 +51,9 @@ def main() -> None:
     for fold in folds:
         names = ",".join(fold_names(args.data, args.folds, fold))
         for method in methods:
-            if method == "input":
+            if method == INPUT:
                 continue
-            if method in CLASSICAL:
+            if method in CLASSICAL_METHODS:
                 cmd = ["midnet", "eval", "--method", method, "--calib", str(runs / "calib" / f"fold{fold}.json")]
             else:
                 cmd = ["midnet", "eval", "--model", str(run_dir(runs, method, fold) / "last.safetensors")]
@@ -61,7 +62,7 @@ def main() -> None:
             result = json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout)
             for im in result["images"]:
                 table.setdefault(im["name"], {})[method] = (im["psnr"], im["ssim"])
-                table[im["name"]]["input"] = (im["input_psnr"], im["input_ssim"])
+                table[im["name"]][INPUT] = (im["input_psnr"], im["input_ssim"])
     header = "| micrograph (fold) | " + " | ".join(f"{m} PSNR / SSIM" for m in methods) + " |"
     print(header)
     print("|" + " --- |" * (len(methods) + 1))

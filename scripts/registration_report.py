@@ -20,12 +20,13 @@ import numpy as np
 import torch
 from scipy.signal import convolve2d
 
-from midnet.data.pairs import load_pairs, measure_transform, register
+from midnet.data.pairs import load_pairs
+from midnet.data.register import measure_transform, register
 from midnet.evaluate import quantise
 from midnet.fast import optimize_for_inference
 from midnet.metrics import psnr, ssim
 from midnet.models.blocks import pad_to_multiple
-from midnet.weights import load_model
+from midnet.zoo import load_model
 
 ROOT = Path(__file__).resolve().parents[1]
 LAPLACE = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], float)

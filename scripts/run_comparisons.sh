@@ -12,7 +12,7 @@ RUNS=${1:-runs}; STEPS=1500
 stage() {  # stage NAME [--set ...]
   local out="$RUNS/cmp/$1"; shift
   if grep -q "^$STEPS," "$out/metrics.csv" 2>/dev/null; then echo "== $out: done"; return; fi
-  if [ -f "$out/last.state.pt" ]; then extra=--resume; else extra=; fi
+  if { [ -f "$out/checkpoint.json" ] || [ -f "$out/last.state.pt" ]; }; then extra=--resume; else extra=; fi
   echo "== $out"; midnet train configs/cpu.yaml --out "$out" --set iterations=$STEPS --set val_every=$STEPS "$@" $extra
 }
 # Table 1 first (the gate), then the loss ablation, then the other networks. The paper's protocol:

@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 RUNS=${1:-runs}
 stage() {  # stage NAME [--set ...]
   local out="$RUNS/$1"; shift
-  if [ -f "$out/last.state.pt" ]; then
+  if { [ -f "$out/checkpoint.json" ] || [ -f "$out/last.state.pt" ]; }; then
     if grep -q "^$(python3 -c "import yaml;print(yaml.safe_load(open('configs/cpu.yaml'))['iterations'])")," "$out/metrics.csv" 2>/dev/null; then
       echo "== $out: done"; return; fi
     echo "== $out: resuming"; midnet train configs/cpu.yaml --out "$out" "$@" --resume

@@ -22,7 +22,7 @@ def batch_rng(seed: int, iteration: int, rank: int = 0) -> np.random.Generator:
 def sample_batch(
     pairs: Sequence[Pair], batch: int, crop: int, seed: int, iteration: int, rank: int = 0, augment: bool = True
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """(blur, sharp) float32 tensors of shape (batch, 1, crop, crop)."""
+    """(blur, sharp) float32 tensors of shape (batch, 1, crop, crop), intensity-normalised per micrograph."""
     for p in pairs:
         if min(p.blur.shape) < crop:
             raise MidnetError(f"{p.name}: {p.blur.shape[1]}x{p.blur.shape[0]} is smaller than the {crop}px crop; lower data.crop")
@@ -41,5 +41,7 @@ def sample_batch(
             b, s = np.rot90(b, k_rot), np.rot90(s, k_rot)
             if flip:
                 b, s = b[:, ::-1], s[:, ::-1]
-        xs[i, 0], ys[i, 0] = b, s
+        # both exposures through the blurry frame's percentile map, as the restorer feeds the network
+        scale = p.intensity
+        xs[i, 0], ys[i, 0] = scale.forward(b), scale.forward(s)
     return torch.from_numpy(xs), torch.from_numpy(ys)

@@ -2,22 +2,24 @@
 
 from __future__ import annotations
 
+import functools
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 import numpy as np
-from skimage.measure import ransac
-from skimage.registration import phase_cross_correlation
-from skimage.transform import AffineTransform, warp
+from skimage.transform import AffineTransform
 
 from ..errors import MidnetError
+from ..intensity import IntensityMap
+from ..intensity import measure as measure_intensity
 from ..infobar import InfobarSpec, resolve_infobar
 from ..io import IMAGE_SUFFIXES, dtype_range, read_image, to_gray_float
+from .register import MAX_SHIFT_PX, align_to, measure_shift, measure_transform, register
 
-MAX_SHIFT_PX = 1.0  # pairs further apart than this are aligned (or flagged, when alignment is off)
 Align = Literal["affine", "shift", "none"]
+ALIGNMENTS: tuple[str, ...] = get_args(Align)
 
 
 @dataclass
@@ -28,10 +30,15 @@ class Pair:
     blur: np.ndarray
     sharp: np.ndarray
     infobar: int  # rows removed from the bottom of the original frame
-    shift: tuple[float, float]  # (dy, dx) that moves sharp onto blur, by phase correlation
+    shift: tuple[float, float]  # (dy, dx) that moves sharp onto blur, by masked normalised cross-correlation
     aligned: bool  # True when blur and sharp were registered (and cropped to their common field)
     full_scale: float  # the files' full-scale value (255, 65535; 1.0 for float): their quantisation step
     transform: AffineTransform | None = None  # sharp pixel (x, y) -> blur pixel, when registered affinely
+
+    @functools.cached_property
+    def intensity(self) -> IntensityMap:
+        """The blurry frame's percentile map; training applies it to both exposures (midnet/intensity.py)."""
+        return measure_intensity(self.blur)
 
 
 def find_pairs(root: str | Path) -> list[tuple[str, Path, Path]]:
@@ -59,114 +66,6 @@ def find_pairs(root: str | Path) -> list[tuple[str, Path, Path]]:
     return [(name, blur[name], sharp[name]) for name in sorted(blur)]
 
 
-def measure_shift(reference: np.ndarray, moving: np.ndarray) -> tuple[float, float]:
-    """Whole-pixel (dy, dx) that moves ``moving`` onto ``reference``.
-
-    Masked normalised cross-correlation (Padfield 2012, scikit-image): the whitened
-    phase correlation locks onto the noise of a blurry frame and reports ~0 for pairs
-    10+ px apart, and the unnormalised one is pulled towards 0 by the frame border.
-    On the shared SEM pairs this gives the shift of best PSNR on every pair.
-    """
-    mask = np.ones(reference.shape, dtype=bool)
-    shift = phase_cross_correlation(reference, moving, reference_mask=mask, moving_mask=mask)
-    shift = shift[0] if isinstance(shift, tuple) else shift
-    return float(shift[0]), float(shift[1])
-
-
-def align_to(reference: np.ndarray, moving: np.ndarray, shift: tuple[float, float]) -> tuple[np.ndarray, np.ndarray]:
-    """Both images cropped to their overlap once ``moving`` is moved by the rounded ``shift``.
-
-    An integer shift: the ground truth is never resampled (interpolation would blur it).
-    """
-    dy, dx = (int(round(v)) for v in shift)
-    h, w = reference.shape[:2]
-    y0, y1, x0, x1 = max(dy, 0), h + min(dy, 0), max(dx, 0), w + min(dx, 0)
-    if y1 - y0 < h // 2 or x1 - x0 < w // 2:
-        raise MidnetError(f"images are shifted by ({dy}, {dx}) px, more than half the frame: not the same field of view")
-    return reference[y0:y1, x0:x1], moving[y0 - dy : y1 - dy, x0 - dx : x1 - dx]
-
-
-def measure_transform(sharp: np.ndarray, blur: np.ndarray, patch: int = 192, step: int = 96,
-                      shift: tuple[float, float] | None = None) -> AffineTransform:
-    """Affine map from ``sharp``'s pixel (x, y) to ``blur``'s, from local shifts on a grid.
-
-    Refocusing an SEM does more than move the image: on the shared pairs the sharp frame
-    is also ~2% narrower and slightly sheared, so after the best global shift the local
-    offsets still change by over 10 px across the frame. Each ``patch`` square of a grid is
-    matched by masked normalised cross-correlation (see :func:`measure_shift`) after the
-    global shift; RANSAC fits an affine map to the matches, ignoring flat or ambiguous patches.
-    Frames too small for a dozen matches get the global shift alone. ``shift`` is the
-    global (dy, dx) that moves sharp onto blur when already measured (``Pair.shift``).
-    """
-    shift = shift if shift is not None else measure_shift(blur, sharp)
-    gy, gx = (-int(round(v)) for v in shift)  # blur moved by g lands on sharp
-    h, w = sharp.shape
-    if min(h, w) < 3 * patch:  # small frames: smaller patches, still a grid of a dozen or more
-        patch = max(64, min(h, w) // 3)
-        step = patch // 2
-    src, dst = [], []
-    for y in range(0, h - patch + 1, step):
-        for x in range(0, w - patch + 1, step):
-            by, bx = y - gy, x - gx
-            if by < 0 or bx < 0 or by + patch > h or bx + patch > w:
-                continue
-            a, b = sharp[y : y + patch, x : x + patch], blur[by : by + patch, bx : bx + patch]
-            if a.std() < 1e-3 or b.std() < 1e-3:
-                continue  # a flat patch has nothing to lock onto
-            ry, rx = measure_shift(a, b)
-            if max(abs(ry), abs(rx)) > patch / 8:
-                continue
-            src.append((x + patch / 2, y + patch / 2))
-            dst.append((bx + patch / 2 - rx, by + patch / 2 - ry))
-    translation = AffineTransform(translation=(-gx, -gy))
-    if len(src) < 12:
-        return translation  # too few matches for an affine fit (a small frame): the global shift alone
-    model, inliers = ransac((np.array(src), np.array(dst)), AffineTransform, min_samples=3, residual_threshold=2.0,
-                            max_trials=500, rng=0)
-    if model is None or inliers.sum() < 12 or not _plausible(model):
-        return translation
-    return model
-
-
-def _plausible(t: AffineTransform) -> bool:
-    """Two exposures of one field of view: scales within 10%, rotation and shear within 5 degrees."""
-    scale = np.asarray(t.scale, dtype=float)
-    return bool(np.all(np.abs(scale - 1) < 0.1) and abs(t.rotation) < np.radians(5) and abs(t.shear) < np.radians(5))
-
-
-def register(sharp: np.ndarray, blur: np.ndarray, transform: AffineTransform, order: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """(blur resampled onto sharp's pixel grid, sharp), both cropped to the rectangle the blur covers.
-
-    The sharp target is never resampled, and the blurry frame is resampled by nearest
-    neighbour: every pixel stays a raw pixel (within half a pixel of its place), so a
-    network trains on the noise it will meet in use. Interpolation would denoise it:
-    bicubic resampling cuts the shared frames' noise by 40-55% and raises the input's
-    SSIM by up to 0.09 without any restoration (``order=3``, for that comparison only).
-    """
-    h, w = sharp.shape
-    rows, cols = np.mgrid[0:h, 0:w]
-    mapped = transform(np.column_stack([cols.ravel(), rows.ravel()]).astype(np.float64))
-    eps = 1e-6  # an identity map keeps the whole frame
-    valid = ((mapped[:, 0] >= -eps) & (mapped[:, 0] <= blur.shape[1] - 1 + eps)
-             & (mapped[:, 1] >= -eps) & (mapped[:, 1] <= blur.shape[0] - 1 + eps)).reshape(h, w)
-    y0, y1, x0, x1 = _inner_rectangle(valid)
-    if y1 - y0 < h // 2 or x1 - x0 < w // 2:
-        raise MidnetError("the two exposures share less than half the frame: not the same field of view")
-    moved = warp(blur, transform, output_shape=(h, w), order=order, mode="edge", preserve_range=True)
-    moved = np.clip(moved[y0:y1, x0:x1], 0.0, 1.0).astype(np.float32)
-    return moved, sharp[y0:y1, x0:x1]
-
-
-def _inner_rectangle(valid: np.ndarray) -> tuple[int, int, int, int]:
-    """(y0, y1, x0, x1) of an all-True rectangle, shrinking whichever border has most False."""
-    y0, y1, x0, x1 = 0, valid.shape[0], 0, valid.shape[1]
-    while y1 > y0 and x1 > x0 and not valid[y0:y1, x0:x1].all():
-        box = ~valid[y0:y1, x0:x1]
-        worst = int(np.argmax([box[0].sum(), box[-1].sum(), box[:, 0].sum(), box[:, -1].sum()]))
-        y0, y1, x0, x1 = (y0 + (worst == 0), y1 - (worst == 1), x0 + (worst == 2), x1 - (worst == 3))
-    return y0, y1, x0, x1
-
-
 def load_pairs(
     root: str | Path,
     infobar: InfobarSpec = "auto",
@@ -176,16 +75,16 @@ def load_pairs(
 ) -> list[Pair]:
     """Load the pairs of ``root`` (optionally only ``names``), info bar removed.
 
-    The two exposures of a pair are not registered: an SEM's focus change moves the image
+    The two exposures as saved do not line up: an SEM's focus change moves the image
     (the shared pairs by 5-15 px) and stretches it (by ~1.8% across). ``align="affine"``
-    resamples the blurry frame onto the sharp one (:func:`measure_transform`,
-    :func:`register`); ``"shift"`` only crops both to their overlap at the best integer
-    shift; ``"none"`` leaves them, warning about a shift over a pixel. ``True`` and
+    (the default) resamples the blurry frame onto the sharp one (:mod:`midnet.data.register`:
+    ``measure_transform``, ``register``); ``"shift"`` only crops both to their overlap at the
+    best integer shift; ``"none"`` leaves them, warning about a shift over a pixel. ``True`` and
     ``False`` mean ``"shift"`` and ``"none"`` (the settings of runs made before affine).
     """
     align = {True: "shift", False: "none"}.get(align, align) if isinstance(align, bool) else align
-    if align not in ("affine", "shift", "none"):
-        raise MidnetError(f"unknown alignment {align!r}; use affine, shift or none")
+    if align not in ALIGNMENTS:
+        raise MidnetError(f"unknown alignment {align!r}; use {', '.join(ALIGNMENTS)}")
     found = find_pairs(root)
     if names is not None:
         known = {n for n, _, _ in found}

@@ -4,13 +4,14 @@ import json
 import subprocess
 import sys
 
+import click
 import pytest
 import torch
 from click.testing import CliRunner
 
 import midnet
 from midnet.cli import cli
-from midnet.models import PRESETS
+from midnet.zoo import PRESETS
 
 
 def run(*args):
@@ -83,8 +84,7 @@ def test_train_print_config_applies_overrides(tmp_path):
         (["train", "configs/cpu.yaml", "--set", "optim.lrr=1", "--print-config"], "optim.lrr"),
         (["train", "configs/cpu.yaml", "--set", "iterations=-5", "--print-config"], "iterations"),
         (["train", "nope.yaml"], "no such config file"),
-        (["eval", "--model", "nope.safetensors", "--data", "."], "no such model file"),
-        (["eval", "--model", "bogus-net", "--data", "."], "no such model file"),
+        (["demo", "-o", "never-written", "--device", "cuda:99"], "requested but"),  # no such device here
     ],
 )
 def test_errors_are_one_line_without_traceback(args, expect):
@@ -99,3 +99,83 @@ def test_eval_on_folder_without_pairs_is_one_line(tmp_path, tiny_model):
     proc = subprocess.run([sys.executable, "-m", "midnet.cli", "eval", "--model", str(tiny_model), "--data", str(tmp_path)],
                           capture_output=True, text=True)
     assert proc.returncode == 1 and "blur/" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def usage_error(*args):
+    """Asserts exit 2 with click's usage error and no traceback; returns the error line."""
+    result = CliRunner().invoke(cli, list(args), obj={})
+    assert result.exit_code == 2 and "Traceback" not in result.output, result.output
+    (line,) = [ln for ln in result.output.splitlines() if ln.startswith("Error:")]
+    return line
+
+
+def test_usage_error_exits_2_from_the_installed_entry_point():
+    proc = subprocess.run([sys.executable, "-m", "midnet.cli", "deblur", "x.png", "-o", "out", "--device", "cdua"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1] == (
+        "Error: Invalid value for '--device': unknown device 'cdua'; choose one of auto, cpu, cuda, cuda:N, mps")
+
+
+def test_every_device_option_is_the_shared_validated_type():
+    commands = {name: cmd for name, cmd in cli.commands.items() if any(p.name == "device" for p in cmd.params)}
+    assert {"eval", "deblur", "demo"} <= set(commands)
+    for cmd in commands.values():
+        (option,) = [p for p in cmd.params if p.name == "device"]
+        assert type(option.type).__name__ == "_DeviceType" and option.default == "auto"
+
+
+@pytest.mark.parametrize("command", [["deblur", "x.png", "-o", "out"], ["eval", "--data", "."], ["demo", "-o", "out"]])
+def test_misspelt_device_is_a_usage_error_listing_the_choices(command):
+    line = usage_error(*command, "--device", "cdua")
+    assert "'cdua'" in line and "auto, cpu, cuda, cuda:N, mps" in line
+    assert "ipu" not in line and "xla" not in line  # not torch's own list of device types
+
+
+def test_device_spellings_accepted():
+    option = next(p for p in cli.commands["deblur"].params if p.name == "device")
+    for value, canonical in [("cpu", "cpu"), ("CUDA:1", "cuda:1"), ("mps", "mps"), (" auto ", "auto")]:
+        assert option.type.convert(value, option, None) == canonical
+
+
+@pytest.mark.parametrize("command", [["deblur", "x.png", "-o", "out"], ["eval", "--data", "."], ["demo", "-o", "out"]])
+def test_unknown_model_is_a_usage_error_listing_the_presets(command):
+    line = usage_error(*command, "--model", "nosuch")
+    assert "'nosuch'" in line and "midnet-sem" in line and all(name in line for name in PRESETS)
+
+
+def test_missing_weights_file_is_a_usage_error():
+    line = usage_error("eval", "--data", ".", "--model", "nope.safetensors")
+    assert "'nope.safetensors'" in line and "existing weights file" in line
+
+
+def test_preset_without_weights_says_what_to_do():
+    line = usage_error("deblur", "x.png", "-o", "out", "--model", "midnet-s")
+    assert "midnet-s has no shipped weights; train it with `midnet train` or give a weights file" in line
+    assert "presets with weights: midnet-sem" in line and "pretrained=False" not in line
+
+
+def test_model_option_takes_an_existing_file_even_with_a_preset_name(tmp_path, tiny_model, monkeypatch):
+    (tmp_path / "midnet-s").write_bytes(tiny_model.read_bytes())  # a file wins, as in midnet.load_model
+    monkeypatch.chdir(tmp_path)
+    option = next(p for p in cli.commands["eval"].params if p.name == "model_name")
+    assert option.process_value(click.Context(cli.commands["eval"]), "midnet-s") == "midnet-s"
+    assert option.process_value(click.Context(cli.commands["eval"]), str(tiny_model)) == str(tiny_model)
+
+
+def test_help_shows_every_command_summary_whole_at_80_columns():
+    out = CliRunner().invoke(cli, ["--help"], terminal_width=80, obj={}).output
+    listing = out.split("Commands:")[1]
+    assert "..." not in listing
+    for name, cmd in cli.commands.items():
+        summary = cmd.get_short_help_str(limit=1000)  # the whole summary
+        assert f"  {name} " in listing and summary in " ".join(listing.split()), (name, summary)
+        assert len(summary) <= 80 - 2 - 6 - max(map(len, cli.commands)), f"{name}: summary wraps at 80 columns"
+
+
+def test_demo_says_its_sample_was_in_the_training_set(tmp_path):
+    result = CliRunner().invoke(cli, ["demo", "-o", str(tmp_path / "demo"), "--device", "cpu"], obj={})
+    assert result.exit_code == 0, result.output
+    assert "TRAINED on this micrograph" in result.output and "not a held-out result" in result.output
+    assert sorted(p.name for p in (tmp_path / "demo").iterdir()) == [
+        "sample_blurry.png", "sample_compare.png", "sample_restored.png"]

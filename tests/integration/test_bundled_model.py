@@ -6,7 +6,7 @@ import torch
 import midnet
 from midnet.data import load_pairs
 from midnet.metrics import psnr
-from midnet.models import PRESETS
+from midnet.zoo import PRESETS
 
 
 def test_midnet_sem_loads_by_name_offline():

@@ -5,8 +5,9 @@ import pytest
 import torch
 
 import midnet
-from midnet.compare import compare, figure_grid
+from midnet.compare import compare
 from midnet.errors import MidnetError
+from midnet.figures import figure_grid
 
 from ..conftest import write_pair_folder
 

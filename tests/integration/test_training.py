@@ -1,4 +1,5 @@
-"""Training end to end on a small generated pair folder: resume exactness, DDP, fine-tuning."""
+"""Training end to end on a small generated pair folder: resume exactness (also after a kill inside a
+checkpoint write), signals, DDP, fine-tuning, what the weights record."""
 
 import json
 import os
@@ -9,8 +10,9 @@ import sys
 import pytest
 import torch
 
-from midnet.train import load_config, train
-from midnet.weights import load_model, read_weights
+from midnet.training import load_config, train, trained_on
+from midnet.weights import read_weights
+from midnet.zoo import load_model
 
 
 def tiny_config(pairs, out, **extra):
@@ -45,7 +47,8 @@ def test_resumed_run_equals_uninterrupted_run(pair_folder, tmp_path):
     said = []
     second = train(split, resume=True, progress=False, echo=said.append)
     assert second["iteration"] == 6 and not second["stopped"]
-    assert "resumed from" in said[0] and "at step 4" in said[0]  # not "from scratch"
+    start = next(line for line in said if line.startswith("training "))
+    assert "resumed from" in start and "at step 4" in start  # not "from scratch"
 
     a, b = weights(tmp_path / "one" / "last.safetensors"), weights(tmp_path / "split" / "last.safetensors")
     assert a.keys() == b.keys()
@@ -84,7 +87,8 @@ def test_fine_tune_from_official_layout_with_frozen_encoder(pair_folder, tmp_pat
     cfg = tiny_config(pair_folder, tmp_path / "ft", **{"model.init_from": str(pth), "model.freeze": "[encoders, intro]"})
     lines = []
     train(cfg, progress=False, echo=lines.append)
-    assert "initialised from" in lines[0] and "new" in lines[0] and "frozen" in lines[0]
+    start = next(line for line in lines if line.startswith("training "))
+    assert "initialised from" in start and "new" in start and "frozen" in start
     tuned = weights(tmp_path / "ft" / "last.safetensors")
     for k, v in naf.state_dict().items():
         if k.startswith(("encoders", "intro")):

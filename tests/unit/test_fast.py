@@ -78,7 +78,7 @@ def test_channels_last_training_step_follows_plain_step(name, rel):
     import copy
 
     from midnet.losses import RestorationLoss
-    from midnet.train import training_step
+    from midnet.training import training_step
 
     torch.manual_seed(0)
     model = midnet.create_model(name, **({"width": 8} if name.startswith(("midnet", "nafnet")) else {}))

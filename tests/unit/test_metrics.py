@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pytest
-import torch
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from midnet.errors import MidnetError
-from midnet.metrics import crop_infobar, data_range_for, psnr, psnr_torch, ssim, ssim_torch
+from midnet.metrics import data_range_for, psnr, ssim
 
 TOL = 1e-4
 
@@ -91,17 +88,6 @@ def test_ssim_matches_skimage(dtype, shape, expected_range):
     assert 0.1 < expected < 0.99
 
 
-def test_infobar_rows_excluded():
-    ref, img = _pair(np.uint8, (60, 50), seed=1)
-    other = ref.copy()
-    other[-10:] = img[-10:]  # differ only inside the "info bar"
-    assert np.any(other != ref)
-    assert math.isinf(psnr(ref, other, infobar_rows=10))
-    assert ssim(ref, other, infobar_rows=10) == pytest.approx(1.0, abs=1e-12)
-    assert math.isfinite(psnr(ref, other, infobar_rows=0))
-    assert ssim(ref, other, infobar_rows=0) < 1.0
-
-
 def test_identical_psnr_is_inf():
     ref, _ = _pair(np.uint8, (20, 20))
     assert psnr(ref, ref.copy()) == float("inf")
@@ -120,48 +106,3 @@ def test_shape_mismatch_raises():
         psnr(a, np.zeros((20, 21), np.uint8))
     with pytest.raises(MidnetError, match="shape"):
         ssim(a, np.zeros((21, 20), np.uint8))
-    with pytest.raises(MidnetError, match="shape"):
-        psnr_torch(torch.zeros(1, 1, 20, 20), torch.zeros(1, 1, 20, 21))
-
-
-def test_infobar_too_large_raises():
-    a = np.zeros((20, 20), np.uint8)
-    with pytest.raises(MidnetError):
-        crop_infobar(a, 20)
-    with pytest.raises(MidnetError):
-        psnr(a, a, infobar_rows=25)
-    with pytest.raises(MidnetError):
-        ssim(a, a, infobar_rows=20)
-    assert crop_infobar(a, 0) is a
-    assert crop_infobar(a, 5).shape == (15, 20)
-
-
-def test_torch_matches_numpy_gray_batch():
-    pairs = [_pair(np.float64, (64, 80), seed=s) for s in (3, 4)]
-    ref_t = torch.from_numpy(np.stack([p[0] for p in pairs])[:, None]).float()
-    img_t = torch.from_numpy(np.stack([p[1] for p in pairs])[:, None]).float()
-    p_t, s_t = psnr_torch(ref_t, img_t), ssim_torch(ref_t, img_t)
-    assert p_t.shape == (2,) and s_t.shape == (2,)
-    for i in range(2):
-        # Compare on the same float32 values the tensors hold.
-        r, m = ref_t[i, 0].double().numpy(), img_t[i, 0].double().numpy()
-        assert abs(p_t[i].item() - peak_signal_noise_ratio(r, m, data_range=1.0)) < TOL
-        assert abs(s_t[i].item() - _sk_ssim(r, m, 1.0)) < TOL
-        assert abs(s_t[i].item() - ssim(r, m)) < TOL
-
-
-def test_torch_matches_numpy_rgb():
-    ref, img = _pair(np.uint8, (40, 52, 3), seed=5)
-    ref_t = torch.from_numpy(ref).permute(2, 0, 1)[None].double() / 255.0
-    img_t = torch.from_numpy(img).permute(2, 0, 1)[None].double() / 255.0
-    assert abs(psnr_torch(ref_t, img_t).item() - peak_signal_noise_ratio(ref, img, data_range=255)) < TOL
-    assert abs(ssim_torch(ref_t, img_t).item() - _sk_ssim(ref, img, 255.0)) < TOL
-
-
-def test_torch_data_range_and_identical():
-    ref, img = _pair(np.uint8, (32, 32), seed=6)
-    ref_t = torch.from_numpy(ref)[None, None].float()
-    img_t = torch.from_numpy(img)[None, None].float()
-    assert abs(ssim_torch(ref_t, img_t, data_range=255.0).item() - _sk_ssim(ref, img, 255.0)) < TOL
-    assert math.isinf(psnr_torch(ref_t, ref_t.clone(), data_range=255.0).item())
-    assert ssim_torch(ref_t, ref_t.clone(), data_range=255.0).item() == pytest.approx(1.0, abs=1e-12)

@@ -10,7 +10,8 @@ import pytest
 from PIL import Image
 from scipy.ndimage import gaussian_filter
 
-from midnet.data.pairs import Pair, align_to, find_pairs, load_pairs, measure_shift, split_names
+from midnet.data.pairs import Pair, find_pairs, load_pairs, split_names
+from midnet.data.register import align_to, measure_shift
 from midnet.errors import MidnetError
 
 from ..conftest import smooth_image
@@ -301,7 +302,7 @@ def _stretched_pair(scale_x=1.02, angle_deg=0.15, shift=(-9.0, 6.0), size=(480, 
 
 
 def test_measure_transform_recovers_stretch_turn_and_shift():
-    from midnet.data.pairs import measure_transform
+    from midnet.data.register import measure_transform
 
     sharp, blur, truth = _stretched_pair()
     t = measure_transform(sharp, blur)
@@ -311,7 +312,7 @@ def test_measure_transform_recovers_stretch_turn_and_shift():
 
 
 def test_register_resamples_blur_onto_sharp_and_beats_a_shift():
-    from midnet.data.pairs import measure_transform, register
+    from midnet.data.register import measure_transform, register
     from midnet.metrics import psnr
 
     sharp, blur, _ = _stretched_pair()

@@ -36,14 +36,25 @@ def net() -> nn.Module:
     return tiny_net()
 
 
+class SharedLog(list):
+    """A list that the restorer's inference copy of a Recorder shares with the original."""
+
+    def __deepcopy__(self, memo):
+        return self
+
+
 class Recorder(nn.Module):
-    """Wraps a network: records each input shape; raises ``error()`` for inputs above ``limit`` pixels."""
+    """Wraps a network: records each input shape; raises ``error()`` for inputs above ``limit`` pixels.
+
+    The restorer runs a copy of the caller's network (it never changes the caller's), so
+    the log is shared by the copy and the original.
+    """
 
     def __init__(self, inner: nn.Module, limit: int | None = None, error=None):
         super().__init__()
         self.inner = inner
         self.config = inner.config
-        self.shapes: list[tuple[int, ...]] = []
+        self.shapes: list[tuple[int, ...]] = SharedLog()
         self.limit, self.error = limit, error
 
     def forward(self, x):

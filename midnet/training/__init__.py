@@ -1,0 +1,23 @@
+"""Training and fine-tuning on paired micrographs.
+
+config.py     the typed run config (:class:`TrainConfig`) and its sections
+overrides.py  YAML + ``--set`` -> config (:func:`load_config`), resume checks
+network.py    the network and its first weights (a preset, a file, or a preset's shipped weights)
+dataset.py    the pairs, split by micrograph, loaded with progress
+checkpoint.py one consistent checkpoint unit per save; :func:`trained_on`
+loop.py       :func:`train`: the loop, signals, logging, DDP (distributed.py, signals.py, metrics_log.py)
+step.py       one optimizer step
+"""
+
+from .checkpoint import TRAINED_ON_KEY, Checkpoint, trained_on
+from .config import DataSection, ModelSection, OptimSection, TrainConfig, dump_config
+from .loop import train
+from .network import build_network, read_init_weights
+from .overrides import ConfigUsageError, check_resume_config, load_config
+from .step import supervise, training_step
+
+__all__ = [
+    "TRAINED_ON_KEY", "Checkpoint", "ConfigUsageError", "DataSection", "ModelSection", "OptimSection", "TrainConfig",
+    "build_network", "check_resume_config", "dump_config", "load_config", "read_init_weights", "supervise",
+    "train", "trained_on", "training_step",
+]

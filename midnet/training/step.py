@@ -1,0 +1,47 @@
+"""One optimizer step, and the loss of a (possibly multi-stage) prediction."""
+
+from __future__ import annotations
+
+import contextlib
+
+import torch
+from torch import nn
+
+from ..losses import RestorationLoss
+
+
+def training_step(net: nn.Module, criterion: RestorationLoss, optimizer: torch.optim.Optimizer, x: torch.Tensor,
+                  y: torch.Tensor, scaler: torch.amp.GradScaler | None = None, amp_dtype: torch.dtype | None = None,
+                  grad_clip: float = 0.0) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """One optimizer step: forward (autocast when ``amp_dtype``), the loss, backward, the update.
+
+    ``scaler`` is the fp16 loss scaler; without one the step is the plain float32 update.
+    """
+    with torch.autocast(x.device.type, dtype=amp_dtype) if amp_dtype is not None else contextlib.nullcontext():
+        pred = net(x)
+    loss, terms = supervise(criterion, pred, y)
+    optimizer.zero_grad(set_to_none=True)
+    (scaler.scale(loss) if scaler else loss).backward()
+    if grad_clip:
+        if scaler:
+            scaler.unscale_(optimizer)
+        nn.utils.clip_grad_norm_([p for g in optimizer.param_groups for p in g["params"]], grad_clip)
+    if scaler:
+        scaler.step(optimizer)
+        scaler.update()
+    else:
+        optimizer.step()
+    return loss, terms
+
+
+def supervise(criterion: RestorationLoss, pred, target: torch.Tensor):
+    """The loss of a prediction; multi-stage networks (HINet) are supervised at every stage, as their paper does."""
+    if not isinstance(pred, (list, tuple)):
+        return criterion(pred.float(), target)
+    total, terms = 0.0, {}
+    for stage in pred:
+        loss, stage_terms = criterion(stage.float(), target)
+        total = total + loss
+        for k, v in stage_terms.items():
+            terms[k] = terms.get(k, 0.0) + v
+    return total, terms

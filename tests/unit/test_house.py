@@ -1,0 +1,103 @@
+"""House rules of the source tree, checked by reading it with ``ast`` (nothing is imported).
+
+- no function or method longer than MAX_FUNCTION_LINES lines;
+- no import cycle between midnet's modules, counting the imports inside functions too
+  (a cycle through midnet.models and midnet.weights once made ``import midnet`` depend
+  on the order in which modules were first imported).
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parents[2] / "midnet"
+MAX_FUNCTION_LINES = 80
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+MODULES = {_module_name(p): p for p in sorted(PACKAGE.rglob("*.py"))}
+
+
+def _trees() -> dict[str, ast.Module]:
+    return {name: ast.parse(path.read_text(encoding="utf-8"), filename=str(path)) for name, path in MODULES.items()}
+
+
+def _imported_modules(module: str, node: ast.Import | ast.ImportFrom) -> list[str]:
+    """The midnet modules an import statement of ``module`` loads (``from .pkg import sub``: pkg.sub)."""
+    if isinstance(node, ast.Import):
+        return [alias.name for alias in node.names]
+    if node.level:
+        package = module if MODULES[module].name == "__init__.py" else module.rpartition(".")[0]
+        for _ in range(node.level - 1):
+            package = package.rpartition(".")[0]
+        target = f"{package}.{node.module}" if node.module else package
+    else:
+        target = node.module or ""
+    return [f"{target}.{alias.name}" if f"{target}.{alias.name}" in MODULES else target for alias in node.names]
+
+
+def import_graph() -> dict[str, set[str]]:
+    """midnet module -> the midnet modules it imports anywhere in its body (top level or in functions)."""
+    graph = {}
+    for module, tree in _trees().items():
+        deps = set()
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                deps.update(m for m in _imported_modules(module, node) if m in MODULES and m != module)
+        graph[module] = deps
+    return graph
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One import cycle as [a, b, ..., a], or None (depth-first search for a back edge)."""
+    state: dict[str, str] = {}  # module -> "open" while on the search path, "done" after
+
+    def visit(path: list[str]) -> list[str] | None:
+        state[path[-1]] = "open"
+        for dep in sorted(graph[path[-1]]):
+            if state.get(dep) == "open":  # back to a module on the path: the path from it is a cycle
+                return path[path.index(dep):] + [dep]
+            if dep not in state and (cycle := visit(path + [dep])):
+                return cycle
+        state[path[-1]] = "done"
+        return None
+
+    for module in sorted(graph):
+        if module not in state and (cycle := visit([module])):
+            return cycle
+    return None
+
+
+def test_no_function_is_longer_than_the_limit():
+    too_long = []
+    for module, tree in _trees().items():
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                lines = node.end_lineno - node.lineno + 1
+                if lines > MAX_FUNCTION_LINES:
+                    too_long.append(f"{MODULES[module].relative_to(PACKAGE.parent)}:{node.lineno} {node.name} ({lines} lines)")
+    assert not too_long, f"functions over {MAX_FUNCTION_LINES} lines: " + "; ".join(too_long)
+
+
+def test_the_graph_resolves_relative_imports():
+    graph = import_graph()
+    assert {"midnet.models", "midnet.weights"} <= set(graph)
+    assert "midnet.errors" in graph["midnet.models"]  # `from ..errors import` inside a subpackage
+    assert "midnet.data.pairs" in graph["midnet.data"]  # `from .pairs import` inside a package __init__
+
+
+def test_no_import_cycle_between_midnet_modules():
+    cycle = find_cycle(import_graph())
+    assert cycle is None, "import cycle: " + " -> ".join(cycle)
+
+
+def test_the_cycle_finder_finds_a_cycle():
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
+    cycle = find_cycle(graph)
+    assert cycle is not None and cycle[0] == cycle[-1] and set(cycle) == {"a", "b", "c"}
+    assert find_cycle({"a": {"b"}, "b": set()}) is None
