@@ -23,6 +23,8 @@ from .io import IMAGE_SUFFIXES, ImageData, OutputExists, read_image, remove_stal
 
 FORMAT_SUFFIX = {"tif": ".tif", "png": ".png"}
 COMPARE = "_compare"  # a before/after picture is NAME{suffix}_compare.png
+UNCERTAINTY = "_uncertainty"  # the per-pixel spread of --uncertainty is NAME{suffix}_uncertainty.tif
+Restored = np.ndarray | tuple[np.ndarray, np.ndarray]  # a restored frame, or (frame, spread) with --uncertainty
 
 
 @dataclass
@@ -30,6 +32,7 @@ class Job:
     source: Path
     output: Path
     compare: Path | None = None
+    uncertainty: Path | None = None
     skip: str | None = None  # why the source is not restored: midnet wrote it (see plan_jobs)
     origin: Path | None = None  # then: the input it was made from
 
@@ -92,7 +95,8 @@ def collect_inputs(inputs: Sequence[str], recursive: bool = False) -> list[tuple
 
 
 def plan_jobs(
-    inputs: Iterable[tuple[Path, Path]], outdir: Path, suffix: str = "", fmt: str = "same", compare: bool = False
+    inputs: Iterable[tuple[Path, Path]], outdir: Path, suffix: str = "", fmt: str = "same", compare: bool = False,
+    uncertainty: bool = False,
 ) -> list[Job]:
     """A job per input. Inputs that midnet wrote itself are marked to be skipped (:func:`_mark_own_outputs`);
     two inputs that would be written to one file are a :class:`MidnetError`."""
@@ -102,13 +106,14 @@ def plan_jobs(
         ext = source.suffix if fmt == "same" else FORMAT_SUFFIX[fmt]
         output = outdir / rel.parent / f"{rel.stem}{suffix}{ext}"
         cmp = outdir / rel.parent / f"{rel.stem}{suffix}{COMPARE}.png" if compare else None
-        jobs.append(Job(source, output, cmp))
+        spread = outdir / rel.parent / f"{rel.stem}{suffix}{UNCERTAINTY}.tif" if uncertainty else None
+        jobs.append(Job(source, output, cmp, spread))
     _mark_own_outputs(jobs, suffix)
     seen: dict[Path, Path] = {}
     for job in jobs:  # two inputs must never write the same output
         if job.skip:
             continue
-        for target in (job.output, job.compare):
+        for target in (job.output, job.compare, job.uncertainty):
             if target is None:
                 continue
             key = target.resolve()
@@ -124,7 +129,8 @@ def plan_jobs(
 def _mark_own_outputs(jobs: Sequence[Job], suffix: str) -> None:
     """Mark the inputs midnet wrote, so that a run into the input folder does not restore them again."""
     planned = {t.resolve(): (job.source, kind, "") for job in jobs
-               for t, kind in ((job.output, "output"), (job.compare, "--compare picture")) if t is not None}
+               for t, kind in ((job.output, "output"), (job.compare, "--compare picture"),
+                               (job.uncertainty, "--uncertainty map")) if t is not None}
     stems = {(job.source.parent.resolve(), job.source.stem): job.source for job in reversed(jobs)}
     for job in jobs:
         made = _made_from(job.source, planned, stems, suffix)
@@ -141,18 +147,22 @@ def _made_from(source: Path, planned: dict, stems: dict, suffix: str) -> tuple[P
     if key in planned and planned[key][0].resolve() != key:  # its own output is refused, not skipped
         return planned[key]
     folder, stem = key.parent, source.stem
-    if source.suffix.lower() == ".png" and stem.endswith(COMPARE):
-        base = stem[: -len(COMPARE)]
-        for name in ([base[: -len(suffix)]] if suffix and base.endswith(suffix) else []) + [base]:
-            if (folder, name) in stems:
-                return stems[folder, name], "--compare picture", ""
+    for side, ext, kind in ((COMPARE, ".png", "--compare picture"), (UNCERTAINTY, ".tif", "--uncertainty map")):
+        if source.suffix.lower() == ext and stem.endswith(side):
+            base = stem[: -len(side)]
+            for name in ([base[: -len(suffix)]] if suffix and base.endswith(suffix) else []) + [base]:
+                if (folder, name) in stems:
+                    return stems[folder, name], kind, ""
     if suffix and stem.endswith(suffix) and (folder, stem[: -len(suffix)]) in stems:
         return stems[folder, stem[: -len(suffix)]], "output", f" (named with --suffix {suffix})"
     return None
 
 
-def restore_pages(img: ImageData, restore_one: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
-    """Apply ``restore_one`` to every page of a stack (every 2-D frame), or to the single image."""
+def restore_pages(img: ImageData, restore_one: Callable[[np.ndarray], Restored]) -> Restored:
+    """Apply ``restore_one`` to every page of a stack (every 2-D frame), or to the single image.
+
+    When ``restore_one`` gives (frame, spread) pairs, so does this: both stacked like the pages.
+    """
     a = img.array
     pages = int(img.metadata.get("pages", 1)) if img.format == "tiff" else 1
     axes = img.metadata.get("axes", "")
@@ -161,7 +171,11 @@ def restore_pages(img: ImageData, restore_one: Callable[[np.ndarray], np.ndarray
     if pages > 1 or a.ndim > frame_dims + (0 if sample_axis else 1):
         lead = a.shape[: a.ndim - frame_dims]
         flat = a.reshape((-1,) + a.shape[a.ndim - frame_dims :])
-        out = np.stack([restore_one(frame) for frame in flat])
+        results = [restore_one(frame) for frame in flat]
+        if isinstance(results[0], tuple):
+            frames, spreads = (np.stack(part) for part in zip(*results))
+            return frames.reshape(lead + frames.shape[1:]), spreads.reshape(lead + spreads.shape[1:])
+        out = np.stack(results)
         return out.reshape(lead + out.shape[1:])
     return restore_one(a)
 
@@ -215,10 +229,14 @@ def _run_job(job: Job, restore_one, overwrite: bool, inputs: set[Path], compare_
     _check_writable(job.output)  # before the restoration is computed, not after
     img = read_image(job.source)
     restored = restore_pages(img, restore_one)
+    restored, spread = restored if isinstance(restored, tuple) else (restored, None)
     try:
         write_image(job.output, restored, like=img, fmt=None, replace=overwrite)
     except OutputExists:
         return "skipped", f"{job.output} was written meanwhile by another run; kept it (--overwrite replaces it)"
+    if job.uncertainty is not None and spread is not None:
+        # its output was new, so a map already there is a stale orphan of an earlier run
+        write_image(job.uncertainty, spread.astype(np.float32), fmt="tiff")
     if job.compare is not None and compare_writer is not None:
         stack = img.format == "tiff" and int(img.metadata.get("pages", 1)) > 1
         # a stack's picture shows its first page

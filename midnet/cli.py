@@ -237,6 +237,8 @@ def eval_cmd(model_name, method, calib, data, infobar, names, align, no_align, t
     else:
         align = "none" if no_align else align
         pairs = load_pairs(data, infobar, names.split(",") if names else None, align=align, warn_shift=False)
+    if method == NETWORK:
+        _warn_if_trained_on(model_name, [p.name for p in pairs])
     bar = tqdm(total=len(pairs), unit="image", desc="eval", file=sys.stderr, disable=None)
     result = score_restorer(restorer, pairs, align=False, on_image=lambda _: bar.update(1))  # registered above
     bar.close()
@@ -251,6 +253,16 @@ def eval_cmd(model_name, method, calib, data, infobar, names, align, no_align, t
             f"{im['name']:<16} {im['psnr']:>8.2f} {im['ssim']:>7.4f} {im['input_psnr']:>9.2f} "
             f"{im['input_ssim']:>10.4f} {im['psnr'] - im['input_psnr']:>+8.2f}"
         )
+
+
+def _warn_if_trained_on(model_name: str, names: list[str]) -> None:
+    """Scores on micrographs a model was trained on say nothing about unseen ones: say so."""
+    from .zoo import trained_on
+
+    seen = sorted(set(trained_on(model_name)) & set(names))
+    if seen:
+        click.echo(f"warning: {model_name} was trained on {', '.join(seen)}; their scores are not held-out results",
+                   err=True)
 
 
 @cli.command("deblur", short_help="Restore micrograph files, folders or glob patterns.")
@@ -274,57 +286,68 @@ def eval_cmd(model_name, method, calib, data, infobar, names, align, no_align, t
 @click.option("--engine", type=click.Choice(["torch", "onnx"]), default="torch", show_default=True,
               help="onnx: ONNX Runtime on the CPU, faster per frame once each frame size is exported; "
                    "pays on batches of frames of one size (needs the onnx extra; see docs/performance.md).")
+@click.option("--tta", is_flag=True, help="Average the eight flips and rotations (test-time augmentation; 8x the time).")
+@click.option("--uncertainty", is_flag=True,
+              help="Also write NAME_uncertainty.tif: the per-pixel spread of the eight views (implies --tta).")
 @click.option("--dry-run", is_flag=True, help="List what would be written, write nothing.")
 def deblur_cmd(inputs, outdir, model_name, method, calib, infobar, tile, overlap, device, recursive, overwrite,
-               suffix, fmt, compare, engine, dry_run) -> None:
+               suffix, fmt, compare, engine, tta, uncertainty, dry_run) -> None:
     """Restore micrographs: files, folders or glob patterns (INPUTS) into OUTDIR."""
     from pathlib import Path
 
-    from tqdm import tqdm
-
     from .batch import collect_inputs, dry_run_lines, plan_jobs, run_batch
     from .figures import compare_figure
+    from .progress import BatchProgress
     from .restore import make_restorer
 
     try:
         files = collect_inputs(inputs, recursive)
-    except MidnetError as exc:
-        raise click.UsageError(str(exc)) from None
-    if not files:
-        raise click.UsageError(f"no images found in {', '.join(inputs)} (TIFF, PNG, JPEG or BMP)")
-    try:
-        jobs = plan_jobs(files, Path(outdir), suffix, fmt, compare)
+        if not files:
+            raise MidnetError(f"no images found in {', '.join(inputs)} (TIFF, PNG, JPEG or BMP)")
+        jobs = plan_jobs(files, Path(outdir), suffix, fmt, compare, uncertainty)
     except MidnetError as exc:
         raise click.UsageError(str(exc)) from None
     if dry_run:
         for line in dry_run_lines(jobs, overwrite):
             click.echo(line)
         return
-    tiles = tqdm(desc="tiles", unit="tile", position=1, leave=False, file=sys.stderr, disable=None)
+    with BatchProgress(len(jobs)) as progress:
+        restorer = make_restorer(model_name, method, tile, overlap, device, calib, progress.on_tile,
+                                 engine if method == NETWORK else "torch", tta or uncertainty)
+        watch = _domain_watch(model_name if method == NETWORK else None, infobar)
+        restore_one = _frame_restorer(restorer, infobar, uncertainty, watch)
+        report = run_batch(jobs, restore_one, overwrite, on_done=progress.file_done,
+                           compare_writer=lambda before, after, path: compare_figure(before, after, path))
+    _print_batch_report(report, watch)
 
-    def on_tile(done: int, total: int) -> None:
-        tiles.total = total
-        tiles.n = done
-        tiles.refresh()
 
-    dev = None
-    if method == NETWORK:
-        from .devices import pick_device
+def _frame_restorer(restorer, infobar, uncertainty: bool, watch):
+    """What the batch calls on each frame: restore it (and its spread), noting how it fits the model's domain."""
+    def restore_one(frame):
+        if watch is not None:
+            watch.check(frame)
+        return restorer.deblur_with_spread(frame, infobar) if uncertainty else restorer.deblur(frame, infobar)
 
-        dev = pick_device(device)
-    restorer = make_restorer(model_name, method, tile, overlap, dev, calib, on_tile,
-                             engine if method == NETWORK else "torch")
-    restore_one = lambda frame: restorer.deblur(frame, infobar)  # noqa: E731
-    files_bar = tqdm(total=len(jobs), desc="files", unit="file", position=0, file=sys.stderr, disable=None)
-    report = run_batch(jobs, restore_one, overwrite, on_done=lambda job, status: files_bar.update(1),
-                       compare_writer=lambda before, after, path: compare_figure(before, after, path))
-    files_bar.close()
-    tiles.close()
+    return restore_one
+
+
+def _domain_watch(model_name: str | None, infobar):
+    """A DomainWatch for a network whose weights record their training domain, else None."""
+    if model_name is None:
+        return None
+    from .domain import DomainWatch
+
+    return DomainWatch.for_model(model_name, infobar)
+
+
+def _print_batch_report(report, watch) -> None:
     click.echo(report.summary(), err=True)
     for _, why in report.skipped:
         click.echo(f"skipped: {why}", err=True)
     for _, why in report.failed:
         click.echo(f"failed: {why}", err=True)
+    if watch is not None and watch.outside:
+        click.echo(f"warning: {watch.summary()}", err=True)
     if report.failed:
         sys.exit(1)
 
@@ -386,6 +409,51 @@ def compare_cmd(data, methods, folds, infobar, markdown, figure) -> None:
     click.echo(result.markdown() if markdown else result.table())
     if figure:
         click.echo(f"wrote {figure_grid(result, figure)}", err=True)
+
+
+@cli.command("score", short_help="Focus score of micrographs: blur in px/nm, confidence, verdict.")
+@click.argument("inputs", nargs=-1, required=True)
+@click.option("--recursive", "-r", is_flag=True, help="Descend into sub-folders of folder inputs.")
+@click.option("--infobar", default="auto", show_default=True, callback=lambda c, p, v: _infobar_option(v),
+              help="Info bar rows to exclude: auto, none or a number.")
+@click.option("--pixel-size", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Pixel size in nm when the files' metadata lacks it (gives blur_nm).")
+@click.option("--csv", "csv_path", type=click.Path(dir_okay=False), help="Also write the scores as CSV.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON list to stdout (nothing else goes there).")
+@click.option("--sort", "sort_blur", is_flag=True, help="Blurriest first.")
+@click.option("--report", "report_dir", type=click.Path(file_okay=False),
+              help="Write focus.csv and focus_report.png (histogram, thumbnails of the blurriest) here.")
+def score_cmd(inputs, recursive, infobar, pixel_size, csv_path, as_json, sort_blur, report_dir) -> None:
+    """Estimate how out of focus each micrograph is (no reference needed); see docs/results.md section 8."""
+    from tqdm import tqdm
+
+    from . import focus
+    from .batch import collect_inputs
+
+    try:
+        files = collect_inputs(inputs, recursive)
+    except MidnetError as exc:
+        raise click.UsageError(str(exc)) from None
+    if not files:
+        raise click.UsageError(f"no images found in {', '.join(inputs)} (TIFF, PNG, JPEG or BMP)")
+    records, failed = [], []
+    for path, _ in tqdm(files, desc="score", unit="file", file=sys.stderr, disable=None):
+        try:
+            records += focus.score_file(path, infobar=infobar, pixel_size_nm=pixel_size)
+        except MidnetError as exc:
+            failed.append(str(exc) if str(path) in str(exc) else f"{path}: {exc}")
+    if sort_blur:
+        records.sort(key=lambda r: -r["blur_px"])
+    click.echo(json.dumps(_finite(records)) if as_json else focus.table(records))
+    if csv_path:
+        click.echo(f"wrote {focus.write_csv(records, csv_path)}", err=True)
+    if report_dir and records:
+        click.echo("wrote " + " and ".join(map(str, focus.write_report(records, report_dir, infobar))), err=True)
+    click.echo(focus.summary(records) + (f", {len(failed)} failed" if failed else ""), err=True)
+    for why in failed:
+        click.echo(f"failed: {why}", err=True)
+    if failed:
+        sys.exit(1)
 
 
 def _finite(obj):

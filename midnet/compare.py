@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from .calibration import calibrate
-from .classical import CLASSICAL_METHODS, INPUT, ClassicalParams, default_params, restore
+from .classical import CLASSICAL_METHODS, INPUT, ClassicalParams, default_params
 from .data import load_pairs, split_names
 from .data.pairs import Pair
 from .errors import MidnetError
@@ -92,7 +92,7 @@ def _restorers(methods: dict[str, str], fold: int, train_pairs: Sequence[Pair], 
         elif m in CLASSICAL_METHODS:
             if params is None:
                 params = calibrate(train_pairs, wanted) if calibrated else default_params()
-            out[label] = (lambda p: (lambda g, method=m: restore(g, method, p)))(params)
+            out[label] = make_restorer(method=m, calibration=params)
         else:
             source = m.replace("{fold}", str(fold))
             if not Path(source).is_file() and source.endswith((".safetensors", ".pth", ".pt", ".onnx")):

@@ -2,10 +2,9 @@
 
 The fused inference copy (midnet/fast.py) is exported to ONNX once per frame size and run
 by ONNX Runtime, which executes this graph of 1x1/depthwise convolutions and element-wise
-products faster than eager PyTorch on a CPU (benchmarks/bench_inference.py --alternatives:
-1.5-1.7x the torch restorer on 1280x960, after ~5 s of export per size). So it pays on a batch
-of same-size micrographs, not on a single one, and `midnet deblur --engine onnx` is a
-choice, not the default. Tiled frames stay on PyTorch: their whole-frame statistics come
+products faster than eager PyTorch on a CPU, after seconds of export per frame size
+(figures: docs/performance.md). So it pays on a batch of same-size micrographs, not on a
+single one, and `midnet deblur --engine onnx` is a choice, not the default. Tiled frames stay on PyTorch: their whole-frame statistics come
 from hooks in the torch module (midnet/tiling.py), which an exported graph cannot carry.
 Needs the `onnx` extra: pip install "midnet[onnx]".
 """
@@ -20,7 +19,7 @@ import warnings
 import torch
 from torch import nn
 
-from .errors import MidnetError
+from .errors import MidnetError, one_line
 
 INSTALL_HINT = 'the onnx engine needs ONNX Runtime: pip install "midnet[onnx]" (or use --engine torch)'
 
@@ -60,7 +59,7 @@ class OnnxEngine:
                 torch.onnx.export(self.module, (x.contiguous(),), buf, input_names=["x"], output_names=["y"],
                                   dynamo=True, verbose=False)
         except Exception as exc:
-            raise MidnetError(f"export to ONNX failed ({type(exc).__name__}: {str(exc).splitlines()[0][:160]}); "
+            raise MidnetError(f"export to ONNX failed ({type(exc).__name__}: {one_line(exc, 160)}); "
                               "use --engine torch") from exc
         finally:
             quiet.setLevel(level)

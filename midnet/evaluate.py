@@ -14,7 +14,8 @@ from typing import Any
 import numpy as np
 from torch import nn
 
-from .data.pairs import MAX_SHIFT_PX, Pair, align_to
+from .data.pairs import Pair
+from .data.register import MAX_SHIFT_PX, align_to
 from .metrics import psnr, ssim
 from .restore import make_restorer
 

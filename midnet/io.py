@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import MidnetError
+from .errors import MidnetError, one_line
 
 TIFF_SUFFIXES = {".tif", ".tiff"}
 PIL_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp"}
@@ -70,7 +70,7 @@ def read_image(path: str | os.PathLike, *, max_pixels: int | None = None) -> Ima
     except MidnetError:
         raise
     except Exception as exc:  # decoders raise many types for truncated or corrupt files
-        raise MidnetError(f"{path}: cannot decode image ({' '.join(str(exc).split())[:200]}); is it complete?") from exc
+        raise MidnetError(f"{path}: cannot decode image ({one_line(exc, 200)}); is it complete?") from exc
     axes = meta.get("axes", "YX")
     leading = axes[: -3 if axes.endswith("S") else -2]  # axes before a frame's YX(S)
     stack = fmt == "tiff" and (meta.get("pages", 1) > 1 or leading != "")
@@ -147,7 +147,7 @@ def _decode_series(path: Path, series, limit: int) -> np.ndarray:
     check_pixels(path, width, height, int(np.prod(shape, dtype=np.int64)) // samples // max(1, width * height), limit)
     try:
         return series.asarray()
-    except (ImportError, ValueError) as exc:
+    except (ImportError, KeyError, ValueError) as exc:  # what tifffile versions raise for a missing codec
         compression = series.keyframe.compression
         if int(compression) != 1 and ("imagecodecs" in str(exc) or isinstance(exc, ImportError)):
             # tifffile decodes LZW, JPEG, zstd... only through imagecodecs (a midnet dependency)

@@ -28,7 +28,7 @@ from .devices import pick_device
 from .errors import MidnetError
 from .fast import optimize_for_inference
 from .infobar import InfobarSpec, resolve_infobar
-from .io import dtype_range
+from .io import check_finite, dtype_range
 from .tiling import predict_tiled, predict_whole
 from .zoo import DEFAULT_MODEL, load_model
 
@@ -84,6 +84,17 @@ class Restorer:
     def deblur(self, image: np.ndarray, infobar: InfobarSpec | None = "auto") -> np.ndarray:
         """Restore a micrograph: (H, W), (H, W, 1|2|3|4); integer or float pixels; same dtype and shape back."""
         return _deblur_array(self, np.asarray(image), infobar)
+
+    def deblur_with_spread(self, image: np.ndarray, infobar: InfobarSpec | None = "auto"
+                           ) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`deblur` averaged over the eight flips and rotations, and the per-pixel spread.
+
+        The spread is a float32 (H, W) standard deviation in the image's own units (0 on
+        the info bar; the largest over the colour channels of a true-colour image).
+        """
+        array = np.asarray(image)
+        spread = np.zeros(array.shape[:2], np.float32)
+        return _deblur_array(self, array, infobar, spread), spread
 
     def progress(self, done: int, total: int) -> None:
         if self.on_tile is not None:
@@ -216,10 +227,6 @@ def _file_scale(array: np.ndarray) -> tuple[float, float]:
     """(offset, span) mapping the array's values to [0, 1]: the dtype range, or min/max for floats."""
     if np.issubdtype(array.dtype, np.integer):
         return 0.0, dtype_range(array.dtype)
-    with np.errstate(invalid="ignore", over="ignore"):
-        finite = bool(np.isfinite(array).all())
-    if not finite:
-        raise MidnetError("image holds NaN or infinite values; clean or re-export it")
     lo, hi = float(array.min()), float(array.max())
     if 0.0 <= lo and hi <= 1.0:
         return 0.0, 1.0  # the usual float convention: keep it
@@ -255,12 +262,16 @@ def _check_shape(array: np.ndarray) -> None:
         raise MidnetError(f"unsupported pixel type {array.dtype}; expected integer or float pixels")
 
 
-def _deblur_array(restorer: Restorer, array: np.ndarray, infobar: InfobarSpec | None) -> np.ndarray:
+def _deblur_array(restorer: Restorer, array: np.ndarray, infobar: InfobarSpec | None,
+                  spread: np.ndarray | None = None) -> np.ndarray:
+    """The restored array; with ``spread`` (a float32 (H, W) array), also the TTA spread in the file's units."""
     if array.ndim == 3 and array.shape[2] == 1:
-        return _deblur_array(restorer, array[..., 0], infobar)[..., None]
+        return _deblur_array(restorer, array[..., 0], infobar, spread)[..., None]
     _check_shape(array)
+    if np.issubdtype(array.dtype, np.floating):
+        check_finite(array)
     if array.dtype == np.float16:
-        return _deblur_array(restorer, array.astype(np.float32), infobar).astype(np.float16)
+        return _deblur_array(restorer, array.astype(np.float32), infobar, spread).astype(np.float16)
     h, w = array.shape[:2]
     rows = resolve_infobar(infobar, array)
     if h - rows < MIN_SIDE or w < MIN_SIDE:
@@ -274,7 +285,12 @@ def _deblur_array(restorer: Restorer, array: np.ndarray, infobar: InfobarSpec | 
     out = array.copy()  # the info bar, alpha and any untouched channel stay bit for bit
 
     def restored(gray: np.ndarray) -> np.ndarray:
-        return _to_dtype(restorer(_on_file_scale(gray, offset, span)), array.dtype, offset, span)
+        on_file_scale = _on_file_scale(gray, offset, span)
+        if spread is None:
+            return _to_dtype(restorer(on_file_scale), array.dtype, offset, span)
+        mean, deviation = restorer.restore_with_spread(on_file_scale)
+        np.maximum(spread[: h - rows], deviation * np.float32(span), out=spread[: h - rows])
+        return _to_dtype(mean, array.dtype, offset, span)
 
     if array.ndim == 2:
         out[: h - rows] = restored(body)
@@ -283,7 +299,7 @@ def _deblur_array(restorer: Restorer, array: np.ndarray, infobar: InfobarSpec | 
         for c in range(colour_channels):
             out[: h - rows, :, c] = value
     else:
-        for c in range(colour_channels):  # true colour: each channel on its own
+        for c in range(colour_channels):  # true colour: each channel on its own, the spread their largest
             out[: h - rows, :, c] = restored(colour[..., c])
     return out
 

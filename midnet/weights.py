@@ -26,6 +26,7 @@ from .models.config import MODEL_CONFIGS
 CONFIG_KEY = "midnet.config"
 FORMAT_KEY = "midnet.format"
 FORMAT_VERSION = "1"
+TRAINED_ON_KEY = "midnet.trained_on"  # JSON list of the micrographs a weights file was trained on
 
 
 def save_model(model: nn.Module, path: str | os.PathLike, metadata: dict[str, str] | None = None) -> Path:
@@ -67,6 +68,18 @@ def read_weights(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict
             raise MidnetError(f"{path}: not a readable PyTorch checkpoint ({one_line(exc, 160)})") from exc
         return _unwrap_state_dict(obj, path), {}
     raise MidnetError(f"{path}: unknown weights format {path.suffix!r}; use .safetensors (or an official .pth)")
+
+
+def read_metadata(path: str | os.PathLike) -> dict[str, str]:
+    """The metadata of a ``.safetensors`` file without reading its tensors ({} for other formats)."""
+    path = Path(path)
+    if path.suffix != ".safetensors":
+        return {}
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return dict(f.metadata() or {})
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise MidnetError(f"{path}: not a readable .safetensors file ({one_line(exc)}); re-download or re-export it") from exc
 
 
 def _unwrap_state_dict(obj: Any, path: Path) -> dict[str, torch.Tensor]:

@@ -8,6 +8,7 @@ midnet/weights.py; this module only names and fetches.
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from importlib import resources
@@ -22,7 +23,7 @@ import torch
 from .errors import MidnetError, one_line
 from .models import build_model
 from .models.config import MODEL_CONFIGS, parse_model_config
-from .weights import CONFIG_KEY, load_state_strict, model_from_file, read_weights
+from .weights import CONFIG_KEY, TRAINED_ON_KEY, load_state_strict, model_from_file, read_metadata, read_weights
 
 DEFAULT_MODEL = "midnet-sem"
 
@@ -146,6 +147,35 @@ def _load_uncached(key: str, device) -> nn.Module:
         model = model_from_file(key)
     model.eval()
     return model.to(device) if device is not None else model
+
+
+def metadata_of(name_or_file: str | os.PathLike) -> dict[str, str]:
+    """The metadata recorded in a weights file or in a preset's shipped weights ({} where none)."""
+    key = str(name_or_file)
+    if key in PRESETS and not Path(key).is_file():
+        if PRESETS[key].weights is None:
+            return {}
+        with shipped_weights_path(key) as p:
+            return read_metadata(p)
+    return read_metadata(key) if Path(key).is_file() else {}
+
+
+def trained_on(source: str | os.PathLike | dict[str, str]) -> list[str]:
+    """The micrograph names a model was trained on ([] when it does not say).
+
+    ``source`` is a weights file, a preset name with shipped weights, or a file's metadata.
+    """
+    try:
+        metadata = source if isinstance(source, dict) else metadata_of(source)
+    except MidnetError:  # unreadable files record nothing; loading them reports the damage
+        return []
+    value = metadata.get(TRAINED_ON_KEY)
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return []
+    return [str(v) for v in value] if isinstance(value, list) else []
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -168,8 +168,13 @@ def write_png(path: Path, frame: np.ndarray) -> None:
     tmp.replace(path)
 
 
+def _echo(line: str) -> None:
+    """Progress to stdout; errors, mismatches and frames left unwritten to stderr."""
+    print(line, file=sys.stderr if line.startswith(("error", "mismatch", "not written")) else sys.stdout)
+
+
 def rebuild_pairs(crops: Path, out: Path, pattern: str = DEFAULT_PATTERN, names: list[str] | None = None,
-                  grid: Grid = Grid(), force: bool = False, overwrite: bool = False, echo=print) -> int:
+                  grid: Grid = Grid(), force: bool = False, overwrite: bool = False, echo=_echo) -> int:
     """Rebuilds blur/ and sharp/ of every micrograph; returns the number of problems (0: all exact)."""
     if names is None:
         per_side = [set(find_names(crops / side, pattern)) for side in SIDES]

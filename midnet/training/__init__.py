@@ -9,7 +9,9 @@ loop.py       :func:`train`: the loop, signals, logging, DDP (distributed.py, si
 step.py       one optimizer step
 """
 
-from .checkpoint import TRAINED_ON_KEY, Checkpoint, trained_on
+from ..weights import TRAINED_ON_KEY
+from ..zoo import trained_on
+from .checkpoint import Checkpoint
 from .config import DataSection, ModelSection, OptimSection, TrainConfig, dump_config
 from .loop import train
 from .network import build_network, read_init_weights

@@ -22,17 +22,14 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError, safe_open
 from torch import nn
 
 from ..errors import MidnetError
 from ..io import atomic_write
-from ..weights import read_weights, save_model
-from ..zoo import PRESETS, shipped_weights_path
+from ..weights import read_metadata, read_weights, save_model
 
 MANIFEST_FORMAT = "midnet-checkpoint/1"
 ITERATION_KEY = "midnet.iteration"
-TRAINED_ON_KEY = "midnet.trained_on"  # JSON list of the micrographs a weights file was trained on
 WEIGHTS_NAME, STATE_NAME = "weights.safetensors", "state.pt"
 
 
@@ -157,42 +154,11 @@ def set_rng_state(state: dict[str, Any], model: nn.Module) -> None:
         torch.cuda.set_rng_state(state["cuda_rng"], device)
 
 
-def trained_on(source: str | os.PathLike | dict[str, Any]) -> list[str]:
-    """The micrograph names a weights file was trained on ([] when it does not say).
-
-    ``source`` is a weights file, a preset name with shipped weights, or a file's metadata
-    (raw strings as safetensors stores them, or decoded by :func:`midnet.weights.model_metadata`).
-    """
-    if isinstance(source, dict):
-        value = source.get(TRAINED_ON_KEY)
-    else:
-        value = _safetensors_metadata(source).get(TRAINED_ON_KEY)
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except ValueError:
-            return []
-    return [str(v) for v in value] if isinstance(value, list) else []
-
-
-def _safetensors_metadata(source: str | os.PathLike) -> dict[str, str]:
-    key = str(source)
-    if key in PRESETS and not Path(key).is_file():
-        if PRESETS[key].weights is None:
-            return {}
-        with shipped_weights_path(key) as path:
-            return _safetensors_metadata(path)
-    if Path(key).suffix != ".safetensors" or not Path(key).is_file():
-        return {}  # official .pth files record nothing
-    try:
-        with safe_open(key, framework="pt") as f:
-            return f.metadata() or {}
-    except (SafetensorError, OSError, ValueError):
-        return {}
-
-
 def _iteration_of(path: Path) -> int | None:
-    value = _safetensors_metadata(path).get(ITERATION_KEY)
+    try:
+        value = read_metadata(path).get(ITERATION_KEY)
+    except MidnetError:  # a damaged file names no iteration
+        return None
     return int(value) if value is not None and value.lstrip("-").isdigit() else None
 
 

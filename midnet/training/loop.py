@@ -26,7 +26,8 @@ from ..errors import MidnetError
 from ..evaluate import score_pairs
 from ..losses import RestorationLoss
 from ..weights import save_model
-from .checkpoint import TRAINED_ON_KEY, Checkpoint
+from ..weights import TRAINED_ON_KEY
+from .checkpoint import Checkpoint
 from .config import TrainConfig, dump_config
 from .dataset import TrainingData, load_training_data, validation_warnings
 from .distributed import Ranks, agree, end_ranks, record_ranks, start_ranks
@@ -178,8 +179,11 @@ def run_steps(s: Session, progress: bool, stop_after: int | None) -> StopFlag:
                                                   not math.isfinite(loss_value))
             if bad:
                 raise MidnetError(f"loss became non-finite at step {s.it}; lower optim.lr or set optim.grad_clip")
-            after_step(s, loss_value, terms, stop.raised)
-            if stop.raised:
+            # the agreed flag, not the live one: a signal during this step's validation or checkpoint
+            # is acted on after the next step, on every rank at once, and always with a checkpoint
+            stopping = stop.raised
+            after_step(s, loss_value, terms, stopping)
+            if stopping:
                 s.say(f"stopped at step {s.it}; checkpoint saved, continue with --resume")
                 break
     if s.bar:

@@ -11,7 +11,7 @@ from ..errors import MidnetError
 from ..models import build_model, parse_model_config
 from ..weights import CONFIG_KEY, infer_config, read_weights
 from ..zoo import PRESETS, preset_config, shipped_weights_path
-from .checkpoint import trained_on
+from ..zoo import trained_on
 from .config import ModelSection
 
 

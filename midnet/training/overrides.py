@@ -48,15 +48,15 @@ def load_config(
 def parse_set_item(item: str) -> tuple[str, Any]:
     """``key.sub=value`` -> (dotted key, value parsed as YAML; empty means null)."""
     if "=" not in item:
-        raise ConfigUsageError(f"--set {item!r}: write key=value, e.g. --set optim.lr=5e-4")
+        raise ConfigUsageError(f"--set {item}: write key=value, e.g. --set optim.lr=5e-4")
     key, raw = item.split("=", 1)
     key = key.strip()
     if not key or any(not part for part in key.split(".")):
-        raise ConfigUsageError(f"--set {item!r}: the key is empty; write key=value, e.g. --set optim.lr=5e-4")
+        raise ConfigUsageError(f"--set {item}: the key is empty; write key=value, e.g. --set optim.lr=5e-4")
     try:
         return key, (yaml.safe_load(raw) if raw.strip() else None)
     except yaml.YAMLError:
-        raise ConfigUsageError(f"--set {item!r}: the value is not valid YAML; quote it, e.g. key='a: b'") from None
+        raise ConfigUsageError(f"--set {item}: the value is not valid YAML; quote it, e.g. key='a: b'") from None
 
 
 def _read_yaml(path: str | os.PathLike | None) -> dict:
@@ -89,9 +89,9 @@ def explain_errors(exc: ValidationError, path, sources: dict[tuple[str, ...], st
     blamed: dict[str, list[str]] = {}
     for error in exc.errors():
         loc = tuple(str(x) for x in error.get("loc", ()))
-        # an error inside a key a --set wrote, or on a section a --set wrote into (cross-field checks)
-        label = next((lab for key, lab in sources.items() if key[: len(loc)] == loc or loc[: len(key)] == key), None)
-        blamed.setdefault(label, []).append(describe_error(error, loc))
+        # an error inside a key a --set wrote, or on a section --sets wrote into (its cross-field checks)
+        labels = [lab for key, lab in sources.items() if key[: len(loc)] == loc or loc[: len(key)] == key]
+        blamed.setdefault(", ".join(labels) or None, []).append(describe_error(error, loc))
     usage = {label: why for label, why in blamed.items() if label is not None}
     if usage:
         return ConfigUsageError("; ".join(f"{label}: {', '.join(why)}" for label, why in usage.items()))

@@ -8,6 +8,7 @@ default model, which does not ship yet.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import inspect
 import os
@@ -165,11 +166,12 @@ def test_usage_error_exits_2_in_a_real_process(tmp_path):
 
 def test_traceback_only_with_debug(tmp_path):
     save_png(tmp_path / "a.png", gray8())
-    args = ("deblur", tmp_path / "a.png", "-o", tmp_path / "out", "--model", tmp_path / "missing.safetensors")
+    (tmp_path / "broken.safetensors").write_bytes(b"not a weights file")  # exists, so not a usage error
+    args = ("deblur", tmp_path / "a.png", "-o", tmp_path / "out", "--model", tmp_path / "broken.safetensors")
     plain = run_process(*args, cwd=tmp_path)
     assert plain.returncode == 1
     assert "Traceback" not in plain.stderr
-    assert plain.stderr.strip().splitlines()[-1].startswith("error:") and "missing.safetensors" in plain.stderr
+    assert plain.stderr.strip().splitlines()[-1].startswith("error:") and "broken.safetensors" in plain.stderr
     debug = run_process("--debug", *args, cwd=tmp_path)
     assert debug.returncode != 0 and "Traceback" in debug.stderr
 
@@ -260,9 +262,74 @@ def test_a_write_failure_leaves_no_file_and_no_temporary(tmp_path, model_file):
     out = tmp_path / "out"
     result = deblur(tmp_path / "in", "-o", out, "--format", "png", model=model_file)
     assert result.exit_code == 1
-    assert any(line.startswith("failed:") and "f.tif" in line for line in result.stderr.splitlines())
+    (line,) = [line for line in result.stderr.splitlines() if line.startswith("failed:")]
+    assert "f.tif" in line and str(out / "f.png") in line and ".tmp" not in line  # the output, not the temporary
     assert not (out / "f.png").exists()
     assert not temporaries(out)
+
+
+def test_a_full_disk_is_reported_plainly(tmp_path, monkeypatch):
+    import midnet.io
+
+    def fill_the_disk(tmp, *args):
+        Path(tmp).write_bytes(b"the first bytes")
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), tmp)
+
+    monkeypatch.setattr(midnet.io, "_write_pil", fill_the_disk)
+    src = save_png(tmp_path / "in" / "a.png", gray8())
+    out = tmp_path / "out"
+    result = deblur(src, "-o", out, "--method", "unsharp")
+    assert result.exit_code == 1
+    (line,) = [line for line in result.stderr.splitlines() if line.startswith("failed:")]
+    assert f"no space left on device writing {out / 'a.png'}" in line and ".tmp" not in line
+    assert not out.exists() or os.listdir(out) == []
+
+
+def test_an_unwritable_output_folder_fails_that_file_fast(tmp_path):
+    src = tmp_path / "in"
+    save_png(src / "top.png", gray8())
+    save_png(src / "day1" / "x.png", gray8(seed=1))
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "day1").write_text("a file where a folder must go")
+    result = deblur(src, "-o", out, "-r", "--method", "unsharp")
+    assert result.exit_code == 1, result.stderr
+    assert "1 restored, 0 skipped, 1 failed" in result.stderr
+    (line,) = [line for line in result.stderr.splitlines() if line.startswith("failed:")]
+    assert str(out / "day1" / "x.png") in line and "is not a folder" in line
+    assert sorted(os.listdir(out)) == ["day1", "top.png"]
+
+
+def test_odd_names_are_quoted_and_every_message_is_one_line(tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "bad\nname.png").write_text("not a PNG")
+    save_png(src / "good\tname.png", gray8())
+    out = tmp_path / "out"
+    for _ in range(2):  # the second run skips the output: a skip line
+        result = deblur(src, "-o", out, "--method", "unsharp")
+        assert result.exit_code == 1
+        lines = result.stderr.strip().splitlines()
+        assert all(line.startswith(("skipped: ", "failed: ")) for line in lines[1:]), lines
+        assert sum(repr(str(src / "bad\nname.png")) in line for line in lines) == 1
+    good = str(out / "good\tname.png")
+    assert f"skipped: {good!r} exists" in result.stderr
+    assert os.listdir(out) == ["good\tname.png"]
+
+
+def test_a_second_run_into_the_input_folder_skips_midnets_own_outputs(tmp_path):
+    d = tmp_path / "scans"
+    save_png(d / "a.png", gray8())
+    save_png(d / "b.png", gray8(seed=1))
+    first = deblur(d, "-o", d, "--suffix", "_r", "--compare", "--method", "unsharp")
+    assert first.exit_code == 0 and "2 restored, 0 skipped, 0 failed" in first.stderr
+    before = hashes(d)
+    again = deblur(d, "-o", d, "--suffix", "_r", "--method", "unsharp")
+    assert again.exit_code == 0, again.stderr
+    assert "0 restored, 6 skipped, 0 failed" in again.stderr
+    assert f"skipped: {d / 'a_r.png'}: midnet's output of {d / 'a.png'}" in again.stderr
+    assert f"skipped: {d / 'b_r_compare.png'}: midnet's --compare picture of {d / 'b.png'}" in again.stderr
+    assert hashes(d) == before  # no a_r_r.png
 
 
 # ---------------------------------------------------------------- naming and planning

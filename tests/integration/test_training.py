@@ -3,6 +3,7 @@ checkpoint write), signals, DDP, fine-tuning, what the weights record."""
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -135,3 +136,154 @@ def test_every_compared_network_trains_and_evaluates(pair_folder, tmp_path, pres
     assert summary["iteration"] == 2 and summary["best_val_psnr"] is not None
     net = load_model(tmp_path / preset / "last.safetensors")
     assert net.config.arch == preset.split("-")[0]
+
+
+# ---------------------------------------------------------------- a kill inside a checkpoint write
+
+# Runs training in a child process with one step of the checkpoint writer replaced: on its
+# CALL-th call the child dies by os._exit (no cleanup, no finally blocks: as under SIGKILL or
+# a power cut), before or after the real step, or in the middle of writing its file ("torn").
+_KILLED_RUN = r"""
+import io, json, os, sys
+import torch
+import midnet.training.checkpoint as ck
+from midnet.training import load_config, train
+
+target, call, mode, sets = sys.argv[1], int(sys.argv[2]), sys.argv[3], json.loads(sys.argv[4])
+owner = ck if hasattr(ck, target) else ck.Checkpoint
+real, calls = getattr(owner, target), []
+
+def killer(*args, **kwargs):
+    calls.append(1)
+    if len(calls) != call:
+        return real(*args, **kwargs)
+    if mode == "torn":  # _write_state(state, path): half the file, then death
+        buf = io.BytesIO()
+        torch.save(args[0], buf)
+        with open(args[1], "wb") as f:
+            f.write(buf.getvalue()[: len(buf.getvalue()) // 2])
+    elif mode == "after":
+        real(*args, **kwargs)
+    os._exit(86)
+
+setattr(owner, target, killer)
+train(load_config(None, sets), progress=False, echo=lambda m: None)
+os._exit(0)  # the kill point was never reached
+"""
+
+
+def _kill_sets(pairs, out):
+    return [f"data.path={pairs}", f"out={out}", "model.preset=midnet-s", "model.overrides={width: 8}",
+            "data.crop=32", "data.batch=2", "iterations=6", "ckpt_every=2", "val_every=3", "log_every=1",
+            "data.val_names=[c]", "threads=1"]
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    """One pair folder and the final weights of the run that nobody stopped."""
+    from ..conftest import write_pair_folder
+
+    root = tmp_path_factory.mktemp("kill")
+    pairs = write_pair_folder(root / "pairs")
+    train(load_config(None, _kill_sets(pairs, root / "reference")), progress=False, echo=lambda m: None)
+    return pairs, weights(root / "reference" / "last.safetensors")
+
+
+@pytest.mark.parametrize("target, call, mode", [
+    ("_write_state", 2, "torn"),  # the reported fault: step-4 weights written, its optimizer state half written
+    # the other instants between the steps of a save (a child process each: slow)
+    pytest.param("_write_unit", 2, "after", marks=pytest.mark.slow),  # step 4 complete, the manifest names step 2
+    pytest.param("_write_manifest", 2, "after", marks=pytest.mark.slow),  # names step 4; step 2 and last not updated
+    pytest.param("_publish_weights", 3, "before", marks=pytest.mark.slow),  # final unit done, last.safetensors behind
+    pytest.param("_write_state", 1, "torn", marks=pytest.mark.slow),  # no checkpoint ever completed: resume at step 0
+])
+def test_kill_inside_a_checkpoint_write_resumes_bit_exactly(uninterrupted, tmp_path, target, call, mode):
+    pairs, reference = uninterrupted
+    out = tmp_path / "run"
+    child = subprocess.run([sys.executable, "-c", _KILLED_RUN, target, str(call), mode,
+                            json.dumps(_kill_sets(pairs, out))], capture_output=True, text=True, timeout=300,
+                           env=dict(os.environ, OMP_NUM_THREADS="1"))
+    assert child.returncode == 86, child.stderr[-3000:]  # died at the kill point
+    if (out / "last.safetensors").exists():  # what commands read is never a torn or mixed file
+        assert read_weights(out / "last.safetensors")[0].keys() == reference.keys()
+
+    said = []
+    summary = train(load_config(None, _kill_sets(pairs, out)), resume=True, progress=False, echo=said.append)
+    assert summary["iteration"] == 6 and not summary["stopped"]
+    resumed = weights(out / "last.safetensors")
+    for k in reference:
+        assert torch.equal(resumed[k], reference[k]), k
+    assert [p.name for p in (out / "checkpoints").iterdir()] == [json.loads((out / "checkpoint.json").read_text())["unit"].split("/")[1]]
+
+
+# ---------------------------------------------------------------- signals, messages, what the weights record
+
+
+@pytest.mark.parametrize("sig, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_signal_checkpoints_then_exits_128_plus_signal(pair_folder, tmp_path, monkeypatch, sig, code):
+    from click.testing import CliRunner
+
+    from midnet.cli import cli
+    from midnet.training import loop
+
+    real_step, steps = loop.training_step, []
+
+    def step_then_signal(*args, **kwargs):
+        steps.append(1)
+        if len(steps) == 2:
+            os.kill(os.getpid(), sig)  # as `kill` or Ctrl-C would, in the middle of step 2
+        return real_step(*args, **kwargs)
+
+    monkeypatch.setattr(loop, "training_step", step_then_signal)
+    out = tmp_path / "run"
+    result = CliRunner().invoke(cli, ["train", "--data", str(pair_folder), "--out", str(out), "--set", "model.overrides={width: 8}",
+                                      "--set", "data.crop=32", "--set", "data.batch=2", "--set", "iterations=50",
+                                      "--set", "ckpt_every=50", "--set", "threads=1"], obj={})
+    assert result.exit_code == code, result.output  # stopped, not finished: a scheduler must not see success
+    assert "stopped at step 2" in result.output
+    assert json.loads((out / "checkpoint.json").read_text())["step"] == 2  # checkpointed on the signal
+    assert read_weights(out / "last.safetensors")[1]["midnet.iteration"] == "2"
+
+
+def test_a_signal_during_validation_stops_after_the_next_step_with_a_checkpoint(pair_folder, tmp_path, monkeypatch):
+    from midnet.training import loop
+
+    real_validate = loop.validate
+
+    def validate_then_signal(session, row):
+        os.kill(os.getpid(), signal.SIGTERM)  # arrives after this step's stop/continue was agreed
+        return real_validate(session, row)
+
+    monkeypatch.setattr(loop, "validate", validate_then_signal)
+    cfg = tiny_config(pair_folder, tmp_path / "run", **{"data.val_names": "[c]", "iterations": 50, "ckpt_every": 50})
+    summary = train(cfg, progress=False, echo=lambda m: None)
+    assert summary["stopped"] and summary["signal"] == signal.SIGTERM and summary["iteration"] == 4
+    assert json.loads((tmp_path / "run" / "checkpoint.json").read_text())["step"] == 4  # stopped only once saved
+
+
+def test_loading_says_what_it_does_and_warns_about_validation(pair_folder, tmp_path):
+    said = []
+    train(tiny_config(pair_folder, tmp_path / "none", iterations=1), progress=False, echo=said.append)
+    assert said[0].startswith("loading 3 pairs from")
+    assert [line.strip() for line in said[1:4]] == [f"[{i}/3] {n}: reading and registering (affine)..."
+                                                   for i, n in enumerate("abc", 1)]
+    assert any(line.startswith("warning: nothing is held out for validation") for line in said)
+
+    said = []
+    train(tiny_config(pair_folder, tmp_path / "late", **{"iterations": 2, "val_every": 5, "data.val_names": "[c]"}),
+          progress=False, echo=said.append)
+    assert any(line.startswith("warning: val_every (5) exceeds iterations (2)") for line in said)
+    assert not any("nothing is held out" in line for line in said)
+
+
+def test_weights_record_the_micrographs_they_were_trained_on(pair_folder, tmp_path):
+    cfg = tiny_config(pair_folder, tmp_path / "run", **{"data.val_names": "[c]", "iterations": 3})
+    train(cfg, progress=False, echo=lambda m: None)
+    for name in ("last.safetensors", "best.safetensors"):
+        assert trained_on(tmp_path / "run" / name) == ["a", "b"], name  # not c: it was held out
+
+    # a fine-tuned network has seen its parent's micrographs too
+    tuned = tiny_config(pair_folder, tmp_path / "tuned", **{"data.val_names": "[a, b]", "iterations": 1,
+                                                            "model.init_from": str(tmp_path / "run" / "last.safetensors")})
+    train(tuned, progress=False, echo=lambda m: None)
+    assert trained_on(tmp_path / "tuned" / "last.safetensors") == ["a", "b", "c"]

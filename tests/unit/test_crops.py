@@ -1,4 +1,4 @@
-"""Unit tests for midnet.data.crops: seeded, rank-sharded random crops with flips/rotations."""
+"""Unit tests for midnet.data.crops: seeded, rank-sharded random crops with flips/rotations, intensity-normalised."""
 
 from __future__ import annotations
 
@@ -32,10 +32,15 @@ def _windows(img: np.ndarray, crop: int) -> np.ndarray:
     return np.lib.stride_tricks.sliding_window_view(img, (crop, crop))
 
 
+def network_view(p: Pair) -> np.ndarray:
+    """The blurry frame as the network sees it: through the frame's percentile map."""
+    return p.intensity.forward(p.blur)
+
+
 def _found_in(crop: np.ndarray, pairs: list[Pair]) -> bool:
-    """Is ``crop`` one of the 8 flips/rotations of some window of some blur image?"""
+    """Is ``crop`` one of the 8 flips/rotations of some window of some (normalised) blur image?"""
     for p in pairs:
-        win = _windows(p.blur, crop.shape[0])
+        win = _windows(network_view(p), crop.shape[0])
         for k in range(4):
             for flip in (False, True):
                 # undo sample_batch's augmentation: first the flip, then the rot90(k)
@@ -84,7 +89,13 @@ def test_batch_rng():
 def test_blur_and_sharp_from_same_place(pairs, augment):
     for it in range(5):
         x, y = sample_batch(pairs, B, CROP, seed=0, iteration=it, augment=augment)
-        assert torch.equal(y, x * 0.5)
+        # sharp = blur / 2 and both go through the blurry frame's map (v - low) / span,
+        # so y - x / 2 is the constant -low / (2 span) of the crop's own micrograph
+        offsets = [-p.intensity.low / (2 * p.intensity.span) for p in pairs]
+        for i in range(B):
+            diff = (y[i] - x[i] * 0.5).numpy()
+            assert np.ptp(diff) < 1e-5
+            assert min(abs(float(diff.mean()) - o) for o in offsets) < 1e-5
 
 
 def test_crops_come_from_the_images(pairs):
@@ -97,7 +108,7 @@ def test_no_augment_crops_are_plain_windows(pairs):
     x, _ = sample_batch(pairs, B, CROP, seed=0, iteration=0, augment=False)
     for i in range(B):
         c = x[i, 0].numpy()
-        assert any((_windows(p.blur, CROP) == c).all(axis=(2, 3)).any() for p in pairs)
+        assert any((_windows(network_view(p), CROP) == c).all(axis=(2, 3)).any() for p in pairs)
 
 
 def test_augment_uses_several_orientations():
@@ -117,7 +128,7 @@ def test_augment_uses_several_orientations():
 def test_crop_equal_to_image_size():
     p = make_pair("exact", CROP, CROP, 4)
     x, y = sample_batch([p], 2, CROP, seed=0, iteration=0, augment=False)
-    assert torch.equal(x[0, 0], torch.from_numpy(p.blur))
+    assert torch.equal(x[0, 0], torch.from_numpy(network_view(p)))
 
 
 @pytest.mark.parametrize("shape", [(15, 40), (40, 15), (10, 10)])
@@ -130,10 +141,11 @@ def test_crop_larger_than_image(shape):
 def test_pairs_sampled_by_area():
     big, small = make_pair("big", 96, 96, 7), make_pair("small", 16, 16, 8)
     counts = {"big": 0, "small": 0}
-    small_set = {float(v) for v in small.blur.ravel()}
+    small_view = network_view(small)
+    small_set = {float(v) for v in small_view.ravel()}
     for it in range(40):
         x, _ = sample_batch([big, small], 16, CROP, seed=1, iteration=it, augment=False)
         for c in x[:, 0].numpy():
-            counts["small" if float(c[0, 0]) in small_set and np.array_equal(c, small.blur) else "big"] += 1
+            counts["small" if float(c[0, 0]) in small_set and np.array_equal(c, small_view) else "big"] += 1
     # area ratio 36:1, so ~17 of 640 crops come from the small image
     assert 3 <= counts["small"] <= 45

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import tracemalloc
+import warnings
+
 import numpy as np
 import pytest
 
+import midnet.infobar
 from midnet.errors import MidnetError
 from midnet.infobar import detect_infobar, resolve_infobar
 
@@ -145,3 +149,43 @@ def test_resolve_auto():
     img = add_bar(textured(), 40, background=0.0, ink=1.0)
     assert resolve_infobar("auto", img) == 40
     assert resolve_infobar("auto", textured()) == 0
+
+
+# ---------------------------------------------------------------- memory, NaN, alpha
+
+
+def _peak_bytes(fn, *args) -> tuple[object, int]:
+    tracemalloc.start()
+    try:
+        result = fn(*args)
+        return result, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_no_float_copy_of_the_frame(monkeypatch):
+    # a 40000x40000 frame once needed 12 GiB here: a float64 copy of the whole frame
+    monkeypatch.setattr(midnet.infobar, "CHUNK_PIXELS", 1 << 16)
+    gray = (add_bar(textured(1024, 1024, seed=11), 40, background=0.0, ink=1.0) * 65535).round().astype(np.uint16)
+    rgb = np.stack([gray] * 3, axis=-1)
+    frame = 4 * 1024 * 1024  # bytes of one float32 gray frame
+    for image in (gray, rgb):
+        rows, peak = _peak_bytes(detect_infobar, image)
+        assert rows == 40
+        assert peak < frame / 4, (image.shape, peak)  # blocks of 64 rows, not the 1024 of the frame
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_nan_or_inf_is_one_error_no_warning(bad):
+    img = add_bar(textured(seed=12), 40, background=0.0, ink=1.0)
+    img[5, 6] = bad
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # numpy's RuntimeWarning (inf - inf) would fail here
+        with pytest.raises(MidnetError, match="NaN or infinite"):
+            detect_infobar(img)
+
+
+def test_gray_alpha_bar_ignores_alpha():
+    img = (add_bar(textured(seed=13), 40, background=0.0, ink=1.0) * 255).round().astype(np.uint8)
+    alpha = np.random.default_rng(13).integers(0, 256, img.shape, dtype=np.uint8)  # was averaged with gray
+    assert detect_infobar(np.stack([img, alpha], axis=-1)) == 40

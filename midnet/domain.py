@@ -1,0 +1,146 @@
+"""Is a micrograph like the ones a model was trained on?
+
+A network restores what resembles its training data and can invent detail elsewhere, so
+``midnet deblur`` says when an input lies far outside it and suggests ``midnet finetune``.
+Each frame is described by a few numbers that do not depend on how its intensities are
+stored (midnet/intensity.py normalises them away, as the network's input is):
+
+- ``noise``: the noise level on the network's scale (Immerkaer's fast estimate, 1996:
+  the mean absolute response to a mask that cancels planes and ramps, so the specimen's
+  own smooth structure counts little);
+- ``levels``: how many of the file's grey levels lie between the frame's 1st and 99.8th
+  percentiles (a frame using 20 levels of 255 is coarsely quantised or very low contrast;
+  only too few count: finer quantisation than in training is no risk);
+- ``clipped``: the fraction of pixels at the container's darkest or brightest value
+  (saturated detector, crushed blacks);
+- ``blur_px``: the equivalent Gaussian blur width in pixels (midnet/focus.py), where that
+  estimator is installed with the package.
+
+A model's domain is the range of each number over its training frames, recorded in its
+weights file (``midnet.domain``). A frame is outside when a number leaves that range by
+more than a stated factor (``SLACK``): the ranges come from few micrographs, so only large
+departures are reported.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+from scipy import ndimage
+
+from . import intensity
+from .infobar import InfobarSpec, resolve_infobar
+from .io import dtype_range, to_gray_float
+
+DOMAIN_KEY = "midnet.domain"
+# how far outside the training range a measure may go before it counts (ratio, or added fraction)
+SLACK = {"noise": 2.0, "levels": 2.0, "blur_px": 1.5, "clipped": 0.02}
+_IMMERKAER = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], dtype=np.float32)
+_MAX_SIDE = 2048  # measures come from a centre crop at most this big: enough statistics, bounded cost
+
+
+def noise_sigma(values: np.ndarray) -> float:
+    """Immerkaer's estimate of additive noise's standard deviation."""
+    response = ndimage.convolve(np.asarray(values, np.float32), _IMMERKAER, mode="nearest")[1:-1, 1:-1]
+    return float(np.mean(np.abs(response), dtype=np.float64) * math.sqrt(math.pi / 2) / 6)
+
+
+def _centre(gray: np.ndarray) -> np.ndarray:
+    h, w = gray.shape
+    top, left = max(0, (h - _MAX_SIDE) // 2), max(0, (w - _MAX_SIDE) // 2)
+    return gray[top : top + _MAX_SIDE, left : left + _MAX_SIDE]
+
+
+def describe(gray: np.ndarray, full_scale: float) -> dict[str, float]:
+    """The domain measures of a gray frame on its file's [0, 1] scale (info bar excluded).
+
+    ``full_scale`` is the number of grey levels of the file's container minus one (255 for
+    8 bits; 1.0 for float files, whose levels are not counted).
+    """
+    crop = _centre(gray)
+    scale = intensity.measure(crop)
+    described = {"noise": noise_sigma(scale.forward(crop))}
+    if full_scale > 1:  # integer files: a container with extremes and countable levels
+        described["clipped"] = float(np.mean((crop <= 0.0) | (crop >= 1.0)))
+        described["levels"] = float(scale.span * full_scale)
+    blur = _blur_px(crop)
+    if blur is not None:
+        described["blur_px"] = blur
+    return described
+
+
+def describe_image(array: np.ndarray, infobar: InfobarSpec | None = "auto") -> dict[str, float]:
+    """:func:`describe` of a micrograph as read from its file (any dtype and layout; info bar excluded)."""
+    frame = np.asarray(array)
+    rows = resolve_infobar(infobar, frame)
+    return describe(to_gray_float(frame[: frame.shape[0] - rows]), dtype_range(frame.dtype))
+
+
+def _blur_px(gray: np.ndarray) -> float | None:
+    try:
+        from .focus import estimate_blur
+    except ImportError:  # the focus estimator is optional here
+        return None
+    return float(estimate_blur(gray))
+
+
+def fit(descriptions: list[dict[str, float]]) -> dict[str, list[float]]:
+    """The range [min, max] of every measure over the training frames."""
+    keys = set.intersection(*(set(d) for d in descriptions)) if descriptions else set()
+    return {k: [min(d[k] for d in descriptions), max(d[k] for d in descriptions)] for k in sorted(keys)}
+
+
+def departures(described: dict[str, float], domain: dict[str, list[float]]) -> list[str]:
+    """Why a frame lies outside ``domain``: one short phrase per measure, empty when inside."""
+    reasons = []
+    for key, (low, high) in domain.items():
+        if key not in described:
+            continue
+        value, slack = described[key], SLACK.get(key, 2.0)
+        if key == "clipped":
+            if value > high + slack:
+                reasons.append(f"{value:.0%} of pixels clipped (training: at most {high:.0%})")
+        elif value > high * slack and key != "levels":  # finer quantisation than in training is no risk
+            reasons.append(f"{key} {value:.3g} above the training range {low:.3g}-{high:.3g}")
+        elif value < low / slack:
+            reasons.append(f"{key} {value:.3g} below the training range {low:.3g}-{high:.3g}")
+    return reasons
+
+
+def domain_from_metadata(metadata: dict[str, str]) -> dict[str, list[float]] | None:
+    """The domain a weights file records, or None for files that record none."""
+    raw = metadata.get(DOMAIN_KEY)
+    return json.loads(raw) if raw else None
+
+
+class DomainWatch:
+    """Checks each input of a batch against a model's domain; says once, at the end, which lie outside."""
+
+    def __init__(self, domain: dict[str, list[float]], model: str, infobar: InfobarSpec | None = "auto"):
+        self.domain, self.model, self.infobar = domain, model, infobar
+        self.outside: list[tuple[int, list[str]]] = []  # (input number, reasons)
+        self.seen = 0
+
+    @classmethod
+    def for_model(cls, model: str, infobar: InfobarSpec | None = "auto") -> "DomainWatch | None":
+        from .zoo import metadata_of
+
+        domain = domain_from_metadata(metadata_of(model))
+        return cls(domain, model, infobar) if domain else None
+
+    def check(self, frame: np.ndarray) -> None:
+        self.seen += 1
+        try:
+            reasons = departures(describe_image(frame, self.infobar), self.domain)
+        except ValueError:  # the restoration reports a frame it cannot handle; this check stays silent
+            return
+        if reasons:
+            self.outside.append((self.seen, reasons))
+
+    def summary(self) -> str:
+        first = self.outside[0][1]
+        return (f"{len(self.outside)} of {self.seen} frames look unlike the micrographs {self.model} was trained "
+                f"on (e.g. {'; '.join(first)}); check its output closely, or adapt it to your micrographs "
+                "with `midnet finetune PAIRS -o WEIGHTS`")
