@@ -49,7 +49,7 @@ SHARP_MAX_PX = 3.0
 RESTORE_MAX_PX = 14.0
 
 # blur_px = exp(C0 + C1 * log(raw_px) + C2 * log(noise/signal)); refitted by scripts/focus_report.py
-CALIBRATION = (0.0, 1.0, 0.0)
+CALIBRATION = (-0.576, 1.048, -0.031)
 
 VERDICTS = ("sharp", "worth restoring", "too blurred", "uncertain")
 
@@ -249,11 +249,12 @@ def calibrated_px(fit: SpectralFit, calibration: tuple[float, ...] = CALIBRATION
 
 
 def confidence_of(fit: SpectralFit) -> float:
-    """Structure evidence (share of the band above noise, full at 30%) times the fit's precision."""
+    """Structure evidence x fit precision x plausibility of the specimen's spectrum (module docstring)."""
     evidence = min(1.0, fit.signal_fraction / 0.3)
     rel_se = fit.sigma_se / max(fit.sigma, 0.3)
-    precision = 1.0 / (1.0 + (rel_se / 0.1) ** 2) if math.isfinite(rel_se) else 0.0
-    return float(np.clip(evidence * (0.5 + 0.5 * precision), 0.0, 1.0))
+    precision = 1.0 / (1.0 + (rel_se / 0.25) ** 2) if math.isfinite(rel_se) else 0.0
+    plausible = float(np.clip(6.0 - fit.alpha, 0.0, 1.0))  # alpha >= 6: leakage of smooth shading, no texture
+    return float(np.clip(evidence * precision * plausible, 0.0, 1.0))
 
 
 def verdict_of(blur_px: float, confidence: float, sharp_max: float = SHARP_MAX_PX,
@@ -281,6 +282,8 @@ def score(array: np.ndarray, infobar: InfobarSpec | str | None = "auto", pixel_s
         lo, hi = float(gray.min()), float(gray.max())
         if lo < 0 or hi > 1:  # floats outside 0..1: the noise is then reported on the frame's own range
             gray = (gray - lo) / ((hi - lo) or 1.0)
+    if gray.size == 0 or float(gray.std()) < 1e-6:  # a constant frame: nothing to judge
+        return FocusScore(blur_px=float("nan"), confidence=0.0, verdict="uncertain", raw_px=float("nan"), noise=0.0)
     fit = spectral_sigma(gray)
     blur = calibrated_px(fit)
     conf = confidence_of(fit)
@@ -337,6 +340,12 @@ def score_file(path, infobar: InfobarSpec | str | None = "auto", pixel_size_nm: 
     return records
 
 
+def blur_key(record: dict) -> float:
+    """blur_px for sorting: a frame that could not be judged (NaN) counts as the least blurred."""
+    b = record.get("blur_px")
+    return b if b is not None and math.isfinite(b) else -1.0
+
+
 def summary(records: list[dict]) -> str:
     counts = {v: sum(r["verdict"] == v for r in records) for v in VERDICTS}
     return f"{len(records)} scored: " + ", ".join(f"{n} {v}" for v, n in counts.items())
@@ -378,12 +387,13 @@ def _histogram(records: list[dict], width: int = 900, height: int = 300):
     im = Image.new("RGB", (width, height), "white")
     draw = ImageDraw.Draw(im)
     left, bottom, top, right = 50, height - 40, 30, width - 20
-    top_px = max(RESTORE_MAX_PX * 1.25, max((r["blur_px"] for r in records), default=0) * 1.05)
+    top_px = max(RESTORE_MAX_PX * 1.25, max((blur_key(r) for r in records), default=0) * 1.05)
     step = max(0.5, round(top_px / 40 * 2) / 2)
     nbins = int(math.ceil(top_px / step))
     counts = np.zeros((nbins, len(VERDICTS)), int)
     for r in records:
-        counts[min(int(r["blur_px"] / step), nbins - 1), VERDICTS.index(r["verdict"])] += 1
+        if r["blur_px"] is not None and math.isfinite(r["blur_px"]):
+            counts[min(int(r["blur_px"] / step), nbins - 1), VERDICTS.index(r["verdict"])] += 1
     peak = max(int(counts.sum(axis=1).max()), 1)
     x_of = lambda px: left + (right - left) * px / (nbins * step)  # noqa: E731
     y_of = lambda n: bottom - (bottom - top) * n / peak  # noqa: E731
@@ -439,10 +449,10 @@ def write_report(records: list[dict], folder, infobar: InfobarSpec | str | None 
     from .io import write_image
 
     folder = Path(folder)
-    csv_path = write_csv(sorted(records, key=lambda r: -r["blur_px"]), folder / "focus.csv")
+    csv_path = write_csv(sorted(records, key=lambda r: -blur_key(r)), folder / "focus.csv")
     hist = _histogram(records)
     judged = [r for r in records if r["verdict"] != "uncertain"]
-    blurriest = sorted(judged, key=lambda r: -r["blur_px"])[:worst]
+    blurriest = sorted(judged, key=lambda r: -blur_key(r))[:worst]
     thumbs = [_thumbnail(r, infobar, (hist.width - 30) // 4) for r in blurriest]
     rows = [thumbs[i : i + 4] for i in range(0, len(thumbs), 4)]
     height = hist.height + 24 + sum(max(t.height for t in row) + 10 for row in rows)

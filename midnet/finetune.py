@@ -1,0 +1,244 @@
+"""``midnet finetune``: adapt a trained model to a lab's own one to three pairs, in minutes on a CPU.
+
+What it does, in order, all inside the ``minutes`` budget:
+1. loads and registers the pairs exactly as training does (affine by default);
+2. holds out a part to judge by: one micrograph when there are several (the last by
+   name), or, with a single pair, a strip along the far end of its longer side, at least
+   one crop side away from every training crop (crops are drawn from the rest only) and
+   scored as its own frame, since the network pools each channel over the whole image;
+3. scores the blurry input and the base model on the held-out part;
+4. trains from the base model's weights with a fine-tuning schedule (a fifth of the
+   from-scratch learning rate, cosine-annealed over the steps the budget allows, measured
+   from the first steps), scores the held-out part every ``val_every`` steps, keeps the
+   best weights and stops early when ``patience`` scores in a row bring nothing;
+5. writes the best weights (a normal midnet weights file: every command takes it), which
+   record the micrographs they saw, the base's included.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+
+from . import domain
+from .data import Pair, load_pairs, sample_batch
+from .errors import MidnetError
+from .evaluate import score_restorer
+from .losses import LossConfig, RestorationLoss
+from .restore import make_restorer
+from .training.step import training_step
+from .weights import TRAINED_ON_KEY, save_model
+from .zoo import DEFAULT_MODEL, load_model, metadata_of, trained_on
+
+
+class FinetuneConfig(BaseModel):
+    """The settings of a fine-tuning run (defaults chosen for 1-3 pairs on a CPU)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    base: str = Field(DEFAULT_MODEL, description="Preset with shipped weights, or a weights file, to start from.")
+    minutes: float = Field(10.0, gt=0, le=10_000, description="Wall-time cap of the whole command.")
+    lr: float = Field(2e-4, gt=0, le=1, description="Initial learning rate (a fifth of training from scratch).")
+    lr_min: float = Field(1e-6, ge=0, le=1, description="Learning rate at the end of the cosine schedule.")
+    crop: int = Field(192, ge=32, le=2048, description="Training crop side, pixels.")
+    batch: int = Field(4, ge=1, le=256, description="Crops per step.")
+    max_steps: int = Field(3000, ge=1, le=1_000_000, description="Steps at most, however long the budget.")
+    val_every: int = Field(25, ge=1, le=100_000, description="Score the held-out part every this many steps.")
+    patience: int = Field(6, ge=1, le=1000, description="Stop after this many scores without a gain.")
+    min_gain_db: float = Field(0.01, ge=0, le=10, description="A held-out gain smaller than this is no gain.")
+    align: str = Field("affine", pattern="^(affine|shift|none)$", description="Registration of each pair.")
+    infobar: int | str = Field("auto", description="Info bar rows at the bottom, or auto/none.")
+    seed: int = Field(0, ge=0, le=2**31 - 1, description="Seeds the crops.")
+    loss: LossConfig = Field(default_factory=LossConfig, description="Loss terms and weights (training's).")
+
+
+@dataclass
+class HeldOut:
+    pairs: list[Pair]
+    train: list[Pair]
+    description: str
+
+
+@dataclass
+class FinetuneResult:
+    """The held-out table (input, base, fine-tuned) and what the run did."""
+
+    held_out: str
+    rows: dict[str, tuple[float, float]]  # label -> (PSNR dB, SSIM), means over the held-out part
+    steps: int
+    best_step: int
+    stopped: str
+    weights: Path
+    history: list[tuple[int, float]] = field(default_factory=list)  # (step, held-out PSNR)
+
+
+def split_held_out(pairs: list[Pair], crop: int) -> HeldOut:
+    """One micrograph out when there are several; with one pair, a far strip one crop side from any training crop."""
+    if len(pairs) > 1:
+        held = pairs[-1]
+        return HeldOut([held], pairs[:-1], f"micrograph {held.name} (the last by name)")
+    pair = pairs[0]
+    h, w = pair.blur.shape
+    long_side = max(h, w)
+    strip = max(long_side // 4, crop)
+    if long_side - strip - crop < crop or min(h, w) < crop:
+        raise MidnetError(f"{pair.name}: {w}x{h} is too small to hold out a strip and train beside it with "
+                          f"{crop}px crops; give a second pair or a smaller --crop")
+    if w >= h:
+        held = _part(pair, slice(None), slice(w - strip, w), "held-out")
+        train = _part(pair, slice(None), slice(0, w - strip - crop), "train")
+        where = f"the right {strip} columns of {pair.name}"
+    else:
+        held = _part(pair, slice(h - strip, h), slice(None), "held-out")
+        train = _part(pair, slice(0, h - strip - crop), slice(None), "train")
+        where = f"the bottom {strip} rows of {pair.name}"
+    return HeldOut([held], [train], f"{where}, {crop} px from every training crop")
+
+
+def _part(pair: Pair, rows: slice, cols: slice, label: str) -> Pair:
+    return replace(pair, name=f"{pair.name} ({label})", blur=pair.blur[rows, cols].copy(),
+                   sharp=pair.sharp[rows, cols].copy(), transform=None)
+
+
+def _mean_scores(net_or_none, pairs: list[Pair]) -> tuple[float, float, float, float]:
+    """(PSNR, SSIM) of the restoration and of the blurry input, averaged over ``pairs``."""
+    restorer = make_restorer(net_or_none)
+    result = score_restorer(restorer, pairs, align=False)["mean"]
+    return result["psnr"], result["ssim"], result["input_psnr"], result["input_ssim"]
+
+
+class _Budget:
+    """The wall-time cap of the whole command, started before the pairs are loaded."""
+
+    def __init__(self, minutes: float):
+        self.start = time.monotonic()
+        self.end = self.start + 60.0 * minutes
+
+    def left(self) -> float:
+        return self.end - time.monotonic()
+
+
+def finetune(data: str | os.PathLike, output: str | os.PathLike, config: FinetuneConfig | None = None,
+             overwrite: bool = False, echo: Callable[[str], None] = print, progress: bool = True) -> FinetuneResult:
+    """Fine-tune ``config.base`` on the pairs in ``data`` and write the best weights to ``output``."""
+    config = config or FinetuneConfig()
+    budget = _Budget(config.minutes)
+    output = Path(output)
+    if output.exists() and not overwrite:
+        raise MidnetError(f"{output} exists; choose another -o or pass --overwrite")
+    if output.suffix != ".safetensors":
+        raise MidnetError(f"{output}: weights are written as .safetensors; name the file NAME.safetensors")
+    base = load_model(config.base)  # the shared cached module: copied below, never trained
+    echo(f"loading and registering the pairs of {data} ({config.align})...")
+    pairs = load_pairs(data, config.infobar, align=config.align, warn_shift=False)
+    split = split_held_out(pairs, config.crop)
+    echo(f"held out: {split.description}; training on {', '.join(p.name for p in split.train)}")
+    started = time.monotonic()
+    base_psnr, base_ssim, in_psnr, in_ssim = _mean_scores(base, split.pairs)
+    eval_seconds = time.monotonic() - started  # what each held-out score will cost
+    net = copy.deepcopy(base).train()
+    for p in net.parameters():
+        p.requires_grad_(True)
+    state = _Session(config, net, split, budget, (base_psnr, base_ssim))
+    state.run(echo, progress, eval_seconds)
+    net.load_state_dict(state.best_state)
+    _save(net, output, config, pairs, state)
+    rows = {"blurry input": (in_psnr, in_ssim), f"base ({config.base})": (base_psnr, base_ssim),
+            "fine-tuned": (state.best_psnr, state.best_ssim)}
+    return FinetuneResult(split.description, rows, state.step, state.best_step, state.stopped, output, state.history)
+
+
+class _Session:
+    """The training loop of a fine-tuning run: steps, held-out scores, the best weights, the stop."""
+
+    def __init__(self, config: FinetuneConfig, net, split: HeldOut, budget: _Budget, base: tuple[float, float]):
+        self.config, self.net, self.split, self.budget = config, net, split, budget
+        self.criterion = RestorationLoss(config.loss)
+        self.optimizer = torch.optim.Adam(net.parameters(), lr=config.lr)
+        self.best_psnr, self.best_ssim, self.best_step = base[0], base[1], 0  # the base is the score to beat
+        self.best_state = copy.deepcopy(net.state_dict())
+        self.step, self.stale, self.planned = 0, 0, config.max_steps
+        self.history: list[tuple[int, float]] = [(0, base[0])]
+        self.stopped = "step limit"
+
+    def run(self, echo: Callable[[str], None], progress: bool, eval_seconds: float) -> None:
+        from tqdm import tqdm
+
+        bar = tqdm(total=self.planned, desc="finetune", unit="step", disable=None if progress else True)
+        try:
+            while self.step < self.planned:
+                t0 = time.monotonic()
+                self._one_step()
+                if self.step == 3:  # plan the schedule from the measured step time
+                    self._plan((time.monotonic() - t0), eval_seconds, bar)
+                bar.update(1)
+                if self.step % self.config.val_every == 0 and self._validate(bar):
+                    break
+                if self.budget.left() < eval_seconds:
+                    self.stopped = "time budget"
+                    break
+        finally:
+            bar.close()
+        if self.step % self.config.val_every and self.stopped == "time budget" and self.budget.left() > 0:
+            self._validate(None)
+        echo(f"stopped after {self.step} steps ({self.stopped}); best held-out PSNR at step {self.best_step}")
+
+    def _one_step(self) -> None:
+        c = self.config
+        x, y = sample_batch(self.split.train, c.batch, c.crop, c.seed, self.step)
+        training_step(self.net, self.criterion, self.optimizer, x, y)
+        self.step += 1
+        for group in self.optimizer.param_groups:
+            group["lr"] = _cosine(self.step, self.planned, c.lr, c.lr_min)
+
+    def _plan(self, step_seconds: float, eval_seconds: float, bar) -> None:
+        per_step = step_seconds + eval_seconds / self.config.val_every
+        affordable = int((self.budget.left() - eval_seconds) / per_step) + self.step
+        self.planned = max(self.step + 1, min(self.config.max_steps, affordable))
+        bar.total = self.planned
+        bar.refresh()
+
+    def _validate(self, bar) -> bool:
+        """Score the held-out part; keep the best weights. True when patience has run out."""
+        psnr_db, ssim_value, _, _ = _mean_scores(self.net, self.split.pairs)
+        self.history.append((self.step, psnr_db))
+        if psnr_db > self.best_psnr + self.config.min_gain_db:
+            self.best_psnr, self.best_ssim, self.best_step = psnr_db, ssim_value, self.step
+            self.best_state = copy.deepcopy(self.net.state_dict())
+            self.stale = 0
+        else:
+            self.stale += 1
+        if bar is not None:
+            bar.set_postfix(held_out=f"{psnr_db:.2f} dB", best=f"{self.best_psnr:.2f}")
+        if self.stale >= self.config.patience:
+            self.stopped = f"no held-out gain in {self.stale} scores"
+            return True
+        return False
+
+
+def _cosine(step: int, total: int, lr: float, lr_min: float) -> float:
+    return lr_min + 0.5 * (lr - lr_min) * (1 + math.cos(math.pi * min(step, total) / max(total, 1)))
+
+
+def _save(net, output: Path, config: FinetuneConfig, pairs: list[Pair], state: _Session) -> None:
+    base_meta = metadata_of(config.base)
+    seen = sorted(set(trained_on(base_meta)) | {p.name for p in pairs})
+    ranges = domain.fit([domain.describe(p.blur, p.full_scale) for p in pairs])
+    base_ranges = domain.domain_from_metadata(base_meta) or {}
+    for key, (low, high) in base_ranges.items():  # the model still knows its base's micrographs
+        if key in ranges:
+            ranges[key] = [min(low, ranges[key][0]), max(high, ranges[key][1])]
+    metadata = {TRAINED_ON_KEY: json.dumps(seen), domain.DOMAIN_KEY: json.dumps(ranges),
+                "midnet.finetune": config.model_dump_json(),
+                "midnet.finetune_result": json.dumps({"best_step": state.best_step, "steps": state.step})}
+    output.parent.mkdir(parents=True, exist_ok=True)
+    save_model(net.eval(), output, metadata=metadata)

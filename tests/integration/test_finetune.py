@@ -1,0 +1,108 @@
+"""midnet finetune: the held-out split, early stopping, the time cap, and a weights file every command takes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+import midnet
+from midnet.data import load_pairs
+from midnet.errors import MidnetError
+from midnet.finetune import FinetuneConfig, finetune, split_held_out
+from midnet.zoo import load_model, trained_on
+
+from ..conftest import write_pair_folder
+
+
+@pytest.fixture
+def base(tmp_path):
+    net = midnet.create_model("midnet-s", width=8)
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(torch.randn_like(p) * 0.05)
+    return str(midnet.save_model(net, tmp_path / "base.safetensors"))
+
+
+def small(**kw) -> FinetuneConfig:
+    return FinetuneConfig(**{"crop": 32, "batch": 2, "val_every": 4, "patience": 2, "max_steps": 24, **kw})
+
+
+def test_several_pairs_hold_out_one_micrograph(pair_folder):
+    pairs = load_pairs(pair_folder, align="none", warn_shift=False)
+    split = split_held_out(pairs, 32)
+    assert [p.name for p in split.pairs] == ["c"] and [p.name for p in split.train] == ["a", "b"]
+
+
+def test_single_pair_holds_out_a_strip_one_crop_from_every_training_crop(tmp_path):
+    pairs = load_pairs(write_pair_folder(tmp_path / "one", names=("x",), h=96, w=160), align="none",
+                       warn_shift=False)
+    split = split_held_out(pairs, 32)
+    (held,), (train,) = split.pairs, split.train
+    full = pairs[0].blur
+    strip = held.blur.shape[1]
+    assert held.blur.shape[0] == full.shape[0] and strip >= 32
+    np.testing.assert_array_equal(held.blur, full[:, -strip:])
+    # training crops come only from the left part, which ends one crop side before the strip
+    assert train.blur.shape[1] + 32 + strip == full.shape[1]
+    np.testing.assert_array_equal(train.sharp, pairs[0].sharp[:, : train.blur.shape[1]])
+
+
+def test_single_pair_too_small_to_split_is_one_clear_error(tmp_path):
+    pairs = load_pairs(write_pair_folder(tmp_path / "tiny", names=("x",), h=64, w=80), align="none",
+                       warn_shift=False)
+    with pytest.raises(MidnetError, match="too small to hold out"):
+        split_held_out(pairs, 32)
+
+
+def test_no_gain_stops_early_and_keeps_the_base_weights(pair_folder, tmp_path, base):
+    out = tmp_path / "ft.safetensors"
+    result = finetune(pair_folder, out, small(base=base, lr=1e-12, lr_min=0.0), echo=lambda m: None,
+                      progress=False)
+    assert result.best_step == 0 and result.steps == 4 * 2  # two scores without a gain, then stop
+    assert "no held-out gain" in result.stopped
+    for a, b in zip(load_model(base).state_dict().values(), load_model(out).state_dict().values()):
+        torch.testing.assert_close(a, b, atol=1e-9, rtol=0)
+
+
+def test_finetuned_weights_work_everywhere_and_record_what_they_saw(pair_folder, tmp_path, base):
+    out = tmp_path / "ft.safetensors"
+    result = finetune(pair_folder, out, small(base=base, lr=1e-3, patience=10), echo=lambda m: None,
+                      progress=False)
+    assert set(result.rows) == {"blurry input", f"base ({base})", "fine-tuned"}
+    assert result.rows["fine-tuned"][0] >= result.rows[f"base ({base})"][0]  # the best weights, or the base's
+    assert sorted(trained_on(out)) == ["a", "b", "c"]
+    frame = (np.random.default_rng(0).random((40, 48)) * 255).astype(np.uint8)
+    assert midnet.deblur(frame, model=str(out), infobar="none").shape == frame.shape
+    proc = subprocess.run([sys.executable, "-m", "midnet.cli", "eval", "--model", str(out), "--data",
+                           str(pair_folder), "--align", "none"], capture_output=True, text=True)
+    assert proc.returncode == 0 and "was trained on a, b, c" in proc.stderr
+
+
+def test_the_time_cap_stops_training(pair_folder, tmp_path, base):
+    result = finetune(pair_folder, tmp_path / "ft.safetensors", small(base=base, minutes=0.02, max_steps=10**6,
+                      patience=10**3), echo=lambda m: None, progress=False)
+    assert result.stopped == "time budget" and result.steps < 10**6
+
+
+def test_existing_output_is_refused_without_overwrite(pair_folder, tmp_path, base):
+    out = tmp_path / "ft.safetensors"
+    out.write_bytes(b"keep me")
+    with pytest.raises(MidnetError, match="--overwrite"):
+        finetune(pair_folder, out, small(base=base), echo=lambda m: None, progress=False)
+    assert out.read_bytes() == b"keep me"
+
+
+def test_command_prints_the_held_out_table(pair_folder, tmp_path, base):
+    out = tmp_path / "ft.safetensors"
+    args = [sys.executable, "-m", "midnet.cli", "finetune", str(pair_folder), "-o", str(out), "--base", base,
+            "--minutes", "0.2", "--crop", "32"]
+    proc = subprocess.run(args, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    for row in ("blurry input", "base (", "fine-tuned", "held out: micrograph c"):
+        assert row in proc.stdout
+    again = subprocess.run(args, capture_output=True, text=True)
+    assert again.returncode == 1 and "exists" in again.stderr and "Traceback" not in again.stderr
