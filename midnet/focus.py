@@ -43,6 +43,7 @@ MIN_TILE = 64  # smaller images carry too few frequencies to fit
 N_BINS = 40  # log-spaced radial bins from 2/tile to 0.5 cycles/px
 MAX_BIN = 8  # a blur this many times the tile/16 is measured on a 2x2-binned image, up to 8x8
 MIN_CONFIDENCE = 0.2  # below: verdict "uncertain"
+MODES_NONE, MODES_FULL = 50.0, 500.0  # Fourier modes above the noise: no evidence at 50, full evidence at 500
 
 # Verdict thresholds on blur_px (calibrated: docs/results.md, section 8).
 SHARP_MAX_PX = 3.0
@@ -64,6 +65,7 @@ class SpectralFit:
     log_noise: float  # log of the white-noise variance (gray in 0..1)
     sigma_se: float  # standard error of sigma from the fit
     signal_fraction: float  # fraction of the band 2/tile..0.25 where specimen power > noise
+    modes: float  # independent Fourier modes of the frame whose specimen power is above twice the noise
     log_snr: float  # log(structure variance / noise variance) over the band
     bin: int = 1  # the image was binned this many times before fitting
 
@@ -99,8 +101,12 @@ def _starts(length: int, tile: int) -> np.ndarray:
     return np.linspace(0, length - tile, n).round().astype(int)
 
 
-def power_spectrum(gray: np.ndarray, tile: int) -> tuple[np.ndarray, np.ndarray]:
-    """Radially averaged power spectrum (Welch: Hann tiles, half overlap): bin frequencies, power."""
+def power_spectrum(gray: np.ndarray, tile: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Radially averaged power spectrum (Welch: Hann tiles, half overlap).
+
+    Returns each bin's mean frequency, mean power, and how many independent Fourier modes of
+    the whole frame it holds (its samples in one tile times the frame's area in tiles).
+    """
     from scipy import fft
 
     ys, xs = _starts(gray.shape[0], tile), _starts(gray.shape[1], tile)
@@ -118,7 +124,8 @@ def power_spectrum(gray: np.ndarray, tile: int) -> tuple[np.ndarray, np.ndarray]
     fsum = np.bincount(idx[keep], weights=f[keep], minlength=N_BINS + 1)
     psum = np.bincount(idx[keep], weights=power.ravel()[keep], minlength=N_BINS + 1)
     ok = count >= 3
-    return fsum[ok] / count[ok], psum[ok] / count[ok]
+    modes = count[ok] * (gray.shape[0] * gray.shape[1] / tile**2)
+    return fsum[ok] / count[ok], psum[ok] / count[ok], modes
 
 
 def _model(q: np.ndarray, f: np.ndarray) -> np.ndarray:
@@ -126,7 +133,7 @@ def _model(q: np.ndarray, f: np.ndarray) -> np.ndarray:
     return np.logaddexp(log_amp - alpha * np.log(f) - (2 * np.pi * sigma * f) ** 2, log_noise)
 
 
-def fit_spectrum(f: np.ndarray, power: np.ndarray, tile: int) -> SpectralFit:
+def fit_spectrum(f: np.ndarray, power: np.ndarray, modes: np.ndarray, tile: int) -> SpectralFit:
     """Least-squares fit of the blur model to log power; several starting blurs, the best kept."""
     from scipy.optimize import least_squares
 
@@ -148,11 +155,12 @@ def fit_spectrum(f: np.ndarray, power: np.ndarray, tile: int) -> SpectralFit:
     signal = np.exp(q[0] - q[1] * np.log(f) - (2 * np.pi * q[2] * f) ** 2)
     noise = math.exp(q[3])
     band = f <= 0.25
-    above = (power > 2 * noise) & (signal > noise) & band
+    strong = (power > 2 * noise) & (signal > noise)
+    above = strong & band
     struct = float(np.clip(power[band] - noise, 0, None).mean())
     return SpectralFit(
         sigma=float(q[2]), alpha=float(q[1]), log_amp=float(q[0]), log_noise=float(q[3]), sigma_se=se,
-        signal_fraction=float(above.sum() / max(band.sum(), 1)),
+        signal_fraction=float(above.sum() / max(band.sum(), 1)), modes=float(modes[strong].sum()),
         log_snr=float(np.log(max(struct, 1e-30) / noise)),
     )
 
@@ -168,7 +176,8 @@ def spectral_sigma(gray: np.ndarray) -> SpectralFit:
     while True:
         g = _bin(gray, b) if b > 1 else gray
         tile = _tile_for(g.shape)
-        fit = fit_spectrum(*power_spectrum(g, tile), tile)
+        f, power, modes = power_spectrum(g, tile)
+        fit = fit_spectrum(f, power, modes, tile)
         noise = fit.log_noise if noise is None else noise  # the noise of the full-resolution image
         nxt = 2 * b
         if fit.sigma <= tile / 16 or nxt > MAX_BIN or min(gray.shape) // nxt < MIN_TILE:
@@ -250,7 +259,7 @@ def calibrated_px(fit: SpectralFit, calibration: tuple[float, ...] = CALIBRATION
 
 def confidence_of(fit: SpectralFit) -> float:
     """Structure evidence x fit precision x plausibility of the specimen's spectrum (module docstring)."""
-    evidence = min(1.0, fit.signal_fraction / 0.3)
+    evidence = float(np.clip(math.log10(max(fit.modes, 1.0) / MODES_NONE) / math.log10(MODES_FULL / MODES_NONE), 0, 1))
     rel_se = fit.sigma_se / max(fit.sigma, 0.3)
     precision = 1.0 / (1.0 + (rel_se / 0.25) ** 2) if math.isfinite(rel_se) else 0.0
     plausible = float(np.clip(6.0 - fit.alpha, 0.0, 1.0))  # alpha >= 6: leakage of smooth shading, no texture

@@ -16,7 +16,10 @@ Frames are padded to the network's size multiple by reflection before the networ
 them. NAFNet's own code pads with zeros (harmless on its 1280x720 GoPro frames, which need
 none): on a 956x1249 registered SEM frame that dark band turns into bright lines along two
 edges and shifts every pooled channel mean. Reflection gains 1.1 dB on the whole frame
-(1-1 with the fold-0 model: 25.37 -> 26.51 dB; scripts/registration_report.py --model).
+(scripts/registration_report.py --model measures it). This is the one place a frame is
+padded on its way through midnet: each network keeps its official padding for direct
+calls (so official checkpoints give their official outputs), and on a frame padded here
+to its size multiple that padding has nothing left to do.
 """
 
 from __future__ import annotations

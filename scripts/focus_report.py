@@ -138,8 +138,8 @@ def error_rows(records: list[dict], pred: dict, group: str) -> list[str]:
     for value in sorted({r[group] for r in records}):
         idx = [i for i, r in enumerate(records) if r[group] == value]
         rel = np.array([pred[i] / records[i]["true"] - 1 for i in idx])
-        rho = spearmanr([pred[i] for i in idx], [records[i]["true"] for i in idx])[0] if group == "nz" else float("nan")
-        rows.append(f"| {value:g} | {len(idx)} | {rho:.3f} | {np.mean(rel):+.3f} | {np.median(np.abs(rel)):.3f} | "
+        rho = f"{spearmanr([pred[i] for i in idx], [records[i]['true'] for i in idx])[0]:.3f} | " if group == "nz" else ""
+        rows.append(f"| {value:g} | {len(idx)} | {rho}{np.mean(rel):+.3f} | {np.median(np.abs(rel)):.3f} | "
                     f"{np.percentile(np.abs(rel), 90):.3f} | {np.abs(rel).max():.3f} |")
     return rows
 
@@ -165,7 +165,8 @@ def stage_synthetic(data: Path, work: Path, images: Path) -> dict:
     print("\nspectral blur_px, leave-one-micrograph-out calibration, by added noise (gray levels):")
     print(head.format("noise") + "\n" + "\n".join(error_rows(calib, pred, "nz")))
     print("\nby added width (px):")
-    print(head.format("width") + "\n" + "\n".join(error_rows(calib, pred, "w")))
+    print(head.format("width").replace(" Spearman |", "").replace(" --- |", "", 1) + "\n"
+          + "\n".join(error_rows(calib, pred, "w")))
     raw_rel = [r["fit"]["sigma"] / r["true"] - 1 for r in calib if r["w"] > 0]
     print(f"\nraw (uncalibrated) fit: median rel. error {np.median(raw_rel):+.3f}")
     sub = [r for r in calib if "reblur" in r and np.isfinite(r["reblur"])]
@@ -176,6 +177,7 @@ def stage_synthetic(data: Path, work: Path, images: Path) -> dict:
     print(summary_line("re-blur gradient ratio", sub, leave_one_out(sub, lambda r: r["reblur"], "raw")))
     print(f"(re-blur NaN on {sum(1 for r in calib if 'reblur' in r and not np.isfinite(r['reblur']))} cases)")
     measures_table(records, pred, calib)
+    confidence_table(records)
     figure_synthetic(calib, pred, sub, leave_one_out(sub, lambda r: r["reblur"], "raw"), images / "focus_synthetic.png")
     return {"coef": coef.tolist()}
 
@@ -196,6 +198,26 @@ def measures_table(records: list[dict], pred: dict, calib: list[dict]) -> None:
         print(f"w={w:g}: blur_effect {np.mean([r['blur_effect'] for r in row if r['nz'] == 0]):.3f} (no noise) -> "
               f"{np.mean([r['blur_effect'] for r in row if r['nz'] == 9]):.3f} (9 levels); variance of Laplacian "
               f"{np.mean([r['varlap'] for r in row if r['nz'] == 0]):.2e} -> {np.mean([r['varlap'] for r in row if r['nz'] == 9]):.2e}")
+
+
+def flat_images(n: int = 512) -> dict:
+    """Generated specimens without texture: what the confidence must flag."""
+    y, x = np.mgrid[0:n, 0:n] / n
+    rng = np.random.default_rng(3)
+    return {"ramp": 0.3 + 0.3 * x, "smooth waves": 0.5 + 0.2 * np.sin(3 * np.pi * x) * np.cos(2.4 * np.pi * y),
+            "shading + one blob": 0.4 + 0.1 * y + 0.2 * np.exp(-((x - 0.5) ** 2 + (y - 0.4) ** 2) / 0.02),
+            "constant": np.full((n, n), 0.4), "noise blurred 25 px": ndi.gaussian_filter(rng.uniform(0, 1, (n, n)), 25) * 8 - 3.5}
+
+
+def confidence_table(records: list[dict]) -> None:
+    conf = np.array([focus.confidence_of(focus.SpectralFit(**r["fit"])) for r in records])
+    print(f"\nconfidence on the synthetic SEM frames: min {conf.min():.2f}, median {np.median(conf):.2f}; by width: "
+          + ", ".join(f"{w:g}: {np.min([c for c, r in zip(conf, records) if r['w'] == w]):.2f}" for w in WIDTHS) + " (min)")
+    rng = np.random.default_rng(4)
+    print("generated 512 px frames without texture (confidence at noise 0 / 2 / 6 levels; verdict at 6):")
+    for name, img in flat_images().items():
+        scores = [focus.score(np.round(degrade(img, 0, nz, rng) * 255).astype(np.uint8), infobar="none") for nz in (0, 2, 6)]
+        print(f"  {name}: " + " / ".join(f"{s.confidence:.2f}" for s in scores) + f"; {scores[-1].verdict}")
 
 
 # ------------------------------------------------------------------ figures
@@ -238,8 +260,8 @@ def figure_synthetic(calib, pred, sub, pred_reblur, path: Path) -> None:
                 x, y = to_x(min(max(r["true"], lo), hi)), to_y(min(max(p[i], lo), hi))
                 draw.ellipse([x - 2, y - 2, x + 2, y + 2], fill=NOISE_COLOURS[r["nz"]])
     for j, (nz, c) in enumerate(NOISE_COLOURS.items()):
-        draw.rectangle([1000, 80 + 16 * j, 1008, 88 + 16 * j], fill=c)
-        draw.text((1012, 78 + 16 * j), f"noise {nz} levels", fill=0)
+        draw.rectangle([80, 70 + 16 * j, 88, 78 + 16 * j], fill=c)
+        draw.text((92, 68 + 16 * j), f"noise {nz} gray levels", fill=0)
     im.save(path)
     print(f"wrote {path}", file=sys.stderr)
 

@@ -127,7 +127,9 @@ class DMPHN(nn.Module):
 
     def forward(self, blur: torch.Tensor) -> torch.Tensor:
         H, W = blur.shape[-2:]
-        x = _pad_reflect(blur, self.padder_size) - _CENTRE
+        # Reflection, not zeros: with no global skip a zero border is a step edge the network
+        # would sharpen; on the official 720x1280 frames this pads nothing.
+        x = pad_to_multiple(blur, self.padder_size, mode="reflect") - _CENTRE
 
         # The official split order: height into top/bottom first, then each half's width.
         top, bottom = x.chunk(2, dim=2)
@@ -151,17 +153,6 @@ class DMPHN(nn.Module):
         out = self.decoder_lv1(feat1) + _CENTRE
         return out[..., :H, :W]
 
-
-def _pad_reflect(x: torch.Tensor, multiple: int) -> torch.Tensor:
-    """Pad the bottom and right of an NCHW tensor to a multiple of ``multiple`` by reflection.
-
-    Not zeros: the network has no global skip and deblurs what it sees, so a zero border is
-    a step edge it would sharpen, ringing back into the image. Reflection continues the
-    content. The official code never pads (GoPro's 720x1280 divides by 8), so on such sizes
-    this is a no-op and the output is the official one. Images too small to reflect
-    (a side under 8 pixels) are replicated instead.
-    """
-    return pad_to_multiple(x, multiple, mode="reflect")
 
 
 def _official_init(m: nn.Module) -> None:

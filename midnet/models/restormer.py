@@ -258,7 +258,9 @@ class Restormer(nn.Module):
 
     def forward(self, inp_img: torch.Tensor) -> torch.Tensor:
         H, W = inp_img.shape[-2:]
-        inp_img = pad_reflect_to_multiple(inp_img, self.padder_size)
+        # Reflection, as the official test code pads: MDTA attends over every pixel, so a zero
+        # band would change the whole output and skew each channel's statistics.
+        inp_img = pad_to_multiple(inp_img, self.padder_size, mode="reflect")
 
         f0 = self.patch_embed(inp_img)
         enc1 = self.encoder_level1(f0)
@@ -276,16 +278,3 @@ class Restormer(nn.Module):
         else:
             out = self.output(refined) + inp_img  # the network learns the residual
         return out[..., :H, :W]
-
-
-def pad_reflect_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
-    """Pad the bottom and right of an NCHW tensor to a multiple of ``multiple`` by reflection.
-
-    Reflection, not zeros: it is how the official test scripts pad Restormer's input
-    (``Motion_Deblurring/test.py`` and BasicSR's validation), so official checkpoints give
-    their published behaviour here. It also matters more than in a conv net: MDTA's
-    attention map is computed over every pixel, so padded pixels change the whole output,
-    not only a border, and a zero (black) band would skew each channel's statistics and
-    add a step edge. A side too short to reflect its padding (under 8 pixels) is replicated.
-    """
-    return pad_to_multiple(x, multiple, mode="reflect")
