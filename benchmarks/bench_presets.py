@@ -1,8 +1,9 @@
 """Seconds per 1280x960 grayscale image for every preset, CPU, float32.
 
 Two figures per preset: the plain eager forward (NCHW, no_grad) and what `midnet deblur`
-runs (midnet.restore.make_restorer: the fused channels-last copy for the NAFNet family,
-inference_mode; the whole frame, as below 2.5 MP). Ratios are to nafnet-s's plain forward
+runs (midnet.restore.make_restorer: the fused channels-last copy for the NAFNet family, an
+eval copy for the others; inference_mode; the whole frame, as below 2.5 MP; with the
+percentile intensity map around it). Ratios are to nafnet-s's plain forward
 measured in the same process.
     python -m benchmarks.bench_presets [--repeats 3] [--presets a,b]
 """
@@ -15,7 +16,7 @@ import torch
 
 import midnet
 from benchmarks.common import best_time, threads
-from midnet.restore import fast_path_ok, make_restorer
+from midnet.restore import make_restorer
 
 
 def main() -> None:
@@ -31,11 +32,8 @@ def main() -> None:
         net = midnet.create_model(name).eval()
         with torch.no_grad():
             plain = best_time(lambda: net(x), repeats=args.repeats, warmup=args.warmup)
-        if fast_path_ok(net):
-            restore = make_restorer(net)  # auto tiling: the whole frame, as 1.2 MP is below 2.5 MP
-            product = best_time(lambda: restore(gray), repeats=args.repeats, warmup=args.warmup)
-        else:  # no fused copy: midnet deblur runs this very module (inference_mode), not timed twice
-            product = plain
+        restore = make_restorer(net)  # auto tiling: the whole frame, as 1.2 MP is below 2.5 MP
+        product = best_time(lambda: restore(gray), repeats=args.repeats, warmup=args.warmup)
         results[name] = (plain, product)
         print(f"{name:<12} {midnet.count_parameters(net):>12,} params  plain {plain:7.2f} s, "
               f"midnet deblur {product:7.2f} s / 1280x960", flush=True)

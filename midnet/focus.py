@@ -478,3 +478,69 @@ def write_report(records: list[dict], folder, infobar: InfobarSpec | str | None 
         y += max(t.height for t in row) + 10
     png = write_image(folder / "focus_report.png", np.asarray(page), fmt="png")
     return [csv_path, png]
+
+
+# --- midnet deblur --only-blurry -------------------------------------------------------------
+
+class OnlyBlurry:
+    """``deblur --only-blurry``: restore only the files the score says need it, and say so.
+
+    :meth:`select` scores every job's source (every page of a stack; a file is restored when
+    any page is worth restoring) and keeps those; :meth:`wrap` scores each restored frame;
+    :meth:`compare_writer` labels the before/after picture with both scores; :attr:`skipped`
+    (the batch report's format) and :meth:`lines` (before/after blur of each restored file)
+    are for the batch's summary.
+    """
+
+    def __init__(self, threshold: float | None = None, infobar: InfobarSpec | str | None = "auto"):
+        self.threshold = SHARP_MAX_PX if threshold is None else threshold
+        self.infobar = infobar
+        self.before: dict[Path, FocusScore] = {}
+        self.after: dict[Path, FocusScore] = {}
+        self.skipped: list[tuple[Path, str]] = []
+        self._last: FocusScore | None = None
+
+    def select(self, jobs: list) -> list:
+        from .io import read_image
+
+        kept = []
+        for job in jobs:
+            try:
+                frames = _frames(read_image(job.source))
+            except MidnetError:
+                kept.append(job)  # the batch reports the unreadable file as it always does
+                continue
+            scores = [needs_restoring(f, self.threshold, self.infobar) for f in frames]
+            restore = [s for ok, s in scores if ok]
+            if restore:
+                self.before[job.source] = max(restore, key=lambda s: s.blur_px)
+                kept.append(job)
+            else:
+                worst = max((s for _, s in scores), key=lambda s: s.blur_px if math.isfinite(s.blur_px) else -1)
+                self.skipped.append((job.source, f"{job.source}: {skip_reason(worst)}; not restored (--only-blurry)"))
+        return kept
+
+    def wrap(self, restore_one):
+        def run(frame):
+            out = restore_one(frame)
+            restored = out[0] if isinstance(out, tuple) else out
+            self._last = score(restored, infobar=self.infobar, sharp_max=self.threshold)
+            return out
+
+        return run
+
+    def file_done(self, job, status: str) -> None:
+        if status == "restored" and self._last is not None:
+            self.after[job.source] = self._last
+        self._last = None
+
+    def compare_writer(self, before: np.ndarray, after: np.ndarray, path) -> Path:
+        from .figures import compare_figure
+
+        b, a = (score(x, infobar=self.infobar) for x in (before, after))
+        return compare_figure(before, after, path, labels=(f"blurry: blur {b.blur_px:.1f} px", f"restored: {a.blur_px:.1f} px"))
+
+    def lines(self) -> list[str]:
+        """One line per restored file: its blur before and after (the skipped ones are in :attr:`skipped`)."""
+        return [f"scored: {src}: blur {b.blur_px:.1f} px before, {self.after[src].blur_px:.1f} px after restoration"
+                for src, b in self.before.items() if src in self.after]

@@ -28,7 +28,7 @@ from .devices import pick_device
 from .errors import MidnetError
 from .fast import optimize_for_inference
 from .infobar import InfobarSpec, resolve_infobar
-from .io import check_finite, dtype_range
+from .io import check_finite, dtype_range, to_gray_float
 from .tiling import predict_tiled, predict_whole
 from .zoo import DEFAULT_MODEL, load_model
 
@@ -233,19 +233,36 @@ def _file_scale(array: np.ndarray) -> tuple[float, float]:
     return lo, (hi - lo) or 1.0
 
 
-def _to_dtype(values: np.ndarray, dtype: np.dtype, offset: float, span: float) -> np.ndarray:
+def _to_dtype(values: np.ndarray, dtype: np.dtype, offset: float, span: float, ceiling: float) -> np.ndarray:
+    """File-scale [0, 1] values back in the file's dtype; integers clipped to 0..``ceiling``."""
     # in place, in float32: an 8192x8192 frame must not grow float64 temporaries
     out = values.astype(np.float32, copy=True)
     out *= span
     out += offset
     if np.issubdtype(dtype, np.integer):
-        info = np.iinfo(dtype)
         np.round(out, out=out)
-        np.clip(out, info.min, info.max, out=out)
+        np.clip(out, np.iinfo(dtype).min, ceiling, out=out)
         return out.astype(dtype)
     if offset == 0.0 and span == 1.0:
         np.clip(out, 0.0, 1.0, out=out)
     return out.astype(dtype, copy=False)
+
+
+def data_ceiling(array: np.ndarray) -> float:
+    """The largest value the data's bit depth allows: 4095 for 12-bit data in a uint16 file.
+
+    Detectors write 8, 10, 12, 14 or 16 bits and files round that up to 8 or 16, so the
+    smallest 2**k - 1 (k even, from 8) that holds the frame's maximum is the data's ceiling:
+    a restored 12-bit frame stays valid 12-bit data, as its 8-bit version stays within 255.
+    """
+    top = np.iinfo(array.dtype).max
+    if array.dtype.kind != "u" or array.size == 0:
+        return float(top)
+    largest = int(array.max())
+    bits = 8
+    while (1 << bits) - 1 < largest and (1 << bits) - 1 < top:
+        bits += 2
+    return float(min((1 << bits) - 1, top))
 
 
 def _on_file_scale(values: np.ndarray, offset: float, span: float) -> np.ndarray:
@@ -253,6 +270,12 @@ def _on_file_scale(values: np.ndarray, offset: float, span: float) -> np.ndarray
     out -= offset
     out /= span
     return out
+
+
+def _gray_on_file_scale(colour: np.ndarray, offset: float, span: float) -> np.ndarray:
+    """The channels' mean mapped to [0, 1] like the file (io.to_gray_float: one conversion in midnet)."""
+    gray = to_gray_float(colour)  # on the dtype's scale: integer files are done, float files still need theirs
+    return gray if np.issubdtype(colour.dtype, np.integer) else _on_file_scale(gray, offset, span)
 
 
 def _check_shape(array: np.ndarray) -> None:
@@ -282,20 +305,21 @@ def _deblur_array(restorer: Restorer, array: np.ndarray, infobar: InfobarSpec | 
     body = array[: h - rows]
     colour = body if array.ndim == 2 else body[..., :colour_channels]
     offset, span = _file_scale(colour)
+    ceiling = data_ceiling(colour) if np.issubdtype(array.dtype, np.integer) else 0.0
     out = array.copy()  # the info bar, alpha and any untouched channel stay bit for bit
 
-    def restored(gray: np.ndarray) -> np.ndarray:
-        on_file_scale = _on_file_scale(gray, offset, span)
+    def restored(gray: np.ndarray, unit_scale: bool = False) -> np.ndarray:
+        on_file_scale = gray if unit_scale else _on_file_scale(gray, offset, span)
         if spread is None:
-            return _to_dtype(restorer(on_file_scale), array.dtype, offset, span)
+            return _to_dtype(restorer(on_file_scale), array.dtype, offset, span, ceiling)
         mean, deviation = restorer.restore_with_spread(on_file_scale)
         np.maximum(spread[: h - rows], deviation * np.float32(span), out=spread[: h - rows])
-        return _to_dtype(mean, array.dtype, offset, span)
+        return _to_dtype(mean, array.dtype, offset, span, ceiling)
 
     if array.ndim == 2:
         out[: h - rows] = restored(body)
     elif colour_channels > 1 and np.ptp(colour, axis=2).max() <= GRAY_TOLERANCE * span:
-        value = restored(colour.astype(np.float32).mean(axis=2))  # gray content stored as RGB: restore once
+        value = restored(_gray_on_file_scale(colour, offset, span), unit_scale=True)  # gray stored as RGB: once
         for c in range(colour_channels):
             out[: h - rows, :, c] = value
     else:

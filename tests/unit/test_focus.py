@@ -179,3 +179,29 @@ def test_report_writes_csv_and_picture(tmp_path, texture):
     assert lines[0].split(",") == list(focus.CSV_FIELDS) and len(lines) == 4
     assert lines[1].startswith(str(tmp_path / "f8.png"))  # blurriest first
     assert read_image(png).array.ndim == 3
+
+
+def test_only_blurry_picks_the_blurry_files_and_scores_before_and_after(tmp_path, texture):
+    from PIL import Image
+
+    from midnet.batch import Job
+
+    jobs = []
+    for name, s in (("sharp", 0), ("blurred", 6), ("flat", None)):
+        img = degrade(texture, s) if s is not None else np.full((128, 128), 90, np.uint8)
+        Image.fromarray(img).save(tmp_path / f"{name}.png")
+        jobs.append(Job(tmp_path / f"{name}.png", tmp_path / "out" / f"{name}.png", tmp_path / "out" / f"{name}_c.png"))
+    picker = focus.OnlyBlurry(infobar="none")
+    kept = picker.select(jobs)
+    assert [j.source.name for j in kept] == ["blurred.png"]
+    reasons = dict(picker.skipped)
+    assert "sharp" in reasons[tmp_path / "sharp.png"] and "too little structure" in reasons[tmp_path / "flat.png"]
+    sharpen = picker.wrap(lambda frame: degrade(texture, 0))  # a perfect "restoration"
+    sharpen(read_image(kept[0].source).array)
+    picker.file_done(kept[0], "restored")
+    (line,) = picker.lines()
+    assert "blurred.png" in line and "before" in line and "after" in line
+    assert picker.after[kept[0].source].blur_px < picker.before[kept[0].source].blur_px
+    picture = picker.compare_writer(degrade(texture, 6), degrade(texture, 0), tmp_path / "c.png")
+    assert picture.is_file()
+    assert focus.OnlyBlurry(threshold=0.1, infobar="none").select(jobs[:1])  # a lower threshold keeps the sharp one
