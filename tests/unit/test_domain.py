@@ -1,0 +1,62 @@
+"""midnet/domain.py: measures that do not depend on storage, and the warning of `midnet deblur`."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import midnet
+from midnet import domain
+
+from ..conftest import smooth_image
+
+
+def noisy(sigma: float, seed: int = 0, h: int = 256, w: int = 256) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return np.clip(0.2 + 0.6 * smooth_image(h, w, seed) + sigma * rng.standard_normal((h, w)), 0, 1)
+
+
+@pytest.mark.parametrize("sigma", [0.01, 0.03, 0.1])
+def test_noise_estimate_of_white_noise_on_a_flat_field(sigma):
+    field = 0.5 + sigma * np.random.default_rng(1).standard_normal((300, 300))
+    assert domain.noise_sigma(field) == pytest.approx(sigma, rel=0.05)
+
+
+def test_measures_do_not_depend_on_gain_offset_or_bit_depth():
+    f = noisy(0.03)
+    eight = np.round(f * 255).astype(np.uint8)
+    twelve = eight.astype(np.uint16) * np.uint16(16)
+    a, b = domain.describe_image(eight, "none"), domain.describe_image(twelve, "none")
+    assert a["noise"] == pytest.approx(b["noise"], rel=1e-4) and a["clipped"] == b["clipped"]
+    assert b["levels"] == pytest.approx(16 * a["levels"] * 255 / 255, rel=1e-4)  # finer quantisation, counted
+    c = domain.describe_image((f * 0.4 + 3.0).astype(np.float32), "none")
+    assert c["noise"] == pytest.approx(domain.describe(f, 1.0)["noise"], rel=1e-3) and "levels" not in c
+
+
+def test_departures_name_the_measure_and_ignore_finer_quantisation():
+    ranges = {"noise": [0.02, 0.04], "levels": [100.0, 200.0], "clipped": [0.0, 0.001]}
+    assert domain.departures({"noise": 0.03, "levels": 5000.0, "clipped": 0.0}, ranges) == []
+    reasons = domain.departures({"noise": 0.2, "levels": 20.0, "clipped": 0.2}, ranges)
+    assert len(reasons) == 3 and reasons[0].startswith("noise") and "clipped" in reasons[2]
+    assert domain.departures({"noise": 0.005}, ranges)[0].startswith("noise 0.005 below")
+
+
+def test_deblur_warns_once_for_inputs_unlike_the_training_data(tmp_path):
+    net = midnet.create_model("midnet-s", width=8)
+    clean = domain.describe(noisy(0.005, seed=3), 255)
+    ranges = domain.fit([clean])
+    weights = midnet.save_model(net, tmp_path / "m.safetensors", metadata={domain.DOMAIN_KEY: json.dumps(ranges)})
+    (tmp_path / "in").mkdir()
+    for i, sigma in enumerate((0.005, 0.1, 0.1)):
+        Image.fromarray(np.round(noisy(sigma, seed=3) * 255).astype(np.uint8)).save(tmp_path / "in" / f"{i}.png")
+    proc = subprocess.run([sys.executable, "-m", "midnet.cli", "deblur", str(tmp_path / "in"), "-o",
+                           str(tmp_path / "out"), "--model", str(weights), "--infobar", "none"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    warnings = [line for line in proc.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and "2 of 3 frames" in warnings[0] and "midnet finetune" in warnings[0]
