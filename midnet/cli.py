@@ -214,9 +214,10 @@ def calibrate_cmd(data, output, names, methods, infobar) -> None:
 @click.option("--protocol", type=click.Choice(["micrograph", "paper"]), default="micrograph", show_default=True,
               help="'paper': score the paper's random test tiles (split by --seed; LEAKS, for comparison only).")
 @click.option("--seed", default=0, show_default=True, help="Seed of the paper protocol's random split (the run's seed).")
+@click.option("--tta", is_flag=True, help="Score the eight-view test-time augmentation (as deblur --tta).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON to stdout (nothing else goes there).")
 def eval_cmd(model_name, method, calib, data, infobar, names, align, no_align, tile, device, protocol, seed,
-             as_json) -> None:
+             tta, as_json) -> None:
     """PSNR/SSIM of a restorer on whole micrographs, beside the blurry input's."""
     from tqdm import tqdm
 
@@ -224,8 +225,9 @@ def eval_cmd(model_name, method, calib, data, infobar, names, align, no_align, t
     from .evaluate import score_restorer
     from .restore import NETWORK, make_restorer
 
-    restorer = make_restorer(model_name, method, tile, device=device, calibration=calib)
+    restorer = make_restorer(model_name, method, tile, device=device, calibration=calib, tta=tta)
     label = f"model {model_name}" if method == NETWORK else f"{method} ({calib or 'built-in parameters'})"
+    label += " with 8-view TTA" if tta else ""
     if protocol == "paper":
         from pathlib import Path
 

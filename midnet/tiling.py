@@ -15,8 +15,8 @@ the tile size.
 Frames are padded to the network's size multiple by reflection before the network sees
 them. NAFNet's own code pads with zeros (harmless on its 1280x720 GoPro frames, which need
 none): on a 956x1249 registered SEM frame that dark band turns into bright lines along two
-edges and shifts every pooled channel mean. Reflection gains 1.1 dB on the whole frame
-(scripts/registration_report.py --model measures it). This is the one place a frame is
+edges and shifts every pooled channel mean; reflection avoids both (docs/results.md;
+scripts/registration_report.py --model measures the difference). This is the one place a frame is
 padded on its way through midnet: each network keeps its official padding for direct
 calls (so official checkpoints give their official outputs), and on a frame padded here
 to its size multiple that padding has nothing left to do.

@@ -378,6 +378,7 @@ def figure_real(get, frames, path: Path) -> None:
         t = (lambda v: math.log10(v)) if log else (lambda v: v)
         lo, hi = t(min(vals)), t(max(vals))
         lo, hi = lo - 0.05 * (hi - lo), hi + 0.05 * (hi - lo)
+        lo = lo if log else max(lo, 0.0)
         to_x = lambda v: x0 + (x1 - x0) * (t(v) - lo) / (hi - lo)  # noqa: E731
         draw.text((x0, 12), title, fill=0)
         for i, f in enumerate(frames):
