@@ -292,8 +292,11 @@ def _warn_if_trained_on(model_name: str, names: list[str]) -> None:
 @click.option("--uncertainty", is_flag=True,
               help="Also write NAME_uncertainty.tif: the per-pixel spread of the eight views (implies --tta).")
 @click.option("--dry-run", is_flag=True, help="List what would be written, write nothing.")
+@click.option("--only-blurry", is_flag=True, help="Restore only what `midnet score` finds worth restoring; list the rest.")
+@click.option("--blur-threshold", type=click.FloatRange(min=0), default=None, metavar="PX",
+              help="With --only-blurry: restore above this blur in px (default: the score's 'sharp' limit, 3.2).")
 def deblur_cmd(inputs, outdir, model_name, method, calib, infobar, tile, overlap, device, recursive, overwrite,
-               suffix, fmt, compare, engine, tta, uncertainty, dry_run) -> None:
+               suffix, fmt, compare, engine, tta, uncertainty, dry_run, only_blurry, blur_threshold) -> None:
     """Restore micrographs: files, folders or glob patterns (INPUTS) into OUTDIR."""
     from pathlib import Path
 
@@ -309,8 +312,14 @@ def deblur_cmd(inputs, outdir, model_name, method, calib, infobar, tile, overlap
         jobs = plan_jobs(files, Path(outdir), suffix, fmt, compare, uncertainty)
     except MidnetError as exc:
         raise click.UsageError(str(exc)) from None
+    picker = None
+    if only_blurry:  # midnet/focus.py: score every input, keep those worth restoring
+        from .focus import OnlyBlurry
+
+        picker = OnlyBlurry(blur_threshold, infobar)
+        jobs = picker.select(jobs)
     if dry_run:
-        for line in dry_run_lines(jobs, overwrite):
+        for line in dry_run_lines(jobs, overwrite) + [why for _, why in (picker.skipped if picker else [])]:
             click.echo(line)
         return
     with BatchProgress(len(jobs)) as progress:
@@ -318,8 +327,16 @@ def deblur_cmd(inputs, outdir, model_name, method, calib, infobar, tile, overlap
                                  engine if method == NETWORK else "torch", tta or uncertainty)
         watch = _domain_watch(model_name if method == NETWORK else None, infobar)
         restore_one = _frame_restorer(restorer, infobar, uncertainty, watch)
-        report = run_batch(jobs, restore_one, overwrite, on_done=progress.file_done,
-                           compare_writer=lambda before, after, path: compare_figure(before, after, path))
+        compare_writer = lambda before, after, path: compare_figure(before, after, path)  # noqa: E731
+        on_done = progress.file_done
+        if picker is not None:  # the score of each output, and both scores on the --compare picture
+            restore_one, compare_writer = picker.wrap(restore_one), picker.compare_writer
+            on_done = lambda job, status: (picker.file_done(job, status), progress.file_done(job, status))  # noqa: E731
+        report = run_batch(jobs, restore_one, overwrite, on_done=on_done, compare_writer=compare_writer)
+    if picker is not None:
+        report.skipped += picker.skipped
+        for line in picker.lines():
+            click.echo(line, err=True)
     _print_batch_report(report, watch)
 
 

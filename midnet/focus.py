@@ -31,6 +31,8 @@ low confidence however blurred it looks; below :data:`MIN_CONFIDENCE` the verdic
 Verdicts: ``sharp`` up to :data:`SHARP_MAX_PX`, ``worth restoring`` up to
 :data:`RESTORE_MAX_PX`, ``too blurred`` beyond: the blurs at which restoring synthetic
 blur of the sharp frames with the default model starts and stops gaining 1 dB PSNR.
+"""
+
 from __future__ import annotations
 
 import math
@@ -46,7 +48,7 @@ from .io import to_gray_float
 TILE = 256  # Welch tile side: frequency resolution 1/256 cycles/px
 MIN_TILE = 64  # smaller images carry too few frequencies to fit
 N_BINS = 40  # log-spaced radial bins from 2/tile to 0.5 cycles/px
-MAX_BIN = 8  # a blur this many times the tile/16 is measured on a 2x2-binned image, up to 8x8
+MAX_BIN = 8  # a blur over tile/16 px is fitted on a 2x2-binned copy, and so on up to 8x8
 MIN_CONFIDENCE = 0.2  # below: verdict "uncertain"
 MODES_NONE, MODES_FULL = 50.0, 500.0  # Fourier modes above the noise: no evidence at 50, full evidence at 500
 
@@ -453,7 +455,8 @@ def _thumbnail(rec: dict, infobar, width: int):
     p = Path(rec["file"])
     name = f"{p.parent.name}/{p.name}" + (f"[{rec['page']}]" if rec["page"] is not None else "")
     draw.text((2, 2), name[:40], fill=0)
-    draw.text((2, 15), f"{rec['blur_px']:.1f} px, conf {rec['confidence']:.2f}, {rec['verdict']}", fill=_COLOURS[rec["verdict"]])
+    label = f"{rec['blur_px']:.1f} px, conf {rec['confidence']:.2f}, {rec['verdict']}"
+    draw.text((2, 15), label, fill=_COLOURS[rec["verdict"]])
     return canvas
 
 
@@ -544,7 +547,8 @@ class OnlyBlurry:
         from .figures import compare_figure
 
         b, a = (score(x, infobar=self.infobar) for x in (before, after))
-        return compare_figure(before, after, path, labels=(f"blurry: blur {b.blur_px:.1f} px", f"restored: {a.blur_px:.1f} px"))
+        labels = (f"blurry: blur {b.blur_px:.1f} px", f"restored: {a.blur_px:.1f} px")
+        return compare_figure(before, after, path, labels=labels)
 
     def lines(self) -> list[str]:
         """One line per restored file: its blur before and after (the skipped ones are in :attr:`skipped`)."""

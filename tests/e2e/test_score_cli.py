@@ -103,3 +103,34 @@ def test_usage_errors_exit_2_without_traceback(tmp_path):
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     proc = subprocess.run([sys.executable, "-m", "midnet.cli", "score", str(tmp_path)], capture_output=True, text=True)
     assert proc.returncode == 2 and "no images" in proc.stderr
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory) -> Path:
+    import torch
+
+    import midnet
+
+    torch.manual_seed(0)
+    net = midnet.create_model("midnet-s", width=8)
+    return midnet.save_model(net, tmp_path_factory.mktemp("model") / "tiny.safetensors")
+
+
+def test_deblur_only_blurry_restores_the_blurry_and_lists_the_rest(archive, tmp_path, tiny_model):
+    inputs = [archive / n for n in ("sharp.png", "blurred.png", "flat.png")]
+    result = run("deblur", *inputs, "-o", tmp_path / "out", "--only-blurry", "--compare", "--model", tiny_model)
+    assert result.exit_code == 0, result.stderr
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["blurred.png", "blurred_compare.png"]
+    assert "1 restored, 2 skipped, 0 failed" in result.stderr
+    assert "sharp.png: sharp (blur" in result.stderr and "flat.png: too little structure" in result.stderr
+    assert "scored: " in result.stderr and "px before" in result.stderr and "px after restoration" in result.stderr
+
+
+def test_deblur_blur_threshold_and_dry_run(archive, tmp_path, tiny_model):
+    inputs = [archive / n for n in ("sharp.png", "blurred.png")]
+    dry = run("deblur", *inputs, "-o", tmp_path / "out", "--only-blurry", "--dry-run", "--model", tiny_model)
+    assert dry.exit_code == 0 and "blurred.png ->" in dry.stdout and "sharp.png: sharp (blur" in dry.stdout
+    result = run("deblur", *inputs, "-o", tmp_path / "out", "--only-blurry", "--blur-threshold", "0.05",
+                 "--model", tiny_model)
+    assert result.exit_code == 0, result.stderr
+    assert "2 restored, 0 skipped" in result.stderr

@@ -1,8 +1,6 @@
 """`midnet compare` logic on a small generated pair folder: per-fold calibration, {fold} models, the grid."""
 
-import numpy as np
 import pytest
-import torch
 
 import midnet
 from midnet.compare import compare

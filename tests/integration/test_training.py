@@ -108,7 +108,7 @@ def test_two_process_ddp_keeps_weights_identical_and_shards_data(pair_folder, tm
     out = tmp_path / "ddp"
     cmd = [
         sys.executable, "-m", "torch.distributed.run", "--nnodes=1", "--nproc_per_node=2",
-        f"--master_addr=127.0.0.1", f"--master_port={_free_port()}",
+        "--master_addr=127.0.0.1", f"--master_port={_free_port()}",
         "-m", "midnet.cli", "train",
         "--set", f"data.path={pair_folder}", "--set", f"out={out}", "--set", "model.overrides={width: 8}",
         "--set", "data.crop=32", "--set", "data.batch=4", "--set", "iterations=4", "--set", "device=cpu",
