@@ -9,6 +9,17 @@ from .restore import Restorer, deblur, make_restorer
 from .weights import save_model
 from .zoo import PRESETS, count_parameters, create_model, load_model
 
+
+
+def __getattr__(name: str):
+    """``midnet.score``: the focus score lives in its own room (midnet/focus.py), imported when first asked for."""
+    if name == "score":
+        from .focus import score
+
+        return score
+    raise AttributeError(f"module 'midnet' has no attribute {name!r}")
+
+
 try:
     __version__ = version("midnet")
 except PackageNotFoundError:  # running from a source tree without installation
@@ -22,6 +33,7 @@ __all__ = [
     "PRESETS",
     "count_parameters",
     "deblur",
+    "score",
     "make_restorer",
     "Restorer",
     "read_image",

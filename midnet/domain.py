@@ -13,8 +13,8 @@ stored (midnet/intensity.py normalises them away, as the network's input is):
   only too few count: finer quantisation than in training is no risk);
 - ``clipped``: the fraction of pixels at the container's darkest or brightest value
   (saturated detector, crushed blacks);
-- ``blur_px``: the equivalent Gaussian blur width in pixels (midnet/focus.py), where that
-  estimator is installed with the package.
+- ``blur_px``: the equivalent Gaussian blur width in pixels (midnet/focus.py), where its
+  confidence is at least ``MIN_BLUR_CONFIDENCE``.
 
 A model's domain is the range of each number over its training frames, recorded in its
 weights file (``midnet.domain``). A frame is outside when a number leaves that range by
@@ -38,6 +38,7 @@ DOMAIN_KEY = "midnet.domain"
 # how far outside the training range a measure may go before it counts (ratio, or added fraction)
 SLACK = {"noise": 2.0, "levels": 2.0, "blur_px": 1.5, "clipped": 0.02}
 _IMMERKAER = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], dtype=np.float32)
+MIN_BLUR_CONFIDENCE = 0.5  # a blur width the focus score doubts says nothing about the domain
 _MAX_SIDE = 2048  # measures come from a centre crop at most this big: enough statistics, bounded cost
 
 
@@ -63,7 +64,8 @@ def describe(gray: np.ndarray, full_scale: float) -> dict[str, float]:
     scale = intensity.measure(crop)
     described = {"noise": noise_sigma(scale.forward(crop))}
     if full_scale > 1:  # integer files: a container with extremes and countable levels
-        described["clipped"] = float(np.mean((crop <= 0.0) | (crop >= 1.0)))
+        half_level = 0.5 / full_scale  # the container's extremes, whatever the float rounding of the gray
+        described["clipped"] = float(np.mean((crop <= half_level) | (crop >= 1.0 - half_level)))
         described["levels"] = float(scale.span * full_scale)
     blur = _blur_px(crop)
     if blur is not None:
@@ -79,11 +81,11 @@ def describe_image(array: np.ndarray, infobar: InfobarSpec | None = "auto") -> d
 
 
 def _blur_px(gray: np.ndarray) -> float | None:
-    try:
-        from .focus import estimate_blur
-    except ImportError:  # the focus estimator is optional here
-        return None
-    return float(estimate_blur(gray))
+    """midnet/focus.py's equivalent Gaussian blur, where it is confident (else the measure is left out)."""
+    from .focus import score
+
+    judged = score(gray, infobar="none")
+    return float(judged.blur_px) if judged.confidence >= MIN_BLUR_CONFIDENCE else None
 
 
 def fit(descriptions: list[dict[str, float]]) -> dict[str, list[float]]:

@@ -293,11 +293,12 @@ def score(array: np.ndarray, infobar: InfobarSpec | str | None = "auto", pixel_s
     if a.ndim not in (2, 3):
         raise MidnetError(f"cannot score an array of shape {a.shape}; give one gray or colour frame")
     rows = resolve_infobar(infobar, a)
-    gray = to_gray_float(a[: a.shape[0] - rows] if rows else a).astype(np.float64)
+    gray = to_gray_float(a[: a.shape[0] - rows] if rows else a)  # float32: no float64 copy of the frame
     if np.issubdtype(a.dtype, np.floating) and gray.size:
         lo, hi = float(gray.min()), float(gray.max())
         if lo < 0 or hi > 1:  # floats outside 0..1: the noise is then reported on the frame's own range
-            gray = (gray - lo) / ((hi - lo) or 1.0)
+            gray -= np.float32(lo)
+            gray /= np.float32((hi - lo) or 1.0)
     if gray.size == 0 or float(gray.std()) < 1e-6:  # a constant frame: nothing to judge
         return FocusScore(blur_px=float("nan"), confidence=0.0, verdict="uncertain", raw_px=float("nan"), noise=0.0)
     fit = spectral_sigma(gray)
