@@ -224,8 +224,9 @@ def _run_job(job: Job, restore_one, overwrite: bool, inputs: set[Path], compare_
         return "skipped", f"{job.source}: {job.skip}; not restored again"
     if job.output.resolve() in inputs or (job.output.exists() and job.output.samefile(job.source)):
         raise MidnetError(f"{job.output}: output would overwrite an input; choose another -o folder or a --suffix")
-    if os.path.lexists(job.output) and not overwrite:
-        return "skipped", f"{job.output} exists (use --overwrite to replace it)"
+    for target in (job.output, job.compare, job.uncertainty):
+        if target is not None and os.path.lexists(target) and not overwrite:
+            return "skipped", f"{target} exists (use --overwrite to replace it)"
     _check_writable(job.output)  # before the restoration is computed, not after
     img = read_image(job.source)
     restored = restore_pages(img, restore_one)
@@ -235,8 +236,7 @@ def _run_job(job: Job, restore_one, overwrite: bool, inputs: set[Path], compare_
     except OutputExists:
         return "skipped", f"{job.output} was written meanwhile by another run; kept it (--overwrite replaces it)"
     if job.uncertainty is not None and spread is not None:
-        # its output was new, so a map already there is a stale orphan of an earlier run
-        write_image(job.uncertainty, spread.astype(np.float32), fmt="tiff")
+        write_image(job.uncertainty, spread.astype(np.float32), fmt="tiff", replace=overwrite)
     if job.compare is not None and compare_writer is not None:
         stack = img.format == "tiff" and int(img.metadata.get("pages", 1)) > 1
         # a stack's picture shows its first page

@@ -114,7 +114,11 @@ def departures(described: dict[str, float], domain: dict[str, list[float]]) -> l
 def domain_from_metadata(metadata: dict[str, str]) -> dict[str, list[float]] | None:
     """The domain a weights file records, or None for files that record none."""
     raw = metadata.get(DOMAIN_KEY)
-    return json.loads(raw) if raw else None
+    try:
+        ranges = json.loads(raw) if raw else None
+        return {str(k): [float(v[0]), float(v[1])] for k, v in ranges.items()} if ranges else None
+    except (ValueError, TypeError, AttributeError, IndexError, KeyError):  # a damaged record: no check, no crash
+        return None
 
 
 class DomainWatch:

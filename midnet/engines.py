@@ -21,6 +21,7 @@ from torch import nn
 
 from .errors import MidnetError, one_line
 
+MAX_SESSIONS = 4  # exported frame sizes kept at once (TTA turns a non-square frame into two)
 INSTALL_HINT = 'the onnx engine needs ONNX Runtime: pip install "midnet[onnx]" (or use --engine torch)'
 
 
@@ -42,6 +43,8 @@ class OnnxEngine:
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         key = tuple(x.shape)
         if key not in self._sessions:
+            if len(self._sessions) >= MAX_SESSIONS:  # a batch of many frame sizes must not grow without bound
+                self._sessions.pop(next(iter(self._sessions)))
             self._sessions[key] = self._export(x)
         out = self._sessions[key].run(None, {"x": x.detach().contiguous().numpy()})[0]
         return torch.from_numpy(out)

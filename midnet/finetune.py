@@ -151,7 +151,7 @@ def finetune(data: str | os.PathLike, output: str | os.PathLike, config: Finetun
     state = _Session(config, net, split, budget, (base_psnr, base_ssim))
     state.run(echo, progress, eval_seconds)
     net.load_state_dict(state.best_state)
-    _save(net, output, config, pairs, state)
+    _save(net, output, config, pairs, state, overwrite)
     rows = {"blurry input": (in_psnr, in_ssim), f"base ({config.base})": (base_psnr, base_ssim),
             "fine-tuned": (state.best_psnr, state.best_ssim)}
     return FinetuneResult(split.description, rows, state.step, state.best_step, state.stopped, output, state.history)
@@ -181,15 +181,15 @@ class _Session:
                 if self.step == 3:  # plan the schedule from the measured step time
                     self._plan((time.monotonic() - t0), eval_seconds, bar)
                 bar.update(1)
-                if self.step % self.config.val_every == 0 and self._validate(bar):
-                    break
-                if self.budget.left() < eval_seconds:
+                if self.budget.left() < eval_seconds:  # no time left to score another step
                     self.stopped = "time budget"
+                    break
+                if self.step % self.config.val_every == 0 and self._validate(bar):
                     break
         finally:
             bar.close()
-        if self.step % self.config.val_every and self.stopped == "time budget" and self.budget.left() > 0:
-            self._validate(None)
+        if self.step % self.config.val_every and self.budget.left() > eval_seconds:
+            self._validate(None)  # the last steps count too
         echo(f"stopped after {self.step} steps ({self.stopped}); best held-out PSNR at step {self.best_step}")
 
     def _one_step(self) -> None:
@@ -204,6 +204,8 @@ class _Session:
         per_step = step_seconds + eval_seconds / self.config.val_every
         affordable = int((self.budget.left() - eval_seconds) / per_step) + self.step
         self.planned = max(self.step + 1, min(self.config.max_steps, affordable))
+        if self.planned < self.config.max_steps:
+            self.stopped = "time budget"  # what ends the run if nothing else does first
         bar.total = self.planned
         bar.refresh()
 
@@ -229,7 +231,7 @@ def _cosine(step: int, total: int, lr: float, lr_min: float) -> float:
     return lr_min + 0.5 * (lr - lr_min) * (1 + math.cos(math.pi * min(step, total) / max(total, 1)))
 
 
-def _save(net, output: Path, config: FinetuneConfig, pairs: list[Pair], state: _Session) -> None:
+def _save(net, output: Path, config: FinetuneConfig, pairs: list[Pair], state: _Session, overwrite: bool) -> None:
     base_meta = metadata_of(config.base)
     seen = sorted(set(trained_on(base_meta)) | {p.name for p in pairs})
     ranges = domain.fit([domain.describe(p.blur, p.full_scale) for p in pairs])
@@ -241,4 +243,4 @@ def _save(net, output: Path, config: FinetuneConfig, pairs: list[Pair], state: _
                 "midnet.finetune": config.model_dump_json(),
                 "midnet.finetune_result": json.dumps({"best_step": state.best_step, "steps": state.step})}
     output.parent.mkdir(parents=True, exist_ok=True)
-    save_model(net.eval(), output, metadata=metadata)
+    save_model(net.eval(), output, metadata=metadata, replace=overwrite)

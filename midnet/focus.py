@@ -517,10 +517,10 @@ class OnlyBlurry:
         for job in jobs:
             try:
                 frames = _frames(read_image(job.source))
+                scores = [needs_restoring(f, self.threshold, self.infobar) for f in frames]
             except MidnetError:
-                kept.append(job)  # the batch reports the unreadable file as it always does
+                kept.append(job)  # unreadable or unscorable: the batch restores it or reports it as it always does
                 continue
-            scores = [needs_restoring(f, self.threshold, self.infobar) for f in frames]
             restore = [s for ok, s in scores if ok]
             if restore:
                 self.before[job.source] = max(restore, key=lambda s: s.blur_px)
@@ -534,7 +534,10 @@ class OnlyBlurry:
         def run(frame):
             out = restore_one(frame)
             restored = out[0] if isinstance(out, tuple) else out
-            self._last = score(restored, infobar=self.infobar, sharp_max=self.threshold)
+            try:
+                self._last = score(restored, infobar=self.infobar, sharp_max=self.threshold)
+            except MidnetError:  # too small or flat to score: the restoration itself stands
+                self._last = None
             return out
 
         return run
@@ -547,7 +550,10 @@ class OnlyBlurry:
     def compare_writer(self, before: np.ndarray, after: np.ndarray, path) -> Path:
         from .figures import compare_figure
 
-        b, a = (score(x, infobar=self.infobar) for x in (before, after))
+        try:
+            b, a = (score(x, infobar=self.infobar) for x in (before, after))
+        except MidnetError:  # too small or flat to score: the picture without the figures
+            return compare_figure(before, after, path)
         labels = (f"blurry: blur {b.blur_px:.1f} px", f"restored: {a.blur_px:.1f} px")
         return compare_figure(before, after, path, labels=labels)
 

@@ -30,7 +30,7 @@ from .fast import optimize_for_inference
 from .infobar import InfobarSpec, resolve_infobar
 from .io import check_finite, dtype_range, to_gray_float
 from .tiling import predict_tiled, predict_whole
-from .zoo import DEFAULT_MODEL, load_model
+from .zoo import DEFAULT_MODEL, file_state, load_model
 
 MIN_SIDE = 16  # smaller images carry no structure to restore
 AUTO_WHOLE_PIXELS = 2_500_000  # frames up to this size run whole: exactly what evaluation measured
@@ -150,11 +150,12 @@ def inference_copy(model: nn.Module) -> nn.Module:
 
 def _network_restorer(model, tile, overlap, device, engine, tta) -> Restorer:
     if isinstance(model, nn.Module):
-        source = model.to(device) if device is not None and _device_of(model) != pick_device(device) else model
-        label = type(model).__name__
+        net, label = inference_copy(model), type(model).__name__
+        if device is not None and _device_of(net) != pick_device(device):
+            net = (copy.deepcopy(net) if net is model else net).to(pick_device(device))  # never the caller's
     else:
-        source, label = load_model(model or DEFAULT_MODEL, pick_device(device)), str(model or DEFAULT_MODEL)
-    net = inference_copy(source)
+        label = str(model or DEFAULT_MODEL)
+        net = inference_copy(load_model(label, pick_device(device)))
     runner = net
     if engine == "onnx":
         from .engines import OnnxEngine
@@ -240,6 +241,8 @@ def _to_dtype(values: np.ndarray, dtype: np.dtype, offset: float, span: float, c
     out *= span
     out += offset
     if np.issubdtype(dtype, np.integer):
+        if np.dtype(dtype).itemsize > 2:  # float32 cannot hold 2**31 - 1 or 2**32 - 1: clip in float64
+            out = out.astype(np.float64)
         np.round(out, out=out)
         np.clip(out, np.iinfo(dtype).min, ceiling, out=out)
         return out.astype(dtype)
@@ -280,7 +283,8 @@ def _gray_on_file_scale(colour: np.ndarray, offset: float, span: float) -> np.nd
 
 def _check_shape(array: np.ndarray) -> None:
     if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (2, 3, 4)):
-        raise MidnetError(f"unsupported image shape {array.shape}; expected (H, W), (H, W, 3) or (H, W, 4)")
+        raise MidnetError(f"unsupported image shape {array.shape}; expected one frame: (H, W) or (H, W, C) with "
+                          "C = 1, 2 (gray + alpha), 3 or 4 (restore a stack's pages one by one)")
     if not (np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)):
         raise MidnetError(f"unsupported pixel type {array.dtype}; expected integer or float pixels")
 
@@ -293,8 +297,9 @@ def _deblur_array(restorer: Restorer, array: np.ndarray, infobar: InfobarSpec | 
     _check_shape(array)
     if np.issubdtype(array.dtype, np.floating):
         check_finite(array)
-    if array.dtype == np.float16:
-        return _deblur_array(restorer, array.astype(np.float32), infobar, spread).astype(np.float16)
+    if array.dtype == np.float16:  # restored in float32; clipped so that nothing becomes inf in float16
+        out = _deblur_array(restorer, array.astype(np.float32), infobar, spread)
+        return np.clip(out, -65504.0, 65504.0).astype(np.float16)
     h, w = array.shape[:2]
     rows = resolve_infobar(infobar, array)
     if h - rows < MIN_SIDE or w < MIN_SIDE:
@@ -354,7 +359,7 @@ def deblur(
     if isinstance(model, nn.Module) or calibration is not None:
         restorer = make_restorer(model, method, tile, overlap, device, calibration, None, engine, tta)
     else:
-        key = (str(model), method, tile, overlap, str(pick_device(device)), engine, tta)
+        key = (str(model), method, tile, overlap, str(pick_device(device)), engine, tta, file_state(model))
         if key not in _restorer_cache:
             _restorer_cache[key] = make_restorer(model, method, tile, overlap, device, None, None, engine, tta)
         restorer = _restorer_cache[key]

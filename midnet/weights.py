@@ -29,8 +29,12 @@ FORMAT_VERSION = "1"
 TRAINED_ON_KEY = "midnet.trained_on"  # JSON list of the micrographs a weights file was trained on
 
 
-def save_model(model: nn.Module, path: str | os.PathLike, metadata: dict[str, str] | None = None) -> Path:
-    """Write ``model``'s weights and config to a ``.safetensors`` file, atomically."""
+def save_model(model: nn.Module, path: str | os.PathLike, metadata: dict[str, str] | None = None,
+               replace: bool = True) -> Path:
+    """Write ``model``'s weights and config to a ``.safetensors`` file, atomically.
+
+    ``replace=False`` never replaces an existing file, even one written meanwhile by another process.
+    """
     config = getattr(model, "config", None)
     if not isinstance(config, MODEL_CONFIGS):
         raise MidnetError("this network has no midnet config; build it with midnet.create_model to save it")
@@ -38,7 +42,7 @@ def save_model(model: nn.Module, path: str | os.PathLike, metadata: dict[str, st
     meta = {FORMAT_KEY: FORMAT_VERSION, CONFIG_KEY: config.model_dump_json()}
     meta.update({k: str(v) for k, v in (metadata or {}).items()})
     state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
-    with atomic_write(path) as tmp:
+    with atomic_write(path, replace=replace) as tmp:
         save_file(state, tmp, metadata=meta)
     return path
 

@@ -123,7 +123,7 @@ def load_pretrained_into(model: nn.Module, preset: str) -> None:
     load_state_strict(model, state, PRESETS[preset].weights)
 
 
-_model_cache: dict[tuple[str, str], nn.Module] = {}
+_model_cache: dict[tuple, nn.Module] = {}
 
 
 def load_model(name_or_file: str | os.PathLike, device: str | torch.device | None = None) -> nn.Module:
@@ -132,10 +132,19 @@ def load_model(name_or_file: str | os.PathLike, device: str | torch.device | Non
     Networks loaded by name or path are kept for the process: a second call returns the
     same module, so callers must not train or modify it (the restorer works on a copy).
     """
-    key = (str(name_or_file), str(device))
+    key = (str(name_or_file), str(device), file_state(name_or_file))
     if key not in _model_cache:
         _model_cache[key] = _load_uncached(str(name_or_file), device)
     return _model_cache[key]
+
+
+def file_state(name_or_file) -> tuple[int, int] | None:
+    """(mtime, size) of a weights file: a file rewritten by training or finetune is loaded again."""
+    try:
+        stat = Path(name_or_file).stat()
+    except (OSError, ValueError):
+        return None
+    return stat.st_mtime_ns, stat.st_size
 
 
 def _load_uncached(key: str, device) -> nn.Module:

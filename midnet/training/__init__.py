@@ -4,7 +4,7 @@ config.py     the typed run config (:class:`TrainConfig`) and its sections
 overrides.py  YAML + ``--set`` -> config (:func:`load_config`), resume checks
 network.py    the network and its first weights (a preset, a file, or a preset's shipped weights)
 dataset.py    the pairs, split by micrograph, loaded with progress
-checkpoint.py one consistent checkpoint unit per save; :func:`trained_on`
+checkpoint.py one consistent checkpoint unit per save; :func:`trained_on` (midnet/zoo.py)
 loop.py       :func:`train`: the loop, signals, logging, DDP (distributed.py, signals.py, metrics_log.py)
 step.py       one optimizer step
 """

@@ -1,4 +1,4 @@
-"""Checkpoints that survive a kill at any instant, and what a weights file was trained on.
+"""Checkpoints that survive a kill at any instant.
 
 A checkpoint is ONE unit: the weights, the optimizer, the schedule, the loss scaler, the
 random state and the step, in a folder of its own under ``checkpoints/``. It is written

@@ -25,8 +25,8 @@ from ..devices import pick_device
 from ..errors import MidnetError
 from ..evaluate import score_pairs
 from ..losses import RestorationLoss
-from ..weights import save_model
-from ..weights import TRAINED_ON_KEY
+from ..io import atomic_write
+from ..weights import TRAINED_ON_KEY, save_model
 from .checkpoint import Checkpoint
 from .config import TrainConfig, dump_config
 from .dataset import TrainingData, load_training_data, validation_warnings
@@ -155,7 +155,8 @@ def restore_or_begin(s: Session, resume: bool) -> None:
     if not s.ranks.main:
         return
     out.mkdir(parents=True, exist_ok=True)
-    (out / "config.yaml").write_text(dump_config(s.config))
+    with atomic_write(out / "config.yaml") as tmp:  # --resume reads it: a kill must not leave half a file
+        Path(tmp).write_text(dump_config(s.config))
     s.log = MetricsLog(out / "metrics.csv", s.start)
     d = s.data
     s.echo(f"training {note}; {len(d.pairs)} micrographs ({', '.join(d.train_names)}), validation: "
@@ -199,9 +200,6 @@ def one_step(s: Session) -> tuple[float, dict[str, torch.Tensor]]:
     if s.first_batch_sum is None:
         s.first_batch_sum = float(x.double().sum())
     x, y = x.to(s.device), y.to(s.device)
-    chans = s.model.config.in_chans
-    if chans > 1:  # gray data into a colour network (e.g. a fine-tuned RGB checkpoint)
-        x, y = x.expand(-1, chans, -1, -1), y.expand(-1, chans, -1, -1)
     s.net.train()
     loss, terms = training_step(s.net, s.criterion, s.optimizer, x.contiguous(memory_format=s.layout), y, s.scaler,
                                 s.amp_dtype, c.optim.grad_clip)

@@ -6,6 +6,8 @@ import csv
 from pathlib import Path
 from typing import Any
 
+from ..io import atomic_write
+
 
 class MetricsLog:
     """``metrics.csv``; a resumed run first drops the rows after its checkpoint (it writes them again)."""
@@ -18,7 +20,7 @@ class MetricsLog:
         if path.is_file() and resume_from > 0:
             with path.open() as f:
                 rows = [r for r in csv.DictReader(f) if int(r["iteration"]) <= resume_from]
-        with path.open("w", newline="") as f:
+        with atomic_write(path) as tmp, open(tmp, "w", newline="") as f:  # a kill keeps the old history whole
             writer = csv.DictWriter(f, self.FIELDS)
             writer.writeheader()
             writer.writerows(rows)

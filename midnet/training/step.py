@@ -16,7 +16,11 @@ def training_step(net: nn.Module, criterion: RestorationLoss, optimizer: torch.o
     """One optimizer step: forward (autocast when ``amp_dtype``), the loss, backward, the update.
 
     ``scaler`` is the fp16 loss scaler; without one the step is the plain float32 update.
+    Gray crops (one channel) fed to a colour network are repeated to its channel count.
     """
+    chans = getattr(getattr(net, "config", None), "in_chans", 1)
+    if chans > 1 and x.shape[1] == 1:  # gray data into a colour network (e.g. a fine-tuned RGB checkpoint)
+        x, y = x.expand(-1, chans, -1, -1).contiguous(), y.expand(-1, chans, -1, -1)
     with torch.autocast(x.device.type, dtype=amp_dtype) if amp_dtype is not None else contextlib.nullcontext():
         pred = net(x)
     loss, terms = supervise(criterion, pred, y)

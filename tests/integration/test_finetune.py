@@ -106,3 +106,11 @@ def test_command_prints_the_held_out_table(pair_folder, tmp_path, base):
         assert row in proc.stdout
     again = subprocess.run(args, capture_output=True, text=True)
     assert again.returncode == 1 and "exists" in again.stderr and "Traceback" not in again.stderr
+
+
+def test_a_colour_base_network_is_fine_tuned_on_gray_pairs(pair_folder, tmp_path):
+    net = midnet.create_model("nafnet-s", in_chans=3, width=8)  # e.g. an official RGB checkpoint
+    base = str(midnet.save_model(net, tmp_path / "rgb.safetensors"))
+    result = finetune(pair_folder, tmp_path / "ft.safetensors", small(base=base, max_steps=4), echo=lambda m: None,
+                      progress=False)
+    assert result.steps == 4 and load_model(tmp_path / "ft.safetensors").config.in_chans == 3

@@ -224,3 +224,15 @@ def test_the_batch_goes_on_past_bad_files_and_reports_them_all(tmp_path):
     assert [p.name for p in report.restored] == ["a.png", "c.png"]
     assert [p.name for p, _ in report.failed] == ["b.png", "d.png"]
     assert report.summary() == "2 restored, 0 skipped, 2 failed"
+
+
+def test_an_existing_side_output_is_never_replaced_without_overwrite(tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    Image.fromarray(np.full((32, 32), 100, np.uint8)).save(src / "a.png")
+    jobs = plan_jobs([(src / "a.png", src)], tmp_path / "out", uncertainty=True)
+    jobs[0].uncertainty.parent.mkdir(parents=True)
+    jobs[0].uncertainty.write_bytes(b"an earlier map")
+    report = run_batch(jobs, lambda frame: (frame, np.zeros(frame.shape, np.float32)))
+    assert report.skipped and "uncertainty" in report.skipped[0][1] and not jobs[0].output.exists()
+    assert jobs[0].uncertainty.read_bytes() == b"an earlier map"

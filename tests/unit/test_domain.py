@@ -60,3 +60,8 @@ def test_deblur_warns_once_for_inputs_unlike_the_training_data(tmp_path):
     assert proc.returncode == 0, proc.stderr
     warnings = [line for line in proc.stderr.splitlines() if line.startswith("warning:")]
     assert len(warnings) == 1 and "2 of 3 frames" in warnings[0] and "midnet finetune" in warnings[0]
+
+
+@pytest.mark.parametrize("raw", ["not json", "[1, 2]", '{"noise": 3}', '{"noise": ["a", "b"]}'])
+def test_a_damaged_domain_record_means_no_check(raw):
+    assert domain.domain_from_metadata({domain.DOMAIN_KEY: raw}) is None

@@ -83,3 +83,17 @@ def test_gain_and_offset_of_a_float_frame_do_not_change_the_restoration(restorer
     back = np.clip((restorer.deblur(changed, "none").astype(np.float64) - offset) / gain, 0, 1)
     # float32 rounding of the stored values and of the map, scaled back: relative 1e-6 of the range
     assert np.abs(back - reference).max() < 1e-4
+
+
+@pytest.mark.parametrize("dtype", [np.uint32, np.int32])
+def test_saturated_wide_integer_pixels_stay_saturated(dtype):
+    from midnet.restore import _to_dtype
+
+    top = np.iinfo(dtype).max  # float32 rounds 2**31 - 1 and 2**32 - 1 up, past the dtype: it wrapped round
+    out = _to_dtype(np.array([[1.0, 1.5, 0.5]], np.float32), dtype, 0.0, float(top), float(top))
+    assert out.dtype == dtype and out[0, 0] == top and out[0, 1] == top and abs(int(out[0, 2]) - top // 2) <= 256
+
+
+def test_float16_far_from_unit_range_never_becomes_infinite(restorer):
+    a = (frame(5) * 60000).astype(np.float16)
+    assert np.isfinite(restorer.deblur(a, "none")).all()
