@@ -214,7 +214,8 @@ def _attempt(job: Job, restore_one, overwrite: bool, inputs: set[Path], compare_
     except MidnetError as exc:
         return "failed", _with_name(str(exc), job.source)
     except MemoryError:
-        return "failed", f"{job.source}: out of memory; use a smaller --tile"
+        return "failed", (f"{job.source}: out of memory while reading or restoring it; free memory, or give a "
+                          "smaller --tile (tiles bound the restoration's memory, not the file's)")
     except Exception as exc:  # keep going: one bad file must not stop a batch
         return "failed", f"{job.source}: {type(exc).__name__}: {str(exc)[:300]}"
 

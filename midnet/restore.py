@@ -82,8 +82,14 @@ class Restorer:
         return mean.astype(np.float32), spread.astype(np.float32)
 
     def deblur(self, image: np.ndarray, infobar: InfobarSpec | None = "auto") -> np.ndarray:
-        """Restore a micrograph: (H, W), (H, W, 1|2|3|4); integer or float pixels; same dtype and shape back."""
-        return _deblur_array(self, np.asarray(image), infobar)
+        """Restore a micrograph: (H, W), (H, W, 1|2|3|4); integer or float pixels; same dtype and shape back.
+
+        A stack, (N, H, W) with N > 4 or (N, H, W, C), is restored page by page.
+        """
+        array = np.asarray(image)
+        if array.ndim == 4 or (array.ndim == 3 and array.shape[2] > 4):
+            return np.stack([_deblur_array(self, page, infobar) for page in array])
+        return _deblur_array(self, array, infobar)
 
     def deblur_with_spread(self, image: np.ndarray, infobar: InfobarSpec | None = "auto"
                            ) -> tuple[np.ndarray, np.ndarray]:

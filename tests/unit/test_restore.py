@@ -338,3 +338,12 @@ def test_out_of_memory_at_the_smallest_tile_is_a_midnet_error(net):
     rec = Recorder(net, limit=0, error=lambda: RuntimeError("CUDA error: out of memory"))
     with pytest.raises(MidnetError, match="out of memory"):
         midnet.deblur(gray(160, 160), model=rec, infobar="none")
+
+
+def test_a_stack_is_restored_page_by_page():
+    net = midnet.create_model("midnet-s", width=8)
+    restorer = midnet.make_restorer(net)
+    pages = (np.random.default_rng(0).random((5, 40, 48)) * 255).astype(np.uint8)
+    out = restorer.deblur(pages, "none")
+    assert out.shape == pages.shape and out.dtype == pages.dtype
+    np.testing.assert_array_equal(out[3], restorer.deblur(pages[3], "none"))
