@@ -393,7 +393,7 @@ def finetune_cmd(pairs, output, base, minutes, crop, seed, overwrite) -> None:
 
     config = FinetuneConfig(base=base, minutes=minutes, crop=crop, seed=seed)
     result = finetune(pairs, output, config, overwrite, echo=lambda m: click.echo(m, err=True))
-    click.echo(f"held out: {result.held_out}")
+    click.echo(f"held out: {result.held_out}; base model: {base}")
     click.echo(f"{'':<24} {'PSNR dB':>8} {'SSIM':>7}")
     for label, (psnr_db, ssim_value) in result.rows.items():
         click.echo(f"{label:<24} {psnr_db:>8.2f} {ssim_value:>7.4f}")

@@ -152,7 +152,7 @@ def finetune(data: str | os.PathLike, output: str | os.PathLike, config: Finetun
     state.run(echo, progress, eval_seconds)
     net.load_state_dict(state.best_state)
     _save(net, output, config, pairs, state, overwrite)
-    rows = {"blurry input": (in_psnr, in_ssim), f"base ({config.base})": (base_psnr, base_ssim),
+    rows = {"blurry input": (in_psnr, in_ssim), "base model": (base_psnr, base_ssim),
             "fine-tuned": (state.best_psnr, state.best_ssim)}
     return FinetuneResult(split.description, rows, state.step, state.best_step, state.stopped, output, state.history)
 
