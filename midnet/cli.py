@@ -294,7 +294,7 @@ def _warn_if_trained_on(model_name: str, names: list[str]) -> None:
 @click.option("--dry-run", is_flag=True, help="List what would be written, write nothing.")
 @click.option("--only-blurry", is_flag=True, help="Restore only what `midnet score` finds worth restoring; list the rest.")
 @click.option("--blur-threshold", type=click.FloatRange(min=0), default=None, metavar="PX",
-              help="With --only-blurry: restore above this blur in px (default: the score's 'sharp' limit, 3.2).")
+              help="With --only-blurry: restore above this blur in px (default: the score's 'sharp' limit, 4.5).")
 def deblur_cmd(inputs, outdir, model_name, method, calib, infobar, tile, overlap, device, recursive, overwrite,
                suffix, fmt, compare, engine, tta, uncertainty, dry_run, only_blurry, blur_threshold) -> None:
     """Restore micrographs: files, folders or glob patterns (INPUTS) into OUTDIR."""

@@ -53,8 +53,8 @@ MIN_CONFIDENCE = 0.2  # below: verdict "uncertain"
 MODES_NONE, MODES_FULL = 50.0, 500.0  # Fourier modes above the noise: no evidence at 50, full evidence at 500
 
 # Verdict thresholds on blur_px (calibrated: docs/results.md, section 8).
-SHARP_MAX_PX = 3.2  # below: restoring gains < 1 dB PSNR (median of the synthetic-blur experiment)
-RESTORE_MAX_PX = 16.8  # above: the restoration's gain has fallen below 1 dB again
+SHARP_MAX_PX = 4.5  # below: restoring gains < 1 dB PSNR (median of the synthetic-blur experiment)
+RESTORE_MAX_PX = 21.4  # above: the restoration's gain has fallen below 1 dB again
 
 # blur_px = exp(C0 + C1 * log(raw_px) + C2 * log(noise/signal)); refitted by scripts/focus_report.py
 CALIBRATION = (-0.577, 1.048, -0.031)
