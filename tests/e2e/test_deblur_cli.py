@@ -596,3 +596,25 @@ def test_engine_onnx_writes_what_torch_writes(tmp_path, model_file):
         b = read_image(tmp_path / "onnx" / f"f{i}.png").array.astype(int)
         assert np.abs(a - b).max() <= 1  # equal but for rounding at a .5 boundary
         assert np.abs(a - np.asarray(Image.open(src / f"f{i}.png"), dtype=int)).max() > 0
+
+
+def test_uncertainty_writes_the_spread_beside_each_output_and_the_tta_mean(tmp_path, model_file):
+    src = save_png(tmp_path / "in" / "a.png", gray8(48, 56))
+    result = deblur(src, "-o", tmp_path / "out", "--uncertainty", "--infobar", "none", model=model_file)
+    assert result.exit_code == 0, result.stderr
+    spread = tifffile.imread(tmp_path / "out" / "a_uncertainty.tif")
+    assert spread.dtype == np.float32 and spread.shape == (48, 56) and spread.max() > 0
+    restorer = midnet.make_restorer(str(model_file), tta=True)
+    expected, expected_spread = restorer.deblur_with_spread(gray8(48, 56), "none")
+    np.testing.assert_array_equal(read_image(tmp_path / "out" / "a.png").array, expected)
+    np.testing.assert_allclose(spread, expected_spread, rtol=0, atol=1e-6)
+    tta = deblur(src, "-o", tmp_path / "tta", "--tta", "--infobar", "none", model=model_file)
+    assert tta.exit_code == 0 and not (tmp_path / "tta" / "a_uncertainty.tif").exists()
+    np.testing.assert_array_equal(read_image(tmp_path / "tta" / "a.png").array, expected)
+    # into the input folder twice: the second run restores neither the output nor its map again
+    for _ in range(2):
+        into = deblur(tmp_path / "in", "-o", tmp_path / "in", "--suffix", "_r", "--uncertainty", "--infobar", "none",
+                      model=model_file)
+        assert into.exit_code == 0, into.stderr
+    assert "0 restored, 3 skipped" in into.stderr and "--uncertainty map of" in into.stderr
+    assert sorted(p.name for p in (tmp_path / "in").iterdir()) == ["a.png", "a_r.png", "a_r_uncertainty.tif"]
