@@ -257,8 +257,9 @@ def test_nan_or_infinite_float_is_a_midnet_error(net, bad):
 
 
 def test_unsupported_shape_and_dtype_are_midnet_errors(net):
-    with pytest.raises(MidnetError):
-        midnet.deblur(np.zeros((4, 32, 32, 3), np.uint8), model=net)
+    for shape in ((2, 4, 32, 32, 3), (32,), (32, 32, 7, 2)):  # (4, 32, 32, 3) is a stack of RGB pages
+        with pytest.raises(MidnetError):
+            midnet.deblur(np.zeros(shape, np.uint8), model=net)
     with pytest.raises(MidnetError):
         midnet.deblur(np.zeros((32, 32), bool), model=net)
 
