@@ -163,21 +163,15 @@ def restore_pages(img: ImageData, restore_one: Callable[[np.ndarray], Restored])
 
     When ``restore_one`` gives (frame, spread) pairs, so does this: both stacked like the pages.
     """
-    a = img.array
-    pages = int(img.metadata.get("pages", 1)) if img.format == "tiff" else 1
-    axes = img.metadata.get("axes", "")
-    sample_axis = axes.endswith("S")
-    frame_dims = 3 if sample_axis else 2
-    if pages > 1 or a.ndim > frame_dims + (0 if sample_axis else 1):
-        lead = a.shape[: a.ndim - frame_dims]
-        flat = a.reshape((-1,) + a.shape[a.ndim - frame_dims :])
-        results = [restore_one(frame) for frame in flat]
-        if isinstance(results[0], tuple):
-            frames, spreads = (np.stack(part) for part in zip(*results))
-            return frames.reshape(lead + frames.shape[1:]), spreads.reshape(lead + spreads.shape[1:])
-        out = np.stack(results)
-        return out.reshape(lead + out.shape[1:])
-    return restore_one(a)
+    lead, flat = img.frames()
+    if not lead:
+        return restore_one(flat[0])
+    results = [restore_one(frame) for frame in flat]
+    if isinstance(results[0], tuple):
+        frames, spreads = (np.stack(part) for part in zip(*results))
+        return frames.reshape(lead + frames.shape[1:]), spreads.reshape(lead + spreads.shape[1:])
+    out = np.stack(results)
+    return out.reshape(lead + out.shape[1:])
 
 
 def run_batch(
@@ -239,9 +233,9 @@ def _run_job(job: Job, restore_one, overwrite: bool, inputs: set[Path], compare_
     if job.uncertainty is not None and spread is not None:
         write_image(job.uncertainty, spread.astype(np.float32), fmt="tiff", replace=overwrite)
     if job.compare is not None and compare_writer is not None:
-        stack = img.format == "tiff" and int(img.metadata.get("pages", 1)) > 1
-        # a stack's picture shows its first page
-        compare_writer(img.array[0] if stack else img.array, restored[0] if stack else restored, job.compare)
+        lead, flat = img.frames()  # a stack's picture shows its first frame
+        first = restored.reshape(flat.shape)[0] if lead else restored
+        compare_writer(flat[0], first, job.compare)
     return "restored", ""
 
 

@@ -332,13 +332,7 @@ CSV_FIELDS = ("file", "page", "blur_px", "blur_nm", "confidence", "verdict", "ra
 
 def _frames(img) -> list[np.ndarray]:
     """Every 2-D frame of an image (the pages of a TIFF stack), each gray or H x W x C."""
-    a = img.array
-    pages = int(img.metadata.get("pages", 1)) if img.format == "tiff" else 1
-    axes = img.metadata.get("axes", "")
-    frame_dims = 3 if axes.endswith("S") else 2
-    if pages > 1 or a.ndim > frame_dims + (0 if axes.endswith("S") else 1):
-        return list(a.reshape((-1,) + a.shape[a.ndim - frame_dims:]))
-    return [a]
+    return list(img.frames()[1])
 
 
 def score_file(path, infobar: InfobarSpec | str | None = "auto", pixel_size_nm: float | None = None) -> list[dict]:

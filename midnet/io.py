@@ -46,6 +46,17 @@ class ImageData:
     format: str  # "tiff", "png", "jpeg", "bmp"
     metadata: dict[str, Any] = field(default_factory=dict)
 
+    def frames(self) -> tuple[tuple[int, ...], np.ndarray]:
+        """(stack shape, frames): every 2-D frame (gray, or H x W x C) stacked as (N, ...), and the
+        leading shape they came from (``()`` for a single frame, ``(pages,)`` for a TIFF stack...)."""
+        a = self.array
+        pages = int(self.metadata.get("pages", 1)) if self.format == "tiff" else 1
+        frame_dims = 3 if self.metadata.get("axes", "").endswith("S") else 2
+        if pages > 1 or a.ndim > frame_dims + (0 if frame_dims == 3 else 1):
+            lead = a.shape[: a.ndim - frame_dims]
+            return lead, a.reshape((-1,) + a.shape[a.ndim - frame_dims :])
+        return (), a[None]
+
 
 def read_image(path: str | os.PathLike, *, max_pixels: int | None = None) -> ImageData:
     """Decode one image file; a bad file raises :class:`MidnetError` naming it.
