@@ -12,7 +12,7 @@ from typing import Literal, Union
 import numpy as np
 
 from .errors import MidnetError
-from .io import check_finite
+from .io import check_finite, dtype_range, to_gray_float
 
 InfobarSpec = Union[int, Literal["auto", "none"]]
 
@@ -26,16 +26,9 @@ SCAN_ROWS = 64  # the bar is searched upwards this many rows at a time: bars are
 
 
 def _gray_rows(a: np.ndarray, start: int, stop: int) -> np.ndarray:
-    """Rows ``start:stop`` as float32 gray: colour channels averaged, alpha (2nd or 4th channel) dropped."""
-    rows = a[start:stop]
-    if rows.ndim == 2:
-        return rows.astype(np.float32)
-    channels = 3 if rows.shape[2] >= 3 else 1
-    out = rows[..., 0].astype(np.float32)
-    for c in range(1, channels):
-        out += rows[..., c]
-    if channels > 1:
-        out /= np.float32(channels)
+    """Rows ``start:stop`` as float32 gray on the dtype's own scale (io.to_gray_float, scaled back)."""
+    out = to_gray_float(a[start:stop])
+    out *= np.float32(dtype_range(a.dtype))
     return out
 
 
