@@ -57,7 +57,7 @@ class Restorer:
     def __call__(self, gray: np.ndarray) -> np.ndarray:
         if not self.tta:
             return self._restore_gray(gray)
-        return self.restore_with_spread(gray)[0]
+        return self._eight_views(gray, spread=False)[0]
 
     def restore_with_spread(self, gray: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The mean and the per-pixel standard deviation of the eight flips and rotations.
@@ -66,20 +66,25 @@ class Restorer:
         the test-time-augmented result, their spread a per-pixel measure of how much the
         restoration depends on the orientation the network happened to see.
         """
-        total = np.zeros(gray.shape, np.float64)
-        squares = np.zeros(gray.shape, np.float64)
+        return self._eight_views(gray, spread=True)
+
+    def _eight_views(self, gray: np.ndarray, spread: bool) -> tuple[np.ndarray, np.ndarray | None]:
+        # Welford's running mean and sum of squared deviations, in float32: stable without
+        # the cancellation of E[x^2] - E[x]^2, and no float64 copies of the frame
+        mean = np.zeros(gray.shape, np.float32)
+        squared = np.zeros(gray.shape, np.float32) if spread else None
+        n = 0
         for k in range(4):
             for flip in (False, True):
                 view = np.rot90(gray, k)
-                view = view[:, ::-1] if flip else view
-                out = self._restore_gray(np.ascontiguousarray(view))
-                out = out[:, ::-1] if flip else out
-                out = np.rot90(out, -k)
-                total += out
-                squares += np.square(out, dtype=np.float64)
-        mean = total / 8
-        spread = np.sqrt(np.maximum(squares / 8 - mean * mean, 0.0))
-        return mean.astype(np.float32), spread.astype(np.float32)
+                out = self._restore_gray(np.ascontiguousarray(view[:, ::-1] if flip else view))
+                out = np.rot90(out[:, ::-1] if flip else out, -k)
+                n += 1
+                delta = out - mean
+                mean += delta / np.float32(n)
+                if squared is not None:
+                    squared += delta * (out - mean)
+        return mean, (np.sqrt(squared / np.float32(n)) if squared is not None else None)
 
     def deblur(self, image: np.ndarray, infobar: InfobarSpec | None = "auto") -> np.ndarray:
         """Restore a micrograph: (H, W), (H, W, 1|2|3|4); integer or float pixels; same dtype and shape back.
