@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .io import dtype_range, write_image
+from .io import data_ceiling, dtype_range, write_image
 
 if TYPE_CHECKING:  # for the annotation only: midnet.compare needs no pictures
     from .compare import Comparison
@@ -44,7 +44,8 @@ def compare_figure(before: np.ndarray, after: np.ndarray, path: str | Path, deta
     """
     from PIL import Image, ImageDraw
 
-    full = dtype_range(before.dtype)
+    # integer files on the data's bit depth: 12-bit data in a 16-bit file would show nearly black
+    full = data_ceiling(before) if np.issubdtype(before.dtype, np.integer) else dtype_range(before.dtype)
     panels = [to_display(before, full), to_display(after, full)] + [to_display(e, full) for e in extra or []]
     h, w = panels[0].shape
     if detail is None:

@@ -541,6 +541,23 @@ def dtype_range(dtype: np.dtype) -> float:
     return 1.0
 
 
+def data_ceiling(array: np.ndarray) -> float:
+    """The largest value the data's bit depth allows: 4095 for 12-bit data in a uint16 file.
+
+    Detectors write 8, 10, 12, 14 or 16 bits and files round that up to 8 or 16, so the
+    smallest 2**k - 1 (k even, from 8) that holds the frame's maximum is the data's ceiling:
+    a restored 12-bit frame stays valid 12-bit data, as its 8-bit version stays within 255.
+    """
+    top = np.iinfo(array.dtype).max
+    if array.dtype.kind != "u" or array.size == 0:
+        return float(top)
+    largest = int(array.max())
+    bits = 8
+    while (1 << bits) - 1 < largest and (1 << bits) - 1 < top:
+        bits += 2
+    return float(min((1 << bits) - 1, top))
+
+
 def to_gray_float(array: np.ndarray) -> np.ndarray:
     """(H, W) float32 in [0, 1]: channels averaged (alpha dropped), scaled by the dtype's range."""
     check_finite(array)  # before the float32 cast, which would also warn on float64 beyond float32's range

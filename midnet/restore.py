@@ -28,7 +28,7 @@ from .devices import pick_device
 from .errors import MidnetError
 from .fast import optimize_for_inference
 from .infobar import InfobarSpec, resolve_infobar
-from .io import check_finite, dtype_range, to_gray_float
+from .io import check_finite, data_ceiling, dtype_range, to_gray_float
 from .tiling import predict_tiled, predict_whole
 from .zoo import DEFAULT_MODEL, file_state, load_model
 
@@ -260,23 +260,6 @@ def _to_dtype(values: np.ndarray, dtype: np.dtype, offset: float, span: float, c
     if offset == 0.0 and span == 1.0:
         np.clip(out, 0.0, 1.0, out=out)
     return out.astype(dtype, copy=False)
-
-
-def data_ceiling(array: np.ndarray) -> float:
-    """The largest value the data's bit depth allows: 4095 for 12-bit data in a uint16 file.
-
-    Detectors write 8, 10, 12, 14 or 16 bits and files round that up to 8 or 16, so the
-    smallest 2**k - 1 (k even, from 8) that holds the frame's maximum is the data's ceiling:
-    a restored 12-bit frame stays valid 12-bit data, as its 8-bit version stays within 255.
-    """
-    top = np.iinfo(array.dtype).max
-    if array.dtype.kind != "u" or array.size == 0:
-        return float(top)
-    largest = int(array.max())
-    bits = 8
-    while (1 << bits) - 1 < largest and (1 << bits) - 1 < top:
-        bits += 2
-    return float(min((1 << bits) - 1, top))
 
 
 def _on_file_scale(values: np.ndarray, offset: float, span: float) -> np.ndarray:

@@ -45,7 +45,7 @@ def test_a_flat_frame_is_shifted_not_stretched():
 @pytest.mark.parametrize("data_max, ceiling", [(200, 255), (255, 255), (256, 1023), (1023, 1023), (3000, 4095),
                                                (4096, 16383), (40000, 65535)])
 def test_the_data_ceiling_follows_the_bit_depth(data_max, ceiling):
-    from midnet.restore import data_ceiling
+    from midnet.io import data_ceiling
 
     a = np.zeros((4, 4), np.uint16)
     a[0, 0] = data_max
@@ -66,7 +66,7 @@ def test_bit_depth_in_a_uint16_container_restores_like_the_8_bit_file(restorer, 
     out8 = restorer.deblur(eight, "none").astype(np.float64)
     restored = restorer.deblur(deep, "none")
     back = restored.astype(np.float64) / factor
-    from midnet.restore import data_ceiling
+    from midnet.io import data_ceiling
 
     # each output is rounded to its own grid (half a level of each), and clipped at its own
     # ceiling: 255 for 8 bits, 2**k - 1 for k bits, which is up to 3/4 level higher mapped back
@@ -97,3 +97,15 @@ def test_saturated_wide_integer_pixels_stay_saturated(dtype):
 def test_float16_far_from_unit_range_never_becomes_infinite(restorer):
     a = (frame(5) * 60000).astype(np.float16)
     assert np.isfinite(restorer.deblur(a, "none")).all()
+
+
+def test_the_compare_picture_of_12_bit_data_uses_its_bit_depth(tmp_path):
+    from PIL import Image
+
+    from midnet.figures import compare_figure
+
+    twelve = (frame(6) * 4095).astype(np.uint16)  # 12-bit data in a 16-bit file
+    eight = np.round(twelve / 4095 * 255).astype(np.uint8)
+    a = np.asarray(Image.open(compare_figure(twelve, twelve, tmp_path / "12.png")))
+    b = np.asarray(Image.open(compare_figure(eight, eight, tmp_path / "8.png")))
+    assert np.abs(a.astype(int) - b.astype(int)).max() <= 1  # the same picture, not one 16 times darker
