@@ -7,9 +7,9 @@ import sys
 
 import click
 
-from . import __version__
-from .classical import CLASSICAL_METHODS, INPUT
-from .errors import MidnetError, one_line
+from .. import __version__
+from ..classical import CLASSICAL_METHODS, INPUT
+from ..errors import MidnetError, one_line
 
 
 class MidnetGroup(click.Group):
@@ -49,7 +49,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def models_cmd(in_chans: int, as_json: bool) -> None:
     """List the model presets with their parameter counts."""
-    from .zoo import PRESETS, count_parameters, create_model
+    from ..zoo import PRESETS, count_parameters, create_model
 
     import torch
 
@@ -75,8 +75,8 @@ def models_cmd(in_chans: int, as_json: bool) -> None:
         click.echo(f"{r['name']:<14} {r['arch']:<8} {r['params']:>12,}  {weights:<8} {r['description']}")
 
 
-from .restore import NETWORK  # noqa: E402
-from .zoo import DEFAULT_MODEL  # noqa: E402
+from ..restore import NETWORK  # noqa: E402
+from ..zoo import DEFAULT_MODEL  # noqa: E402
 
 METHODS = (NETWORK, *CLASSICAL_METHODS)  # what --method of deblur and eval takes
 
@@ -102,7 +102,7 @@ class _DeviceType(click.ParamType):
         return "[auto|cpu|cuda|cuda:N|mps]"
 
     def convert(self, value, param, ctx):
-        from .devices import check_device_name
+        from ..devices import check_device_name
 
         try:
             return check_device_name(value)
@@ -114,7 +114,7 @@ def _check_model(ctx, param, value: str) -> str:
     """--model: a preset with shipped weights or an existing weights file; anything else is a usage error."""
     from pathlib import Path
 
-    from .zoo import PRESETS
+    from ..zoo import PRESETS
 
     shipped = ", ".join(n for n, p in PRESETS.items() if p.weights) or "none"
     if Path(value).is_file():  # a file wins over a preset of the same name, as in midnet.load_model
@@ -145,7 +145,7 @@ def train_cmd(config, overrides, data, out, resume, print_config) -> None:
     """Train or fine-tune a network on blur/sharp pairs (YAML CONFIG, e.g. configs/cpu.yaml)."""
     from pathlib import Path
 
-    from .training import ConfigUsageError, dump_config, load_config, train
+    from ..training import ConfigUsageError, dump_config, load_config, train
 
     values = {}
     if data:
@@ -181,8 +181,8 @@ def train_cmd(config, overrides, data, out, resume, print_config) -> None:
               help="Info bar rows to exclude: auto, none or a number.")
 def calibrate_cmd(data, output, names, methods, infobar) -> None:
     """Fit the classical methods' PSF and parameters on training pairs (max PSNR)."""
-    from .calibration import calibrate
-    from .data import load_pairs
+    from ..calibration import calibrate
+    from ..data import load_pairs
 
     chosen = [m.strip() for m in methods.split(",") if m.strip()]
     bad = sorted(set(chosen) - set(CLASSICAL_METHODS))
@@ -221,9 +221,9 @@ def eval_cmd(model_name, method, calib, data, infobar, names, align, no_align, t
     """PSNR/SSIM of a restorer on whole micrographs, beside the blurry input's."""
     from tqdm import tqdm
 
-    from .data import load_pairs
-    from .evaluate import score_restorer
-    from .restore import NETWORK, make_restorer
+    from ..data import load_pairs
+    from ..evaluate import score_restorer
+    from ..restore import NETWORK, make_restorer
 
     restorer = make_restorer(model_name, method, tile, device=device, calibration=calib, tta=tta)
     label = f"model {model_name}" if method == NETWORK else f"{method} ({calib or 'built-in parameters'})"
@@ -231,8 +231,8 @@ def eval_cmd(model_name, method, calib, data, infobar, names, align, no_align, t
     if protocol == "paper":
         from pathlib import Path
 
-        from .data.paper_protocol import LEAK_WARNING
-        from .data.paper_protocol import paper_split
+        from ..data.paper_protocol import LEAK_WARNING
+        from ..data.paper_protocol import paper_split
 
         pairs = paper_split(Path(data), infobar, seed)[1]
         click.echo(f"warning: {LEAK_WARNING}", err=True)
@@ -259,7 +259,7 @@ def eval_cmd(model_name, method, calib, data, infobar, names, align, no_align, t
 
 def _warn_if_trained_on(model_name: str, names: list[str]) -> None:
     """Scores on micrographs a model was trained on say nothing about unseen ones: say so."""
-    from .zoo import trained_on
+    from ..zoo import trained_on
 
     seen = sorted(set(trained_on(model_name)) & set(names))
     if seen:
@@ -300,10 +300,10 @@ def deblur_cmd(inputs, outdir, model_name, method, calib, infobar, tile, overlap
     """Restore micrographs: files, folders or glob patterns (INPUTS) into OUTDIR."""
     from pathlib import Path
 
-    from .batch import collect_inputs, dry_run_lines, plan_jobs, run_batch
-    from .figures import compare_figure
-    from .progress import BatchProgress
-    from .restore import make_restorer
+    from ..batch import collect_inputs, dry_run_lines, plan_jobs, run_batch
+    from ..figures import compare_figure
+    from ..progress import BatchProgress
+    from ..restore import make_restorer
 
     try:
         files = collect_inputs(inputs, recursive)
@@ -314,7 +314,7 @@ def deblur_cmd(inputs, outdir, model_name, method, calib, infobar, tile, overlap
         raise click.UsageError(str(exc)) from None
     picker = None
     if only_blurry:  # midnet/focus.py: score every input, keep those worth restoring
-        from .focus import OnlyBlurry
+        from ..focus import OnlyBlurry
 
         picker = OnlyBlurry(blur_threshold, infobar)
         jobs = picker.select(jobs)
@@ -354,7 +354,7 @@ def _domain_watch(model_name: str | None, infobar):
     """A DomainWatch for a network whose weights record their training domain, else None."""
     if model_name is None:
         return None
-    from .domain import DomainWatch
+    from ..domain import DomainWatch
 
     return DomainWatch.for_model(model_name, infobar)
 
@@ -389,7 +389,7 @@ def finetune_cmd(pairs, output, base, minutes, crop, seed, overwrite) -> None:
     one crop side away from every training crop. The table at the end scores the held-out
     part: the blurry input, the base model and the fine-tuned one.
     """
-    from .finetune import FinetuneConfig, finetune
+    from ..finetune import FinetuneConfig, finetune
 
     config = FinetuneConfig(base=base, minutes=minutes, crop=crop, seed=seed)
     result = finetune(pairs, output, config, overwrite, echo=lambda m: click.echo(m, err=True))
@@ -414,10 +414,10 @@ def demo_cmd(outdir, model_name, device) -> None:
     from importlib import resources
     from pathlib import Path
 
-    from .figures import compare_figure
-    from .io import read_image, write_image
-    from .restore import deblur
-    from .devices import pick_device
+    from ..figures import compare_figure
+    from ..io import read_image, write_image
+    from ..restore import deblur
+    from ..devices import pick_device
 
     with resources.as_file(resources.files("midnet") / "samples" / "sem_blurry_sample.png") as sample:
         img = read_image(sample)
@@ -447,8 +447,8 @@ def compare_cmd(data, methods, folds, infobar, markdown, figure) -> None:
     """One PSNR/SSIM table of every method on every micrograph, and a picture grid."""
     from tqdm import tqdm
 
-    from .compare import compare
-    from .figures import figure_grid
+    from ..compare import compare
+    from ..figures import figure_grid
 
     chosen = [m.strip() for m in methods.split(",") if m.strip()]
     bar = tqdm(desc="compare", unit="restoration", file=sys.stderr, disable=None)
@@ -475,8 +475,8 @@ def score_cmd(inputs, recursive, infobar, pixel_size, csv_path, as_json, sort_bl
     """Estimate how out of focus each micrograph is (no reference needed); see docs/results.md section 8."""
     from tqdm import tqdm
 
-    from . import focus
-    from .batch import collect_inputs
+    from .. import focus
+    from ..batch import collect_inputs
 
     try:
         files = collect_inputs(inputs, recursive)
@@ -517,6 +517,3 @@ def _finite(obj):
 def main() -> None:
     cli(prog_name="midnet", obj={})
 
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
