@@ -12,11 +12,15 @@ from .zoo import PRESETS, count_parameters, create_model, load_model
 
 
 def __getattr__(name: str):
-    """``midnet.score``: the focus score lives in its own room (midnet/focus.py), imported when first asked for."""
+    """``midnet.score`` and ``midnet.export`` live in their own rooms (midnet/focus.py, midnet/export/), imported when first asked for."""
     if name == "score":
         from .focus import score
 
         return score
+    if name == "export":  # the package midnet/export/, callable as midnet.export(model, path, format=...)
+        import importlib
+
+        return importlib.import_module(".export", __name__)
     raise AttributeError(f"module 'midnet' has no attribute {name!r}")
 
 
@@ -34,6 +38,7 @@ __all__ = [
     "count_parameters",
     "deblur",
     "score",
+    "export",
     "make_restorer",
     "Restorer",
     "read_image",

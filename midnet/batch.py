@@ -180,8 +180,12 @@ def run_batch(
     overwrite: bool = False,
     on_done: Callable[[Job, str], None] | None = None,
     compare_writer: Callable[[np.ndarray, np.ndarray, Path], None] | None = None,
+    provenance: dict | None = None,
 ) -> Report:
     """Restore every job; a bad file is reported and the batch goes on. Each skip and failure has one line why.
+
+    ``provenance`` (the restorer's :attr:`~midnet.restore.Restorer.provenance`, or a function giving it) goes
+    into every output's metadata.
 
     First removes from the output folders the temporaries that runs which died on this host left there.
     """
@@ -190,21 +194,30 @@ def run_batch(
         report.cleaned += remove_stale_temporaries(folder)
     inputs = {job.source.resolve() for job in jobs if job.skip is None}
     for job in jobs:
-        status, why = _attempt(job, restore_one, overwrite, inputs, compare_writer)
+        status, why = attempt(job, restore_one, overwrite, inputs, compare_writer, provenance)
         if status == "restored":
             report.restored.append(job.source)
         else:
-            lines = report.skipped if status == "skipped" else report.failed
-            lines.append((job.source, _one_line(why, [job.source, job.output, job.compare, job.origin])))
+            (report.skipped if status == "skipped" else report.failed).append((job.source, why))
         if on_done:
             on_done(job, status)
     return report
 
 
-def _attempt(job: Job, restore_one, overwrite: bool, inputs: set[Path], compare_writer) -> tuple[str, str]:
+def attempt(job: Job, restore_one, overwrite: bool, inputs: set[Path], compare_writer=None,
+            provenance: dict | None = None) -> tuple[str, str]:
+    """(status, why on one line) of one job, with every guarantee of :func:`run_batch` but the clean-up of dead
+    runs' temporaries: what a batch spread over processes (midnet/distributed.py) runs per file. ``inputs``:
+    the resolved inputs of the batch (an output among them is refused); status is restored, skipped or failed."""
+    status, why = _attempt(job, restore_one, overwrite, inputs, compare_writer, provenance)
+    return status, (_one_line(why, [job.source, job.output, job.compare, job.origin]) if why else why)
+
+
+def _attempt(job: Job, restore_one, overwrite: bool, inputs: set[Path], compare_writer,
+             provenance: dict | None = None) -> tuple[str, str]:
     """(status, why) of one job: any error of this file is its failure, never the end of the batch."""
     try:
-        return _run_job(job, restore_one, overwrite, inputs, compare_writer)
+        return _run_job(job, restore_one, overwrite, inputs, compare_writer, provenance)
     except MidnetError as exc:
         return "failed", _with_name(str(exc), job.source)
     except MemoryError:
@@ -214,7 +227,8 @@ def _attempt(job: Job, restore_one, overwrite: bool, inputs: set[Path], compare_
         return "failed", f"{job.source}: {type(exc).__name__}: {str(exc)[:300]}"
 
 
-def _run_job(job: Job, restore_one, overwrite: bool, inputs: set[Path], compare_writer) -> tuple[str, str]:
+def _run_job(job: Job, restore_one, overwrite: bool, inputs: set[Path], compare_writer,
+             provenance: dict | None = None) -> tuple[str, str]:
     if job.skip:
         return "skipped", f"{job.source}: {job.skip}; not restored again"
     if job.output.resolve() in inputs or (job.output.exists() and job.output.samefile(job.source)):
@@ -226,12 +240,14 @@ def _run_job(job: Job, restore_one, overwrite: bool, inputs: set[Path], compare_
     img = read_image(job.source)
     restored = restore_pages(img, restore_one)
     restored, spread = restored if isinstance(restored, tuple) else (restored, None)
+    provenance = provenance() if callable(provenance) else provenance  # read after the restoration: what ran
     try:
-        write_image(job.output, restored, like=img, fmt=None, replace=overwrite)
+        write_image(job.output, restored, like=img, fmt=None, replace=overwrite, provenance=provenance)
     except OutputExists:
         return "skipped", f"{job.output} was written meanwhile by another run; kept it (--overwrite replaces it)"
     if job.uncertainty is not None and spread is not None:
-        write_image(job.uncertainty, spread.astype(np.float32), fmt="tiff", replace=overwrite)
+        write_image(job.uncertainty, spread.astype(np.float32), fmt="tiff", replace=overwrite,
+                    provenance=provenance and dict(provenance, content="uncertainty: spread of the eight views"))
     if job.compare is not None and compare_writer is not None:
         lead, flat = img.frames()  # a stack's picture shows its first frame
         first = restored.reshape(flat.shape)[0] if lead else restored

@@ -1,72 +1,171 @@
-"""ONNX Runtime as an optional engine for whole-frame inference on the CPU.
+"""Engines: other runtimes for whole-frame inference on the CPU, fed by ONE cached ONNX file.
 
-The fused inference copy (midnet/fast.py) is exported to ONNX once per frame size and run
-by ONNX Runtime, which executes this graph of 1x1/depthwise convolutions and element-wise
-products faster than eager PyTorch on a CPU, after seconds of export per frame size
-(figures: docs/performance.md). So it pays on a batch of same-size micrographs, not on a
-single one, and `midnet deblur --engine onnx` is a choice, not the default. Tiled frames stay on PyTorch: their whole-frame statistics come
-from hooks in the torch module (midnet/tiling.py), which an exported graph cannot carry.
-Needs the `onnx` extra: pip install "midnet[onnx]".
+An engine is called like the network on a CPU NCHW float32 tensor and returns the same
+result. Each engine here runs the network's ONNX export (midnet/onnx_graph.py): one
+file with dynamic batch, height and width, exported once per network and kept in
+midnet's cache (midnet/cache.py), so every frame size, every later process and every
+engine that reads ONNX share it. ONNX Runtime executes this graph of 1x1/depthwise
+convolutions and element-wise products faster than eager PyTorch on a CPU (figures:
+docs/performance.md), so ``--engine onnx`` pays on a batch of micrographs, or on one once
+the cache holds the file; it is a choice, not the default.
+
+Tiled frames stay on PyTorch. Their whole-frame statistics come from forward hooks on
+every global pooling layer (midnet/tiling.py): a first pass records each pool's sums
+over tile cores, a second replays the whole-frame means. An exported graph has no hooks;
+carrying the statistics would take a second export with every pool's mean as an extra
+input (and one returning every pool's sums), which this module does not do.
+
+A new engine subclasses :class:`ExportedEngine` (``_load`` and ``_run``) and registers
+in :data:`ENGINES`; ``make_restorer(..., engine=name)`` and ``--engine`` then offer it.
 """
 
 from __future__ import annotations
 
-import contextlib
-import io
-import logging
-import warnings
+import importlib
+from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 
-from .errors import MidnetError, one_line
+from .errors import MidnetError
+from .models.blocks import pad_to_multiple
+from .onnx_graph import INPUT, cached_onnx, size_multiple
 
-MAX_SESSIONS = 4  # exported frame sizes kept at once (TTA turns a non-square frame into two)
 INSTALL_HINT = 'the onnx engine needs ONNX Runtime: pip install "midnet[onnx]" (or use --engine torch)'
 
 
-class OnnxEngine:
-    """Call like the module on a CPU NCHW float32 tensor; one ONNX session per input shape."""
+class ExportedEngine:
+    """Runs a module's cached ONNX export; called like the module on a CPU NCHW float32 tensor.
 
-    def __init__(self, module: nn.Module, threads: int | None = None):
-        try:
-            import onnxruntime  # noqa: F401
-            import onnxscript  # noqa: F401  (torch's ONNX exporter needs it)
-        except ImportError:
-            raise MidnetError(INSTALL_HINT) from None
+    The file is found (or exported) on the first call, not at construction. Inputs of any
+    size are padded with zeros at the bottom and right to the network's size multiple, as
+    the module's own forward does, and the output is cropped back; midnet's restorer pads
+    by reflection before the engine sees a frame, so there this padding has nothing to do.
+    """
+
+    name = ""
+    requires: tuple[str, ...] = ()  # modules the engine imports: missing ones give install_hint
+    install_hint = ""
+    precisions: tuple[str, ...] = ("fp32",)  # what ``precision`` may be (midnet/precision.py)
+
+    def __init__(self, module: nn.Module, threads: int | None = None, precision: str = "fp32"):
+        if precision not in self.precisions:
+            raise MidnetError(f"the {self.name} engine runs {' or '.join(self.precisions)}, not {precision}; "
+                              "use --engine torch (or openvino) for reduced precision")
+        self.precision = precision  # what it runs; an engine may correct it once loaded
+        for requirement in self.requires:
+            try:
+                importlib.import_module(requirement)
+            except ImportError:
+                raise MidnetError(self.install_hint) from None
         if next(module.parameters()).device.type != "cpu":
-            raise MidnetError("the onnx engine runs on the CPU; use --device cpu or --engine torch")
+            raise MidnetError(f"the {self.name} engine runs on the CPU; use --device cpu or --engine torch")
         self.module = module
         self.threads = threads or torch.get_num_threads()
-        self._sessions: dict[tuple[int, ...], object] = {}
+        self.multiple = size_multiple(module)
+        self._model = None
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        key = tuple(x.shape)
-        if key not in self._sessions:
-            if len(self._sessions) >= MAX_SESSIONS:  # a batch of many frame sizes must not grow without bound
-                self._sessions.pop(next(iter(self._sessions)))
-            self._sessions[key] = self._export(x)
-        out = self._sessions[key].run(None, {"x": x.detach().contiguous().numpy()})[0]
-        return torch.from_numpy(out)
+        if self._model is None:
+            self._model = self._load(cached_onnx(self.module))
+        h, w = x.shape[-2:]
+        padded = pad_to_multiple(x.detach().float().cpu(), self.multiple).contiguous()
+        out = self._run(padded.numpy())
+        return torch.from_numpy(np.ascontiguousarray(out))[..., :h, :w]
 
-    def _export(self, x: torch.Tensor):
+    def _load(self, path: Path):
+        """The runtime's ready model of the ONNX file at ``path``."""
+        raise NotImplementedError
+
+    def _run(self, x: np.ndarray) -> np.ndarray:
+        """The ready model on a float32 NCHW array whose H and W are multiples of ``self.multiple``."""
+        raise NotImplementedError
+
+
+class OnnxEngine(ExportedEngine):
+    """ONNX Runtime's CPU execution provider on the cached ONNX file."""
+
+    name = "onnx"
+    requires = ("onnxruntime", "onnx", "onnxscript")  # onnx and onnxscript: torch's exporter needs them
+    install_hint = INSTALL_HINT
+
+    def _load(self, path: Path):
         import onnxruntime as ort
 
-        buf = io.BytesIO()
-        quiet = logging.getLogger("torch.onnx")
-        level = quiet.level
-        quiet.setLevel(logging.ERROR)
-        try:  # the exporter reports its progress on stdout, which a command may use for data
-            with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                torch.onnx.export(self.module, (x.contiguous(),), buf, input_names=["x"], output_names=["y"],
-                                  dynamo=True, verbose=False)
-        except Exception as exc:
-            raise MidnetError(f"export to ONNX failed ({type(exc).__name__}: {one_line(exc, 160)}); "
-                              "use --engine torch") from exc
-        finally:
-            quiet.setLevel(level)
         options = ort.SessionOptions()
         options.intra_op_num_threads = self.threads
         options.log_severity_level = 3
-        return ort.InferenceSession(buf.getvalue(), options, providers=["CPUExecutionProvider"])
+        try:
+            return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # a damaged cache file: say where it is and how to drop it
+            raise MidnetError(f"{path}: ONNX Runtime cannot load this cached model ({type(exc).__name__}); "
+                              "run `midnet cache --clear` and try again") from exc
+
+    def _run(self, x: np.ndarray) -> np.ndarray:
+        return self._model.run(None, {INPUT: x})[0]
+
+
+OPENVINO_HINT = 'the openvino engine needs OpenVINO: pip install "midnet[openvino]" (or use --engine torch)'
+OPENVINO_PRECISIONS = {"fp32": "f32", "bf16": "bf16", "fp16": "f16"}
+_compiled: dict[tuple, object] = {}  # (file, precision, threads) -> compiled model: compiled once per process
+
+
+class OpenVinoEngine(ExportedEngine):
+    """OpenVINO's CPU plugin on the cached ONNX file, compiled once with dynamic shapes.
+
+    ``precision`` is OpenVINO's INFERENCE_PRECISION_HINT: bf16 runs the convolutions in
+    bf16 (on CPUs without native bf16 the plugin keeps f32; :attr:`precision` then says
+    what it runs). The compiled blob is kept in OpenVINO's own cache (CACHE_DIR) inside
+    midnet's cache folder, so a later process loads it instead of compiling again.
+    """
+
+    name = "openvino"
+    requires = ("openvino", "onnx", "onnxscript")
+    install_hint = OPENVINO_HINT
+    precisions = tuple(OPENVINO_PRECISIONS)
+
+    def _load(self, path: Path):
+        import openvino as ov
+
+        from .cache import cache_dir
+
+        key = (str(path), self.precision, self.threads)
+        if key not in _compiled:
+            core = ov.Core()
+            core.set_property({"CACHE_DIR": str(cache_dir() / "openvino")})
+            config = {"INFERENCE_PRECISION_HINT": OPENVINO_PRECISIONS[self.precision],
+                      "INFERENCE_NUM_THREADS": self.threads, "PERFORMANCE_HINT": "LATENCY"}
+            try:
+                _compiled[key] = core.compile_model(str(path), "CPU", config)
+            except Exception as exc:  # a damaged cache file: say where it is and how to drop it
+                raise MidnetError(f"{path}: OpenVINO cannot compile this cached model ({type(exc).__name__}); "
+                                  "run `midnet cache --clear` and try again") from exc
+        compiled = _compiled[key]
+        ran = str(compiled.get_property("INFERENCE_PRECISION_HINT"))
+        self.precision = next((k for k, v in OPENVINO_PRECISIONS.items() if v == ran), self.precision)
+        return compiled.create_infer_request()
+
+    def _run(self, x: np.ndarray) -> np.ndarray:
+        self._model.infer({0: x}, share_inputs=True)
+        return self._model.get_output_tensor(0).data.copy()
+
+
+ENGINES: dict[str, type[ExportedEngine]] = {"onnx": OnnxEngine, "openvino": OpenVinoEngine}
+
+
+def engine_names() -> tuple[str, ...]:
+    """Every engine ``make_restorer`` and ``--engine`` accept; "torch" (the network itself) first."""
+    return ("torch", *ENGINES)
+
+
+def make_engine(name: str, module: nn.Module, threads: int | None = None, precision: str = "fp32"):
+    """What runs ``module`` on whole frames: the module itself for "torch", else the named engine.
+
+    ``precision`` (fp32, bf16, fp16) is the engine's; torch's reduced precision is midnet/precision.py's copy.
+    """
+    if name == "torch":
+        return module
+    if name not in ENGINES:
+        raise MidnetError(f"unknown engine {name!r}; use {' or '.join(engine_names())}")
+    return ENGINES[name](module, threads, precision)

@@ -15,6 +15,7 @@ import copy
 import torch
 from torch import nn
 
+from .cache import weights_sha256
 from .models.blocks import LayerNorm2d, MIDBlock, layer_norm_2d
 
 
@@ -84,4 +85,18 @@ def optimize_for_inference(model: nn.Module) -> nn.Module:
         p.requires_grad_(False)
     fast = fast.to(memory_format=torch.channels_last)
     fast._midnet_fast = True
+    # the fused weights differ from the source's: exports and caches name the source's (midnet/cache.py)
+    fast._midnet_source_sha256 = weights_sha256(model)
     return fast
+
+
+def inference_copy(model: nn.Module) -> nn.Module:
+    """An eval-mode copy of ``model`` for inference; the fused copy where this module applies."""
+    from .models import NAFNet
+
+    if isinstance(model, NAFNet):
+        return model if getattr(model, "_midnet_fast", False) else optimize_for_inference(model)
+    net = copy.deepcopy(model).eval()
+    for p in net.parameters():
+        p.requires_grad_(False)
+    return net

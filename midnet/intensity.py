@@ -46,9 +46,14 @@ class IntensityMap:
         return out
 
 
+def sample_step(size: int) -> int:
+    """The stride of the regular grid the percentiles are measured on, for a frame of ``size`` pixels."""
+    return max(1, int(np.ceil(np.sqrt(size / SAMPLE_PIXELS))))
+
+
 def _subsample(values: np.ndarray) -> np.ndarray:
     """A regular grid of at most about SAMPLE_PIXELS values, without copying the whole frame."""
-    flat_step = max(1, int(np.ceil(np.sqrt(values.size / SAMPLE_PIXELS))))
+    flat_step = sample_step(values.size)
     return values[::flat_step, ::flat_step] if values.ndim >= 2 else values[::flat_step * flat_step]
 
 
@@ -58,7 +63,13 @@ def measure(values: np.ndarray, percentiles: tuple[float, float] = PERCENTILES) 
     A frame with no spread between the percentiles (flat, or nearly all one value) is
     only shifted: dividing by a span of almost nothing would turn its noise into contrast.
     """
-    sample = np.asarray(_subsample(values), dtype=np.float32)
+    return from_sample(_subsample(values), percentiles)
+
+
+def from_sample(sample: np.ndarray, percentiles: tuple[float, float] = PERCENTILES) -> IntensityMap:
+    """:func:`measure` on an already subsampled frame (``frame[::s, ::s]``, s = :func:`sample_step`): how a
+    frame too large for memory is measured from a strided read (midnet/lazy.py), with the same result."""
+    sample = np.asarray(sample, dtype=np.float32)
     if not np.isfinite(sample).all():
         raise MidnetError("image holds NaN or infinite values; clean or re-export it")
     low, high = (float(v) for v in np.percentile(sample, percentiles))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import json
 import os
 import re
 import socket
@@ -286,21 +287,25 @@ def _read_pil(path: Path, limit: int = MAX_PIXELS):
 
 
 def write_image(path: str | os.PathLike, array: np.ndarray, like: ImageData | None = None, fmt: str | None = None,
-                replace: bool = True) -> Path:
+                replace: bool = True, provenance: dict[str, Any] | None = None) -> Path:
     """Write ``array`` to ``path`` atomically (temporary file, then rename), keeping ``like``'s metadata.
 
     ``fmt`` ("tiff", "png", "jpeg", "bmp") defaults to the suffix of ``path``. ``replace=False`` never
     replaces an existing ``path``, even one written meanwhile by another process (:class:`OutputExists`).
     Every error is a :class:`MidnetError` that names ``path``, never the temporary file.
+    ``provenance`` (how the image was made: engine, precision, weights SHA-256, version...; see
+    :meth:`midnet.restore.Restorer.provenance`) is stored as JSON: in TIFF tag :data:`PROVENANCE_TAG`,
+    in a PNG text chunk and a JPEG comment named :data:`PROVENANCE_KEY`; :func:`read_provenance` reads it.
     """
     path = Path(path)
     fmt = fmt or _format_of(path)
+    record = json.dumps(provenance, sort_keys=True, ensure_ascii=True) if provenance else None
     with atomic_write(path, replace=replace) as tmp:
         try:
             if fmt == "tiff":
-                _write_tiff(tmp, array, like)
+                _write_tiff(tmp, array, like, record)
             else:
-                _write_pil(tmp, array, like, fmt)
+                _write_pil(tmp, array, like, fmt, record)
         except MemoryError:
             raise
         except Exception as exc:  # encoders raise many types, and name the file they were given: the temporary
@@ -452,7 +457,33 @@ def _format_of(path: Path) -> str:
     raise MidnetError(f"{path}: cannot write {suffix!r} files; use .tif, .png, .jpg or .bmp")
 
 
-def _write_tiff(path: str, array: np.ndarray, like: ImageData | None) -> None:
+# A private TIFF tag (the reusable range 65000-65535) holding the provenance JSON: the source's own
+# ImageDescription (a microscope's metadata) stays as it was; ImageJ, Fiji and tifffile list the tag.
+PROVENANCE_TAG = 65117
+PROVENANCE_KEY = "midnet"  # PNG text chunk keyword, JPEG comment prefix
+
+
+def read_provenance(path: str | os.PathLike) -> dict[str, Any] | None:
+    """The provenance record midnet wrote into an image file (TIFF, PNG or JPEG), or None."""
+    path = Path(path)
+    if _format_of(path) == "tiff":
+        import tifffile
+
+        with tifffile.TiffFile(path) as tif:
+            tag = tif.pages[0].tags.get(PROVENANCE_TAG)
+            text = tag.value if tag is not None else None
+    else:
+        from PIL import Image
+
+        with Image.open(path) as im:
+            text = im.info.get(PROVENANCE_KEY)
+            comment = im.info.get("comment", b"")
+            if text is None and comment.startswith(PROVENANCE_KEY.encode() + b" "):
+                text = comment[len(PROVENANCE_KEY) + 1:].decode("ascii")
+    return json.loads(text) if text else None
+
+
+def _write_tiff(path: str, array: np.ndarray, like: ImageData | None, provenance: str | None = None) -> None:
     import tifffile
 
     meta = like.metadata if like is not None and like.format == "tiff" else {}
@@ -470,8 +501,12 @@ def _write_tiff(path: str, array: np.ndarray, like: ImageData | None) -> None:
         kwargs["resolution"], kwargs["resolutionunit"] = tuple(float(v) for v in info["dpi"]), 2  # inch
     if meta.get("datetime"):
         kwargs["datetime"] = meta["datetime"]
-    if meta.get("extratags"):
-        kwargs["extratags"] = meta["extratags"]
+    # a restored file's provenance is its own: a copied one (a source that midnet wrote) is replaced
+    extratags = [t for t in meta.get("extratags") or () if t[0] != PROVENANCE_TAG]
+    if provenance:
+        extratags.append((PROVENANCE_TAG, 2, 0, provenance, True))
+    if extratags:
+        kwargs["extratags"] = extratags
     if meta.get("compressed"):
         kwargs["compression"] = "zlib"
     pages = meta.get("pages", 1)
@@ -490,7 +525,7 @@ def _write_tiff(path: str, array: np.ndarray, like: ImageData | None) -> None:
     tifffile.imwrite(path, array, bigtiff=big, **kwargs)
 
 
-def _write_pil(path: str, array: np.ndarray, like: ImageData | None, fmt: str) -> None:
+def _write_pil(path: str, array: np.ndarray, like: ImageData | None, fmt: str, provenance: str | None = None) -> None:
     from PIL import Image, PngImagePlugin
 
     info = like.metadata.get("info", {}) if like is not None and like.format != "tiff" else {}
@@ -517,13 +552,17 @@ def _write_pil(path: str, array: np.ndarray, like: ImageData | None, fmt: str) -
     if fmt == "png":
         text = PngImagePlugin.PngInfo()
         for k, v in info.items():
-            if isinstance(v, str) and k not in ("dpi",):
+            if isinstance(v, str) and k not in ("dpi", PROVENANCE_KEY):
                 text.add_text(k, v)
         if tmeta.get("description"):
             text.add_text("Description", tmeta["description"])
+        if provenance:
+            text.add_text(PROVENANCE_KEY, provenance)
         save["pnginfo"] = text
     elif fmt == "jpeg":
         save.update(quality=95, subsampling=0)
+        if provenance:
+            save["comment"] = f"{PROVENANCE_KEY} {provenance}".encode("ascii")
     im.save(path, format=fmt.upper(), **save)
 
 

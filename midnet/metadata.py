@@ -4,9 +4,14 @@ Looked for, in this order (the first that gives a plausible size wins):
 
 - FEI/Thermo TIFF tags 34680/34682: ``[Scan] PixelWidth=`` in metres;
 - Zeiss TIFF tag 34118 (CZ_SEM): ``AP_PIXEL_SIZE`` / ``Pixel Size = 3.9 nm``;
+- TESCAN TIFF tag 50431 (BYTE): a chain of blocks, each a uint32 size, a uint16 type
+  and its data (1 a JPEG thumbnail, 2 the MAIN text ...); MAIN holds ``PixelSizeX=`` in
+  metres. The layout is Gwyddion's (modules/file/tescan.c, written for MIRA files); the
+  text is searched whatever the block chain, so a damaged chain still gives the size;
 - a sidecar text file beside the image (same name, ``.txt``): JEOL's
   ``$$SM_MICRON_BAR`` (scale bar in pixels) with ``$$SM_MICRON_MARKER`` (its length,
-  e.g. ``2um``), or Hitachi's ``PixelSize=`` in nanometres;
+  e.g. ``2um``), or Hitachi's ``PixelSize=`` in nanometres; or TESCAN's header beside a
+  PNG export (``NAME-png.hdr`` or ``NAME.hdr``, ``[MAIN]`` with ``PixelSizeX=`` in metres);
 - ImageJ's ImageDescription (``unit=nm|micron|um|mm``) with the TIFF resolution tags;
 - TIFF/PNG resolution in pixels per centimetre or inch, only when it gives a pixel smaller
   than 10 um (a display resolution such as 72 or 300 dpi says nothing about the specimen).
@@ -54,13 +59,36 @@ def _zeiss(meta: dict) -> float | None:
     return None
 
 
+def _tescan_pixel(text: str) -> float | None:
+    m = re.search(r"(?<![A-Za-z0-9_])PixelSizeX\s*=\s*" + _NUMBER, text)  # the first key may follow binary bytes
+    return _plausible(float(m.group(1)) * 1e9) if m else None
+
+
+def _tescan(meta: dict) -> float | None:
+    for text in _tag_texts(meta, 50431):  # binary block headers decode to junk characters: the regex skips them
+        nm = _tescan_pixel(text)
+        if nm is not None:
+            return nm
+    return None
+
+
+def _small_text(path: Path) -> str | None:
+    if not path.is_file() or path.stat().st_size > 1_000_000:
+        return None
+    return path.read_text(encoding="latin-1", errors="replace")
+
+
 def _sidecar(path: Path | None) -> float | None:
     if path is None:
         return None
-    txt = Path(path).with_suffix(".txt")
-    if not txt.is_file() or txt.stat().st_size > 1_000_000:
+    path = Path(path)
+    for hdr in (path.with_name(f"{path.stem}-{path.suffix.lstrip('.')}.hdr"), path.with_suffix(".hdr")):  # TESCAN
+        text = _small_text(hdr)
+        if text is not None and text.lstrip().startswith("[MAIN]"):
+            return _tescan_pixel(text)
+    text = _small_text(path.with_suffix(".txt"))
+    if text is None:
         return None
-    text = txt.read_text(encoding="latin-1", errors="replace")
     bar = re.search(r"^\s*\$+SM_MICRON_BAR\s+" + _NUMBER, text, re.MULTILINE)
     marker = re.search(r"^\s*\$+SM_MICRON_MARKER\s+" + _NUMBER + r"\s*([a-zA-Zµ]+)", text, re.MULTILINE)
     if bar and marker and marker.group(2).lower() in _UNIT_NM and float(bar.group(1)) > 0:
@@ -96,7 +124,8 @@ def _resolution(meta: dict) -> float | None:
 def pixel_size_nm(image: ImageData) -> float | None:
     """Pixel size in nanometres from the vendor metadata, or None when none is trustworthy."""
     meta = image.metadata or {}
-    for source in (lambda: _fei(meta), lambda: _zeiss(meta), lambda: _sidecar(image.path), lambda: _resolution(meta)):
+    for source in (lambda: _fei(meta), lambda: _zeiss(meta), lambda: _tescan(meta), lambda: _sidecar(image.path),
+                   lambda: _resolution(meta)):
         try:
             nm = source()
         except (ValueError, TypeError, OSError, ZeroDivisionError):

@@ -26,7 +26,7 @@ from torch import nn
 from . import intensity
 from .devices import pick_device
 from .errors import MidnetError
-from .fast import optimize_for_inference
+from .fast import inference_copy
 from .infobar import InfobarSpec, resolve_infobar
 from .io import check_finite, data_ceiling, dtype_range, to_gray_float
 from .tiling import predict_tiled, predict_whole
@@ -53,8 +53,21 @@ class Restorer:
         self.network = network  # the inference copy, or None for a classical method
         self.tta = tta
         self.on_tile: ProgressCallback | None = None
+        self.made_with: Callable[[], dict] = lambda: {}  # set by make_restorer: see provenance
+
+    @property
+    def provenance(self) -> dict:
+        """How this restorer makes an image: what every output file records (midnet/io.py write_image).
+
+        midnet's version, the method or model name, and for a network the weights' SHA-256,
+        the engine and precision that actually ran, the tile size and overlap, and TTA.
+        """
+        from . import __version__
+
+        return {"midnet": __version__, "method": self.description, "tta": self.tta, **self.made_with()}
 
     def __call__(self, gray: np.ndarray) -> np.ndarray:
+        """Restore one gray float image in [0, 1], shape (H, W): no info bar, no dtype handling (see :meth:`deblur`)."""
         if not self.tta:
             return self._restore_gray(gray)
         return self._eight_views(gray, spread=False)[0]
@@ -122,17 +135,22 @@ def make_restorer(
     on_tile: ProgressCallback | None = None,
     engine: str = "torch",
     tta: bool = False,
+    precision: str = "fp32",
 ) -> Restorer:
     """The one way to build a restorer: a network (preset name, weights file or module) or a classical method.
 
-    ``engine="onnx"`` runs whole frames through ONNX Runtime (midnet/engines.py); tiled
-    frames stay on PyTorch, whose hooks carry the whole-frame statistics between tiles.
-    ``tta`` averages the eight flips and rotations.
+    ``engine="onnx"`` runs whole frames through ONNX Runtime on the network's cached ONNX
+    file (midnet/engines.py lists the engines); tiled frames stay on PyTorch, whose hooks
+    carry the whole-frame statistics between tiles.
+    ``tta`` averages the eight flips and rotations. ``precision`` is fp32, bf16, fp16 or auto
+    (midnet/precision.py: bf16 where the CPU has it natively); ``engine="auto"`` measures
+    which engine and precision run fastest here, once per machine and model
+    (midnet/engine_choice.py). :attr:`Restorer.provenance` says what was chosen.
     """
     if method != NETWORK:
         restorer = _classical_restorer(method, calibration, tta)
     else:
-        restorer = _network_restorer(model, tile, overlap, device, engine, tta)
+        restorer = _network_restorer(model, tile, overlap, device, engine, tta, precision)
     restorer.on_tile = on_tile
     return restorer
 
@@ -147,19 +165,7 @@ def _classical_restorer(method: str, calibration, tta: bool) -> Restorer:
     return Restorer(lambda gray: restore(gray, method, params), method, None, tta)
 
 
-def inference_copy(model: nn.Module) -> nn.Module:
-    """An eval-mode copy of ``model`` for inference; the fused copy where midnet/fast.py applies."""
-    from .models import NAFNet
-
-    if isinstance(model, NAFNet):
-        return model if getattr(model, "_midnet_fast", False) else optimize_for_inference(model)
-    net = copy.deepcopy(model).eval()
-    for p in net.parameters():
-        p.requires_grad_(False)
-    return net
-
-
-def _network_restorer(model, tile, overlap, device, engine, tta) -> Restorer:
+def _network_restorer(model, tile, overlap, device, engine, tta, precision="fp32") -> Restorer:
     if isinstance(model, nn.Module):
         net, label = inference_copy(model), type(model).__name__
         if device is not None and _device_of(net) != pick_device(device):
@@ -167,21 +173,47 @@ def _network_restorer(model, tile, overlap, device, engine, tta) -> Restorer:
     else:
         label = str(model or DEFAULT_MODEL)
         net = inference_copy(load_model(label, pick_device(device)))
-    runner = net
-    if engine == "onnx":
-        from .engines import OnnxEngine
-
-        runner = OnnxEngine(net)
-    elif engine != "torch":
-        raise MidnetError(f"unknown engine {engine!r}; use torch or onnx")
+    runner, torch_net, engine, choice = _engine_and_precision(net, engine, precision)
     holder: list[Restorer] = []
 
     def restore_gray(gray: np.ndarray) -> np.ndarray:
-        return _run_network(net, runner, gray, tile, overlap, holder[0].progress)
+        return _run_network(torch_net, runner, gray, tile, overlap, holder[0].progress)
 
     restorer = Restorer(restore_gray, label, net, tta)
+    restorer.choice = choice  # what engine="auto" measured (None otherwise): the command line reports it
+    sha: list[str] = []
+
+    def made_with() -> dict:
+        if not sha:
+            from .cache import weights_sha256
+
+            sha.append(weights_sha256(net))
+        ran = getattr(runner, "precision", getattr(torch_net, "precision", "fp32"))  # an engine may have corrected it
+        tiles = "auto" if tile is None else tile
+        return {"model": label, "weights_sha256": sha[0], "engine": engine, "precision": ran, "tile": tiles,
+                "overlap": overlap, **({"tiled_frames": f"torch {getattr(torch_net, 'precision', 'fp32')}"}
+                                       if engine != "torch" else {})}
+
+    restorer.made_with = made_with
     holder.append(restorer)
     return restorer
+
+
+def _engine_and_precision(net: nn.Module, engine: str, precision: str):
+    """(whole-frame runner, torch module for tiles, engine name, auto's Choice or None)."""
+    from .engines import make_engine
+    from .precision import reduced_precision, resolve_precision
+
+    choice = None
+    if engine == "auto":
+        from .engine_choice import choose_engine
+
+        choice = choose_engine(net, precision)
+        engine, precision = choice.engine, choice.precision
+    precision = resolve_precision(precision, _device_of(net))
+    torch_net = reduced_precision(net, precision)
+    runner = torch_net if engine == "torch" else make_engine(engine, net, precision=precision)
+    return runner, torch_net, engine, choice
 
 
 def _device_of(model: nn.Module) -> torch.device:
@@ -342,6 +374,7 @@ def deblur(
     on_tile: ProgressCallback | None = None,
     engine: str = "torch",
     tta: bool = False,
+    precision: str = "fp32",
 ) -> np.ndarray:
     """Restore a micrograph: (H, W), (H, W, 3) or (H, W, 4); uint8, uint16 or float.
 
@@ -351,11 +384,12 @@ def deblur(
     restore many images with one network module, build :func:`make_restorer` once.
     """
     if isinstance(model, nn.Module) or calibration is not None:
-        restorer = make_restorer(model, method, tile, overlap, device, calibration, None, engine, tta)
+        restorer = make_restorer(model, method, tile, overlap, device, calibration, None, engine, tta, precision)
     else:
-        key = (str(model), method, tile, overlap, str(pick_device(device)), engine, tta, file_state(model))
+        key = (str(model), method, tile, overlap, str(pick_device(device)), engine, tta, precision, file_state(model))
         if key not in _restorer_cache:
-            _restorer_cache[key] = make_restorer(model, method, tile, overlap, device, None, None, engine, tta)
+            _restorer_cache[key] = make_restorer(model, method, tile, overlap, device, None, None, engine, tta,
+                                                 precision)
         restorer = _restorer_cache[key]
     restorer.on_tile = on_tile
     try:

@@ -3,13 +3,21 @@
 midnet's own format is ``.safetensors`` with the network's config as JSON in the
 metadata, so a file rebuilds its network alone. Official NAFNet ``.pth`` checkpoints
 load through ``torch.load(..., weights_only=True)``: no code runs from a data file.
+A BioImage Model Zoo package (``.zip``) that midnet exported carries that same
+``.safetensors`` file as an attachment, named in its ``rdf.yaml`` under ``config.midnet``;
+midnet reads only that file (sizes checked before anything is decompressed) and never
+the package's ONNX or TorchScript weights, which are for other tools.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import os
 import pickle
 import re
+import tempfile
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +35,9 @@ CONFIG_KEY = "midnet.config"
 FORMAT_KEY = "midnet.format"
 FORMAT_VERSION = "1"
 TRAINED_ON_KEY = "midnet.trained_on"  # JSON list of the micrographs a weights file was trained on
+PACKAGE_FORMAT = "midnet-bmz/1"  # config.midnet.format in the rdf.yaml of a package midnet exported
+PACKAGE_RDF_LIMIT = 1 << 20  # an rdf.yaml is a few kB: a larger one is not read
+PACKAGE_WEIGHTS_LIMIT = 1 << 30  # 4x the largest preset (midnet-w64 in float32): no decompression past this
 
 
 def save_model(model: nn.Module, path: str | os.PathLike, metadata: dict[str, str] | None = None,
@@ -52,6 +63,9 @@ def read_weights(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict
     path = Path(path)
     if not path.is_file():
         raise MidnetError(f"{path}: no such weights file")
+    if path.suffix == ".zip":
+        with _package_weights(path) as inner:
+            return read_weights(inner)
     if path.suffix == ".safetensors":
         try:
             with safe_open(str(path), framework="pt") as f:
@@ -71,12 +85,16 @@ def read_weights(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict
         except Exception as exc:  # truncated or not a checkpoint at all
             raise MidnetError(f"{path}: not a readable PyTorch checkpoint ({one_line(exc, 160)})") from exc
         return _unwrap_state_dict(obj, path), {}
-    raise MidnetError(f"{path}: unknown weights format {path.suffix!r}; use .safetensors (or an official .pth)")
+    raise MidnetError(f"{path}: unknown weights format {path.suffix!r}; use .safetensors, a midnet-made "
+                      "BMZ package .zip (or an official .pth)")
 
 
 def read_metadata(path: str | os.PathLike) -> dict[str, str]:
     """The metadata of a ``.safetensors`` file without reading its tensors ({} for other formats)."""
     path = Path(path)
+    if path.suffix == ".zip":
+        with _package_weights(path) as inner:
+            return read_metadata(inner)
     if path.suffix != ".safetensors":
         return {}
     try:
@@ -84,6 +102,60 @@ def read_metadata(path: str | os.PathLike) -> dict[str, str]:
             return dict(f.metadata() or {})
     except (SafetensorError, OSError, ValueError) as exc:
         raise MidnetError(f"{path}: not a readable .safetensors file ({one_line(exc)}); re-download or re-export it") from exc
+
+
+@contextlib.contextmanager
+def _package_weights(path: Path):
+    """The ``.safetensors`` attachment of a midnet-made BMZ package, as a temporary file."""
+    data, name = read_package_attachment(path)
+    with tempfile.TemporaryDirectory(prefix="midnet-bmz-") as tmp:
+        inner = Path(tmp) / name
+        inner.write_bytes(data)
+        yield inner
+
+
+def _package_member(archive: zipfile.ZipFile, name: str, limit: int, path: Path) -> bytes:
+    """One member's bytes, refused before decompression when its declared size exceeds ``limit``.
+
+    zipfile stops reading a member at its declared size and checks its CRC, so the declared
+    size bounds the memory whatever the compressed stream claims to expand to.
+    """
+    try:
+        info = archive.getinfo(name)
+    except KeyError:
+        raise MidnetError(f"{path}: the package lacks {name!r}; re-export it with `midnet export`") from None
+    if info.file_size > limit:
+        raise MidnetError(f"{path}: {name!r} declares {info.file_size:,} bytes (limit {limit:,}); "
+                          "refusing to decompress it; re-export the package with `midnet export`")
+    return archive.read(info)
+
+
+def read_package_attachment(path: str | os.PathLike) -> tuple[bytes, str]:
+    """The ``.safetensors`` bytes and file name a midnet-made BMZ package names in ``config.midnet``."""
+    import yaml
+
+    path = Path(path)
+    foreign = (f"{path}: not a BioImage Model Zoo package exported by midnet; midnet runs only its own "
+               "packages (`midnet export --format bmz`); run others with bioimageio.core or deepImageJ")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = set(archive.namelist())
+            rdf_name = next((n for n in ("rdf.yaml", "bioimageio.yaml") if n in names), None)
+            if rdf_name is None:
+                raise MidnetError(foreign)
+            rdf = yaml.safe_load(_package_member(archive, rdf_name, PACKAGE_RDF_LIMIT, path))
+            own = (rdf.get("config") or {}).get("midnet") if isinstance(rdf, dict) else None
+            if not isinstance(own, dict) or own.get("format") != PACKAGE_FORMAT:
+                raise MidnetError(foreign)
+            name, digest = own.get("weights"), own.get("weights_sha256")
+            if not isinstance(name, str) or not name.endswith(".safetensors") or "/" in name or "\\" in name:
+                raise MidnetError(f"{path}: its config.midnet.weights is not a .safetensors file name; re-export it")
+            data = _package_member(archive, name, PACKAGE_WEIGHTS_LIMIT, path)
+    except (zipfile.BadZipFile, yaml.YAMLError, OSError, EOFError) as exc:
+        raise MidnetError(f"{path}: not a readable zip package ({one_line(exc, 120)}); re-download or re-export it") from exc
+    if hashlib.sha256(data).hexdigest() != digest:
+        raise MidnetError(f"{path}: {name} does not match the SHA-256 its rdf.yaml records; the package is damaged")
+    return data, name
 
 
 def _unwrap_state_dict(obj: Any, path: Path) -> dict[str, torch.Tensor]:

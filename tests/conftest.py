@@ -24,6 +24,48 @@ def _seed_and_one_thread():
     torch.set_num_threads(threads)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _private_cache(tmp_path_factory):
+    """midnet's cache (exported models) in a temporary folder: tests never touch the user's, and share one."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MIDNET_CACHE_DIR", str(tmp_path_factory.mktemp("midnet-cache")))
+        yield
+
+
+class CountedCache:
+    """A cache folder shared by a session's tests, and every ONNX export made into it (see sem_onnx_cache)."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self.exports: list[str] = []
+
+    def use(self, monkeypatch) -> "CountedCache":
+        """Point midnet's cache here and count exports, for the calling test."""
+        from midnet import onnx_graph
+
+        real = onnx_graph.export_onnx
+
+        def counted(net, path, **kw):
+            self.exports.append(str(path))
+            return real(net, path, **kw)
+
+        monkeypatch.setenv("MIDNET_CACHE_DIR", str(self.folder))
+        monkeypatch.setattr(onnx_graph, "export_onnx", counted)
+        return self
+
+
+@pytest.fixture(scope="session")
+def sem_onnx_cache(tmp_path_factory) -> CountedCache:
+    """One cache for every test that runs midnet-sem through ONNX: the export (~20 s on busy cores) is made once.
+
+    Only midnet-sem goes in it, so ``exports`` holds at most one entry whatever the order of the
+    tests, unless something exports again (per frame size, per restorer...): tests assert that.
+    """
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnxscript")
+    return CountedCache(tmp_path_factory.mktemp("sem-onnx-cache"))
+
+
 @pytest.fixture
 def sem_pairs() -> Path:
     if not (SEM_PAIRS / "blur").is_dir():

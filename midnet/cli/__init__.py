@@ -76,6 +76,10 @@ def models_cmd(in_chans: int, as_json: bool) -> None:
 
 
 from ..restore import NETWORK  # noqa: E402
+from ..engines import engine_names  # noqa: E402
+
+DEFAULT_ENGINE = "auto"  # measured fastest at equal quality (docs/performance.md, issue 18)
+from .cluster import dask_options, deblur_on_dask, wants_dask  # noqa: E402
 from ..zoo import DEFAULT_MODEL  # noqa: E402
 
 METHODS = (NETWORK, *CLASSICAL_METHODS)  # what --method of deblur and eval takes
@@ -130,6 +134,13 @@ def _check_model(ctx, param, value: str) -> str:
 
 device_option = click.option("--device", type=_DeviceType(), default="auto", show_default=True,
                              help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps.")
+def precision_option(default: str, help_extra: str = ""):
+    """--precision of deblur and eval: the number format the network runs in (midnet/precision.py)."""
+    return click.option("--precision", type=click.Choice(["auto", "fp32", "bf16", "fp16"]), default=default,
+                        show_default=True, help="auto: bf16 on a CPU with native bf16 (AVX512-BF16, AMX), else fp32; "
+                        "bf16/fp16 keep the residual and statistics in fp32 (docs/performance.md)." + help_extra)
+
+
 model_option = click.option("--model", "model_name", default=DEFAULT_MODEL, show_default=True, callback=_check_model,
                             help="Preset with shipped weights (see `midnet models`) or a weights file.")
 
@@ -216,8 +227,9 @@ def calibrate_cmd(data, output, names, methods, infobar) -> None:
 @click.option("--seed", default=0, show_default=True, help="Seed of the paper protocol's random split (the run's seed).")
 @click.option("--tta", is_flag=True, help="Score the eight-view test-time augmentation (as deblur --tta).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON to stdout (nothing else goes there).")
+@precision_option("fp32", " Scores are measured in fp32 unless asked.")
 def eval_cmd(model_name, method, calib, data, infobar, names, align, no_align, tile, device, protocol, seed,
-             tta, as_json) -> None:
+             tta, as_json, precision) -> None:
     """PSNR/SSIM of a restorer on whole micrographs, beside the blurry input's."""
     from tqdm import tqdm
 
@@ -225,7 +237,7 @@ def eval_cmd(model_name, method, calib, data, infobar, names, align, no_align, t
     from ..evaluate import score_restorer
     from ..restore import NETWORK, make_restorer
 
-    restorer = make_restorer(model_name, method, tile, device=device, calibration=calib, tta=tta)
+    restorer = make_restorer(model_name, method, tile, device=device, calibration=calib, tta=tta, precision=precision)
     label = f"model {model_name}" if method == NETWORK else f"{method} ({calib or 'built-in parameters'})"
     label += " with 8-view TTA" if tta else ""
     if protocol == "paper":
@@ -285,9 +297,11 @@ def _warn_if_trained_on(model_name: str, names: list[str]) -> None:
 @click.option("--format", "fmt", type=click.Choice(["same", "tif", "png"]), default="same", show_default=True,
               help="Output file format.")
 @click.option("--compare", is_flag=True, help="Also write a before/after picture with a zoomed detail.")
-@click.option("--engine", type=click.Choice(["torch", "onnx"]), default="torch", show_default=True,
-              help="onnx: ONNX Runtime on the CPU, faster per frame once each frame size is exported; "
-                   "pays on batches of frames of one size (needs the onnx extra; see docs/performance.md).")
+@click.option("--engine", type=click.Choice(("auto", *engine_names())), default=DEFAULT_ENGINE, show_default=True,
+              help="auto: the fastest engine and precision installed here, measured once per machine and model "
+                   "(says what it picked); onnx (ONNX Runtime) and openvino run one ONNX file exported once per "
+                   "model and cached (`midnet cache`); extras onnx/openvino; see docs/performance.md.")
+@precision_option("auto")
 @click.option("--tta", is_flag=True, help="Average the eight flips and rotations (test-time augmentation; 8x the time).")
 @click.option("--uncertainty", is_flag=True,
               help="Also write NAME_uncertainty.tif: the per-pixel spread of the eight views (implies --tta).")
@@ -295,9 +309,14 @@ def _warn_if_trained_on(model_name: str, names: list[str]) -> None:
 @click.option("--only-blurry", is_flag=True, help="Restore only what `midnet score` finds worth restoring; list the rest.")
 @click.option("--blur-threshold", type=click.FloatRange(min=0), default=None, metavar="PX",
               help="With --only-blurry: restore above this blur in px (default: the score's 'sharp' limit, 4.5).")
+@dask_options
 def deblur_cmd(inputs, outdir, model_name, method, calib, infobar, tile, overlap, device, recursive, overwrite,
-               suffix, fmt, compare, engine, tta, uncertainty, dry_run, only_blurry, blur_threshold) -> None:
-    """Restore micrographs: files, folders or glob patterns (INPUTS) into OUTDIR."""
+               suffix, fmt, compare, engine, precision, tta, uncertainty, dry_run, only_blurry, blur_threshold,
+               cluster, scheduler, report_file, log_file, quiet) -> None:
+    """Restore micrographs: files, folders or glob patterns (INPUTS) into OUTDIR.
+
+    Zarr / OME-Zarr inputs (NAME.zarr) are read lazily and restored block by block into OUTDIR/NAME.ome.zarr.
+    """
     from pathlib import Path
 
     from ..batch import collect_inputs, dry_run_lines, plan_jobs, run_batch
@@ -305,6 +324,13 @@ def deblur_cmd(inputs, outdir, model_name, method, calib, infobar, tile, overlap
     from ..progress import BatchProgress
     from ..restore import make_restorer
 
+    if wants_dask(inputs, cluster, scheduler):  # midnet/cli/cluster.py: files as Dask tasks, Zarr block by block
+        restorer = dict(model=model_name, method=method, tile=tile, overlap=overlap, device=device, calibration=calib,
+                        engine=engine if method == NETWORK else "torch", tta=tta, precision=precision)
+        return deblur_on_dask(inputs, outdir, restorer, infobar, recursive=recursive, overwrite=overwrite,
+                              suffix=suffix, fmt=fmt, compare=compare, uncertainty=uncertainty, dry_run=dry_run,
+                              only_blurry=only_blurry, cluster=cluster, scheduler=scheduler,
+                              report_file=report_file, log_file=log_file, quiet=quiet)
     try:
         files = collect_inputs(inputs, recursive)
         if not files:
@@ -324,7 +350,9 @@ def deblur_cmd(inputs, outdir, model_name, method, calib, infobar, tile, overlap
         return
     with BatchProgress(len(jobs)) as progress:
         restorer = make_restorer(model_name, method, tile, overlap, device, calib, progress.on_tile,
-                                 engine if method == NETWORK else "torch", tta or uncertainty)
+                                 engine if method == NETWORK else "torch", tta or uncertainty, precision)
+        if getattr(restorer, "choice", None) is not None:  # --engine auto says what it picked
+            click.echo(restorer.choice.summary(), err=True)
         watch = _domain_watch(model_name if method == NETWORK else None, infobar)
         restore_one = _frame_restorer(restorer, infobar, uncertainty, watch)
         compare_writer = lambda before, after, path: compare_figure(before, after, path)  # noqa: E731
@@ -332,7 +360,8 @@ def deblur_cmd(inputs, outdir, model_name, method, calib, infobar, tile, overlap
         if picker is not None:  # the score of each output, and both scores on the --compare picture
             restore_one, compare_writer = picker.wrap(restore_one), picker.compare_writer
             on_done = lambda job, status: (picker.file_done(job, status), progress.file_done(job, status))  # noqa: E731
-        report = run_batch(jobs, restore_one, overwrite, on_done=on_done, compare_writer=compare_writer)
+        report = run_batch(jobs, restore_one, overwrite, on_done=on_done, compare_writer=compare_writer,
+                           provenance=lambda: restorer.provenance)
     if picker is not None:
         report.skipped += picker.skipped
         for line in picker.lines():
@@ -512,6 +541,13 @@ def _finite(obj):
     if isinstance(obj, list):
         return [_finite(v) for v in obj]
     return obj
+
+
+from .cache import cache_cmd  # noqa: E402
+from .export import export_cmd  # noqa: E402
+
+cli.add_command(cache_cmd)
+cli.add_command(export_cmd)
 
 
 def main() -> None:

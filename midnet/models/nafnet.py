@@ -69,7 +69,14 @@ class NAFNet(nn.Module):
     def forward(self, inp: torch.Tensor) -> torch.Tensor:
         H, W = inp.shape[-2:]
         inp = pad_to_multiple(inp, self.padder_size)
+        x = self.residual(inp) + inp
+        return x[..., :H, :W]
 
+    def residual(self, inp: torch.Tensor) -> torch.Tensor:
+        """What the network adds to an input already padded to ``padder_size``: the output before the global skip.
+
+        Separate so that a reduced-precision copy (midnet/precision.py) can add it to the input in float32.
+        """
         x = self.intro(inp)
         encs = []
         for encoder, down in zip(self.encoders, self.downs):
@@ -83,5 +90,4 @@ class NAFNet(nn.Module):
             x = skip(up(x), enc_skip)
             x = decoder(x)
 
-        x = self.ending(x) + inp
-        return x[..., :H, :W]
+        return self.ending(x)

@@ -75,3 +75,42 @@ def test_nothing_known(tmp_path):
     assert pixel_size_nm(read_image(tmp_path / "n.png")) is None
     (tmp_path / "n.txt").write_text("garbage $$SM_MICRON_BAR zero\n")
     assert pixel_size_nm(read_image(tmp_path / "n.png")) is None
+
+
+def _tescan_blocks(main_text: str) -> bytes:
+    """Tag 50431 as Gwyddion's tescan.c reads it: blocks of uint32 size (type included), uint16 type, data."""
+    import struct
+
+    def block(kind: int, data: bytes) -> bytes:
+        return struct.pack("<IH", len(data) + 2, kind) + data
+
+    thumbnail = b"\xff\xd8\xff\xe0" + bytes(range(256)) + b"\xff\xd9"  # stands in for the JPEG preview
+    return block(1, thumbnail) + block(2, main_text.encode("latin-1")) + block(0, b"")
+
+
+def test_tescan_tag_50431(tmp_path):
+    # Windows printf writes three exponent digits; MAIN starts right after the binary block header
+    main = ("AccFrames=4\r\nDate=2019-03-05\r\nDevice=MIRA3 LMH\r\nMagnification=25000\r\n"
+            "PixelSizeX=4.96e-009\r\nPixelSizeY=4.96e-009\r\nUserName=lab\r\n")
+    raw = _tescan_blocks(main)
+    img = _tif(tmp_path / "tescan.tif", extratags=[(50431, 1, len(raw), raw, True)])
+    assert pixel_size_nm(img) == pytest.approx(4.96)
+
+
+def test_tescan_pixel_size_first_in_its_block(tmp_path):
+    raw = _tescan_blocks("PixelSizeX=1.2e-08\r\nPixelSizeY=1.2e-08\r\n")
+    img = _tif(tmp_path / "t.tif", extratags=[(50431, 1, len(raw), raw, True)])
+    assert pixel_size_nm(img) == pytest.approx(12.0)
+
+
+def test_tescan_other_keys_are_not_the_pixel_size(tmp_path):
+    raw = _tescan_blocks("ImagePixelSizeX=3e-09\r\nPixelSizeY=5e-09\r\n")  # neither is PixelSizeX
+    img = _tif(tmp_path / "t.tif", extratags=[(50431, 1, len(raw), raw, True)])
+    assert pixel_size_nm(img) is None
+
+
+@pytest.mark.parametrize("header", ["s-png.hdr", "s.hdr"])
+def test_tescan_header_beside_a_png(tmp_path, header):
+    Image.fromarray(A).save(tmp_path / "s.png")
+    (tmp_path / header).write_text("[MAIN]\r\nDevice=VEGA3\r\nPixelSizeX=2.5e-008\r\nPixelSizeY=2.5e-008\r\n")
+    assert pixel_size_nm(read_image(tmp_path / "s.png")) == pytest.approx(25.0)

@@ -1,0 +1,157 @@
+"""The one cache of everything midnet derives from a network: exported graphs, compiled models.
+
+Every artefact lives in one folder, platformdirs' ``user_cache_dir("midnet")``
+(``~/.cache/midnet`` on Linux), or the folder named by the environment variable
+``MIDNET_CACHE_DIR``. An artefact's name holds what it was made from: the SHA-256 of
+the network's weights and the version of every tool that made it (see
+:func:`cache_path`), so new weights or a new exporter never reuse a stale file, and
+nothing has to be invalidated by hand. Files appear atomically (midnet.io.atomic_write):
+an export killed halfway leaves at most a hidden temporary, never a half file under the
+final name. ``midnet cache --path`` prints the folder, ``midnet cache --clear`` empties it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import re
+import shutil
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .errors import MidnetError
+from .io import atomic_write
+
+CACHE_ENV = "MIDNET_CACHE_DIR"
+_UNSAFE = re.compile(r"[^A-Za-z0-9._+-]+")
+
+
+def cache_dir() -> Path:
+    """The cache folder: ``$MIDNET_CACHE_DIR`` when set, else the user cache folder of platformdirs."""
+    override = os.environ.get(CACHE_ENV)
+    if override:
+        return Path(override).expanduser()
+    from platformdirs import user_cache_dir
+
+    return Path(user_cache_dir("midnet", appauthor=False))
+
+
+def weights_sha256(source: nn.Module | str | os.PathLike) -> str:
+    """The SHA-256 (hex) of a network's weights: the same for a module and the file it was saved to.
+
+    What is hashed: every entry of the state dict (parameters and persistent buffers), in
+    sorted name order, each as its name, dtype, shape and raw little-endian bytes (on the
+    CPU, contiguous). Devices, memory layout (channels-last), ``requires_grad`` and the
+    file's container (safetensors metadata, tensor order in the file) do not count, so
+    ``weights_sha256(load_model(f)) == weights_sha256(f)``. ``source`` is a module, a
+    weights file (anything midnet.weights.read_weights reads) or a preset with shipped
+    weights. midnet's fused inference copy (midnet/fast.py) reports the hash of the
+    network it was made from.
+    """
+    if isinstance(source, nn.Module):
+        recorded = getattr(source, "_midnet_source_sha256", None)
+        return recorded if isinstance(recorded, str) else state_sha256(source.state_dict())
+    from .weights import read_weights
+
+    path = Path(source)
+    if not path.is_file():
+        from .zoo import PRESETS, shipped_weights_path
+
+        if str(source) not in PRESETS:
+            raise MidnetError(f"{source}: no such weights file or preset with weights")
+        with shipped_weights_path(str(source)) as shipped:
+            return state_sha256(read_weights(shipped)[0])
+    return state_sha256(read_weights(path)[0])
+
+
+def state_sha256(state: dict[str, torch.Tensor]) -> str:
+    """The SHA-256 of a state dict as :func:`weights_sha256` defines it."""
+    digest = hashlib.sha256()
+    for name in sorted(state):
+        tensor = state[name]
+        if not isinstance(tensor, torch.Tensor):  # a module's extra state: not weights
+            continue
+        data = tensor.detach().to("cpu").contiguous()
+        header = f"{name}\0{str(data.dtype).removeprefix('torch.')}\0{tuple(data.shape)}\0"
+        digest.update(header.encode())
+        # bytes through a uint8 view: works for every dtype, bfloat16 included (numpy has none)
+        digest.update(data.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def cache_path(kind: str, sha: str, runtime: str, suffix: str) -> Path:
+    """Where the artefact of ``kind`` ("onnx", "openvino"...) made from weights ``sha`` by ``runtime`` lives.
+
+    ``runtime`` names the versions of every tool that shapes the file (e.g.
+    ``"torch2.13.0-onnx1.23.2-export1"``): a new version gives a new name, so an old file
+    is never reused by a tool it was not made for. ``suffix`` is the file extension (".onnx").
+    """
+    if not re.fullmatch(r"[0-9a-f]{64}", sha):
+        raise ValueError(f"not a SHA-256 hex digest: {sha!r}")
+    kind, runtime = _UNSAFE.sub("_", kind), _UNSAFE.sub("_", runtime)
+    return cache_dir() / kind / f"{sha[:32]}-{runtime}{suffix}"
+
+
+def cached(path: Path, make: Callable[[str], None]) -> Path:
+    """``path``, made first by ``make(temporary_path)`` when absent; published atomically.
+
+    Two processes making the same artefact at once both write a complete file and the
+    last rename wins: both files are the same artefact.
+    """
+    if path.is_file():
+        return path
+    with atomic_write(path) as tmp:
+        make(tmp)
+    return path
+
+
+@dataclass(frozen=True)
+class Entry:
+    path: Path
+    size: int  # bytes
+
+
+def entries() -> list[Entry]:
+    """Every finished artefact in the cache (hidden temporaries of writes under way excluded)."""
+    root = cache_dir()
+    if not root.is_dir():
+        return []
+    found = []
+    for path in sorted(root.rglob("*")):
+        if path.is_file() and not path.name.startswith("."):
+            with contextlib.suppress(OSError):  # removed meanwhile by another process
+                found.append(Entry(path, path.stat().st_size))
+    return found
+
+
+def total_size() -> int:
+    return sum(e.size for e in entries())
+
+
+def clear() -> int:
+    """Remove everything in the cache folder (temporaries too); the number of artefacts removed."""
+    root = cache_dir()
+    if not root.is_dir():
+        return 0
+    count = len(entries())
+    for child in _children(root):
+        try:
+            if child.is_dir() and not child.is_symlink():
+                shutil.rmtree(child)
+            else:
+                child.unlink()
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            raise MidnetError(f"{child}: cannot remove it from the cache ({exc.strerror}); "
+                              f"remove {root} by hand") from exc
+    return count
+
+
+def _children(root: Path) -> Iterator[Path]:
+    yield from list(root.iterdir())

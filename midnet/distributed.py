@@ -1,0 +1,304 @@
+"""A batch of files restored on a dask.distributed cluster: each file is a task.
+
+The single-process batch (midnet/batch.py) is the unit of work: every task runs
+:func:`midnet.batch.attempt` on one file, so atomic writes, never overwriting inputs or
+existing outputs, skipping finished outputs (a rerun resumes) and one line per bad file
+all hold as they do on one machine. What the cluster adds:
+
+- the restorer is built once per worker process (:class:`RestorerPlugin`, a
+  ``WorkerPlugin``), with :func:`midnet.restore.make_restorer` and the options the
+  command line gave; a worker restores one file at a time, its thread budget given to
+  torch (a worker's threads share one network, whose tiled path keeps per-frame state in
+  hooks, so two frames must not run through it at once);
+- a worker that dies (killed, out of memory) has its files rescheduled on the others by
+  the scheduler; a file that has killed ``distributed.scheduler.allowed-failures`` + 1
+  workers is reported failed (dask's ``KilledWorker``), and the batch goes on;
+- progress over the whole cluster (files done / total, ETA), a JSON-lines report (one
+  line per file: input, output, status, seconds, worker, error) and a log file.
+
+``local:N`` starts a ``LocalCluster`` of N worker processes on this machine, each with
+``cores // N`` threads so that the workers together do not oversubscribe the cores; an
+address joins an existing scheduler (dask-jobqueue on SLURM, dask-kubernetes, or
+``dask scheduler`` / ``dask worker`` by hand: docs/cluster.md).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from distributed import WorkerPlugin
+
+from .batch import Job, Report, attempt, shown
+from .errors import MidnetError
+from .io import remove_stale_temporaries
+
+PLUGIN = "midnet-restorer"
+log = logging.getLogger("midnet.distributed")
+
+
+@dataclass
+class RestorerSpec:
+    """What every worker builds its restorer from: :func:`make_restorer`'s arguments, and how frames are fed.
+
+    ``options`` are make_restorer's keyword arguments (model, method, tile, overlap, device, calibration,
+    engine, tta); they travel to the workers, so they are names and numbers, not objects.
+    """
+
+    options: dict[str, Any] = field(default_factory=dict)
+    infobar: int | str = "auto"
+    uncertainty: bool = False
+    compare: bool = False
+
+    def build(self):
+        from .restore import make_restorer
+
+        options = dict(self.options)
+        options["tta"] = bool(options.get("tta")) or self.uncertainty
+        return make_restorer(**options)
+
+    def frame_restorer(self, restorer) -> Callable[[np.ndarray], np.ndarray]:
+        """What the batch calls on each frame, as the single-process command does (midnet/cli)."""
+        if self.uncertainty:
+            return lambda frame: restorer.deblur_with_spread(frame, self.infobar)
+        return lambda frame: restorer.deblur(frame, self.infobar)
+
+
+def core_count() -> int:
+    """Cores this process may use (its CPU affinity where the OS tells it)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
+def parse_local(spec: str) -> int:
+    """N of ``local:N`` (``local`` alone: one worker per core)."""
+    head, _, count = spec.partition(":")
+    if head != "local" or (count and not count.isdigit()) or count == "0":
+        raise MidnetError(f"--cluster {spec!r}: give local:N (N worker processes on this machine), e.g. local:2; "
+                          "for a cluster of machines start a scheduler and give --scheduler ADDRESS")
+    return int(count) if count else core_count()
+
+
+class RestorerPlugin(WorkerPlugin):
+    """Builds the restorer once when a worker starts (and again in a restarted one); see the module docstring."""
+
+    name = PLUGIN
+
+    def __init__(self, spec: RestorerSpec, threads: int | None = None):
+        self.spec = spec
+        self.threads = threads  # None: the worker's own thread count
+        self.restorer = None
+        self.restore_one = None
+        self.lock = None
+
+    def setup(self, worker) -> None:
+        import torch
+
+        torch.set_num_threads(max(1, self.threads or _worker_threads(worker)))
+        self.restorer = self.spec.build()
+        self.restore_one = self.spec.frame_restorer(self.restorer)
+        self.lock = threading.Lock()
+
+    def teardown(self, worker) -> None:
+        self.restorer = self.restore_one = None
+
+
+def _worker_threads(worker) -> int:
+    state = getattr(worker, "state", None)
+    return int(getattr(state, "nthreads", None) or getattr(worker, "nthreads", 1))
+
+
+def ensure_plugin(client, spec: RestorerSpec) -> None:
+    """Every worker of ``client`` (and every one that joins later) builds its restorer from ``spec``."""
+    client.register_plugin(RestorerPlugin(spec), name=PLUGIN)
+
+
+def worker_restorer() -> RestorerPlugin:
+    """The plugin of the worker this task runs on."""
+    from distributed import get_worker
+
+    worker = get_worker()
+    plugin = worker.plugins.get(PLUGIN)
+    if plugin is None or plugin.restorer is None:
+        raise MidnetError(f"worker {worker.address} has no midnet restorer; register RestorerPlugin first")
+    return plugin
+
+
+def restore_file(job: Job, overwrite: bool, output_is_input: bool) -> dict:
+    """The task of one file, run on a worker: one report record (see :func:`record`)."""
+    from distributed import get_worker
+
+    plugin = worker_restorer()
+    compare_writer = _compare_writer if plugin.spec.compare else None
+    inputs = {job.output.resolve()} if output_is_input else set()
+    with plugin.lock:
+        start = time.perf_counter()
+        status, why = attempt(job, plugin.restore_one, overwrite, inputs, compare_writer)
+        seconds = time.perf_counter() - start
+    return record(job, status, why, seconds, get_worker().address)
+
+
+def _compare_writer(before: np.ndarray, after: np.ndarray, path: Path) -> None:
+    from .figures import compare_figure
+
+    compare_figure(before, after, path)
+
+
+def record(job: Job, status: str, why: str = "", seconds: float = 0.0, worker: str | None = None) -> dict:
+    """One line of the --report file: ``error`` says why a file was skipped or failed (null when restored)."""
+    return {"input": str(job.source), "output": str(job.output), "status": status, "seconds": round(seconds, 3),
+            "worker": worker, "error": why or None}
+
+
+@contextmanager
+def dask_client(cluster: str | None = None, scheduler: str | None = None, quiet: bool = True):
+    """A ``distributed.Client``: of a new LocalCluster (``local:N``) or of the scheduler at ``scheduler``.
+
+    A LocalCluster gets ``cores // N`` threads per worker; it and its workers end with the block.
+    """
+    from distributed import Client, LocalCluster
+
+    if scheduler:
+        try:
+            client = Client(scheduler, timeout="30s")
+        except OSError as exc:
+            raise MidnetError(f"cannot reach the dask scheduler at {scheduler}: {exc}; is it running?") from exc
+        with client:
+            yield client
+        return
+    workers = parse_local(cluster or "local")
+    threads = max(1, core_count() // workers)
+    level = logging.ERROR if quiet else logging.WARNING
+    with LocalCluster(n_workers=workers, threads_per_worker=threads, processes=True, dashboard_address=None,
+                      silence_logs=level) as local, Client(local) as client:
+        yield client
+
+
+def run_distributed(
+    jobs: Sequence[Job],
+    client,
+    spec: RestorerSpec,
+    overwrite: bool = False,
+    report_file: str | os.PathLike | None = None,
+    quiet: bool = False,
+    task: Callable[..., dict] = restore_file,
+) -> Report:
+    """Restore ``jobs`` with one task per file on ``client``'s cluster; the same Report as run_batch.
+
+    ``task(job, overwrite, output_is_input)`` runs on the workers (:func:`restore_file`; a test may wrap
+    it). Each finished file is written at once to ``report_file`` (JSON lines) and logged.
+    """
+    report = Report()
+    for folder in sorted({t.parent for job in jobs for t in (job.output, job.compare) if t is not None}):
+        report.cleaned += remove_stale_temporaries(folder)  # those of dead runs on this host
+    ensure_plugin(client, spec)
+    inputs = {job.source.resolve() for job in jobs if job.skip is None}
+    todo = [job for job in jobs if job.skip is None]
+    with _ReportWriter(report_file) as out:
+        for job in jobs:
+            if job.skip is not None:  # midnet's own output among the inputs: as run_batch says it
+                _add(report, out, record(job, *attempt(job, None, overwrite, inputs)))
+        futures = client.map(task, todo, [overwrite] * len(todo), [job.output.resolve() in inputs for job in todo],
+                             pure=False)
+        by_key = {f.key: job for f, job in zip(futures, todo)}
+        for future in _progress(futures, quiet):
+            _add(report, out, _outcome(future, by_key[future.key]))
+    return report
+
+
+def _outcome(future, job: Job) -> dict:
+    """The task's record, or a failed one when the task could not run (a file that killed its workers)."""
+    try:
+        return future.result()
+    except Exception as exc:
+        from distributed import KilledWorker
+
+        if isinstance(exc, KilledWorker):
+            why = (f"{shown(job.source)}: the workers restoring it died (killed, or out of memory) "
+                   "too many times; restore it alone, or with a smaller --tile")
+        else:
+            why = f"{shown(job.source)}: {type(exc).__name__}: {str(exc)[:300]}"
+        return record(job, "failed", " ".join(why.split()))
+
+
+def _progress(futures: list, quiet: bool):
+    """Futures as they finish, with a bar of files done / total and the ETA (tqdm) unless ``quiet``."""
+    import sys
+
+    from distributed import as_completed
+    from tqdm import tqdm
+
+    with tqdm(total=len(futures), desc="files", unit="file", file=sys.stderr, disable=True if quiet else None) as bar:
+        for future in as_completed(futures):
+            yield future
+            bar.update(1)
+
+
+def _add(report: Report, out: "_ReportWriter", line: dict) -> None:
+    source = Path(line["input"])
+    if line["status"] == "restored":
+        report.restored.append(source)
+    else:
+        (report.skipped if line["status"] == "skipped" else report.failed).append((source, line["error"]))
+    out.write(line)
+    log.info("%s %s (%.1f s on %s)%s", line["status"], line["input"], line["seconds"], line["worker"],
+             f": {line['error']}" if line["error"] else "")
+
+
+class _ReportWriter:
+    """The --report file: one JSON object per line, flushed as each file finishes (a killed run keeps its lines)."""
+
+    def __init__(self, path: str | os.PathLike | None):
+        self.path = Path(path) if path else None
+        self.file = None
+
+    def __enter__(self) -> "_ReportWriter":
+        if self.path is not None:
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self.file = open(self.path, "w", encoding="utf-8")
+            except OSError as exc:
+                raise MidnetError(f"cannot write the report {self.path}: {exc.strerror}; choose another --report") from exc
+        return self
+
+    def write(self, line: dict) -> None:
+        if self.file is not None:
+            self.file.write(json.dumps(line) + "\n")
+            self.file.flush()
+
+    def __exit__(self, *exc) -> None:
+        if self.file is not None:
+            self.file.close()
+
+
+def log_to_file(path: str | os.PathLike | None) -> list[logging.Handler]:
+    """Append midnet's messages and dask's warnings to ``path`` (a run left alone: ``--log``); the handlers.
+
+    Two handlers on one file: a LocalCluster's ``silence_logs`` lowers the handlers of dask's logger only.
+    """
+    if not path:
+        return []
+    handlers = []
+    for name, level in (("midnet", logging.INFO), ("distributed", logging.WARNING)):
+        try:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            handler = logging.FileHandler(path, encoding="utf-8")
+        except OSError as exc:
+            raise MidnetError(f"cannot write the log {path}: {exc.strerror}; choose another --log") from exc
+        handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+        logger = logging.getLogger(name)
+        logger.addHandler(handler)
+        logger.setLevel(min(logger.level or level, level))
+        handlers.append(handler)
+    return handlers

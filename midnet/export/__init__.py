@@ -1,0 +1,75 @@
+"""``midnet.export``: a network as a BioImage Model Zoo package, an ONNX file or a TorchScript file.
+
+``midnet.export(model, path, format=...)`` (this package is callable) and
+``midnet export MODEL -o PATH --format ...`` write:
+
+- ``bmz``: a BMZ package zip for Fiji (deepImageJ), napari, ilastik (midnet/export/bmz.py);
+- ``onnx``: one ONNX file with dynamic batch, height and width (midnet/onnx_graph.py);
+- ``torchscript``: a TorchScript file that pads any size itself (midnet/export/torchscript.py).
+
+The exported graphs are the network on the normalised scale: the caller maps each frame
+with midnet/intensity.py's percentiles before and back after (docs/export.md says how).
+Outputs appear atomically and an existing file is kept unless ``overwrite=True``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import types
+from pathlib import Path
+
+from torch import nn
+
+from ..errors import MidnetError
+
+FORMATS = ("bmz", "onnx", "torchscript")
+
+
+def export(model: str | os.PathLike | nn.Module, path: str | os.PathLike, format: str = "bmz",
+           overwrite: bool = False, **kw) -> Path:
+    """Write ``model`` (preset with weights such as ``"midnet-sem"``, weights file, or network) to ``path``.
+
+    ``format`` is ``"bmz"``, ``"onnx"`` or ``"torchscript"``; ``kw`` go to the format's
+    exporter (for bmz: midnet.export.bmz.export_bmz's ``sample``, ``formats``, ``tile``,
+    ``halo``, ``authors``). Refuses to replace an existing ``path`` unless ``overwrite``.
+    """
+    if format not in FORMATS:
+        raise MidnetError(f"unknown export format {format!r}; use {', '.join(FORMATS)}")
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise MidnetError(f"{path} exists; choose another name, or replace it with --overwrite (overwrite=True)")
+    if path.is_dir():
+        raise MidnetError(f"{path} is a folder; give a file name")
+    if format == "bmz":
+        from .bmz import export_bmz
+
+        return export_bmz(model, path, **kw)
+    if kw:
+        raise MidnetError(f"the {format} export takes no options ({', '.join(sorted(kw))})")
+    net = _network(model)
+    if format == "onnx":
+        from .onnx import export_onnx_file
+
+        return export_onnx_file(net, path, replace=overwrite)
+    from .torchscript import export_torchscript
+
+    return export_torchscript(net, path, replace=overwrite)
+
+
+def _network(model) -> nn.Module:
+    if isinstance(model, nn.Module):
+        return model
+    from ..zoo import load_model
+
+    return load_model(model, "cpu")
+
+
+class _CallableModule(types.ModuleType):
+    """``midnet.export`` is this package once it is imported; calling it calls :func:`export`."""
+
+    def __call__(self, *args, **kwargs) -> Path:
+        return export(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

@@ -1,0 +1,271 @@
+"""BioImage Model Zoo packages: a midnet network as a zip that Fiji, napari and ilastik run.
+
+The package follows the current bioimageio model spec (0.5), built with bioimageio.spec's
+own description classes and written by its ``save_bioimageio_package``:
+
+- weights as ONNX (one graph, any batch and any size that is a multiple of the U-Net's
+  stride) and TorchScript, both made by midnet's exporters from the fused inference copy;
+- midnet's own ``.safetensors`` file as an attachment, named with its SHA-256 under
+  ``config.midnet``: the one thing ``midnet deblur --model package.zip`` reads
+  (midnet/weights.py), so midnet never runs a package's TorchScript or any code;
+- no ``pytorch_state_dict`` entry: the spec needs the architecture as Python code, either
+  a source file inside the package (code shipped in a data file, which midnet neither
+  writes nor runs) or an import from an installed library (``midnet.models``, which no
+  consumer's environment has and no conda channel provides). ONNX and TorchScript reach
+  every consumer (deepImageJ, the napari plugin, ilastik, bioimageio.core) without it;
+- preprocessing ``scale_range`` with percentiles 1 and 99.8 over y and x: midnet's own
+  map (midnet/intensity.py). The spec has no operation for its inverse (``scale_range``
+  on the output divides by the input's span, ``scale_mean_variance`` matches the
+  output's spread to the blurred input's and undoes the sharpening), so the output is
+  in normalised units: 0 and 1 are the input's 1st and 99.8th percentiles. The card
+  gives the one-line inverse and docs/fiji.md the figures;
+- a halo and a recommended tile size measured on a real micrograph (docs/fiji.md): the
+  network pools every channel over the whole image, so consumers' independent tiles
+  drift from the whole-frame result however large the halo;
+- test tensors and a before/after cover cut from midnet's shipped sample micrograph (a
+  crop of a real SEM frame, info bar excluded), the model card as documentation, the
+  paper, NAFNet and the dataset as citations.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from .. import intensity
+from ..errors import MidnetError
+from ..io import atomic_write
+from ..weights import CONFIG_KEY, PACKAGE_FORMAT, model_from_file, read_metadata, save_model
+
+INSTALL_HINT = 'BMZ export needs bioimageio.spec and bioimageio.core: pip install "midnet[export]"'
+FORMATS = ("onnx", "torchscript")
+TEST_SIDE = 256  # test tensors: 256x256, a multiple of every preset's stride, small enough for the zoo's CI
+RECOMMENDED_TILE = 512  # measured: docs/fiji.md, "Tiles and halo"
+RECOMMENDED_HALO = 32
+PAPER_DOI = "10.32604/cmc.2024.046929"
+NAFNET_DOI = "10.1007/978-3-031-20071-7_2"
+DATASET_URL = "https://github.com/woshigui/MIDNet"
+INFOBAR_NOTE = ("Crop the microscope's info bar (the black text band at the bottom of an SEM frame, "
+                "64 rows on the training microscope) before running this model: it is not image content, "
+                "and its black and white pixels shift the percentiles of the intensity normalisation.")
+
+
+def export_bmz(model: str | os.PathLike | nn.Module, path: str | os.PathLike, *,
+               sample: str | os.PathLike | np.ndarray | None = None, formats=FORMATS,
+               tile: int = RECOMMENDED_TILE, halo: int = RECOMMENDED_HALO,
+               authors: list[dict[str, str]] | None = None) -> Path:
+    """Write ``model`` (preset name, weights file or midnet network) as a BMZ package zip at ``path``.
+
+    ``sample`` is the micrograph the test tensors and cover are cut from (default: the
+    shipped sample, a crop of a real SEM frame); its info bar is excluded automatically.
+    ``tile`` and ``halo`` are the tile size and halo the package recommends.
+    """
+    path = Path(path)
+    if path.suffix != ".zip":
+        raise MidnetError(f"{path}: a BMZ package is a .zip file; name it NAME.zip")
+    unknown = set(formats) - set(FORMATS)
+    if unknown or not formats:
+        raise MidnetError(f"unknown BMZ weight formats {sorted(unknown)}; choose from {', '.join(FORMATS)}")
+    _require_bioimageio()
+    from bioimageio.spec import save_bioimageio_package
+
+    with tempfile.TemporaryDirectory(prefix="midnet-bmz-") as tmp:
+        work = Path(tmp)
+        source = _weights_source(model, work)
+        net = model_from_file(source.file).eval()
+        parts = _package_parts(net, source, work, sample, formats, tile, halo)
+        descr = _describe(net, source, parts, tile, halo, authors)
+        with atomic_write(path) as out:
+            save_bioimageio_package(descr, output_path=Path(out).with_suffix(".zip"))
+            os.replace(Path(out).with_suffix(".zip"), out)
+    return path
+
+
+def _require_bioimageio() -> None:
+    try:
+        import bioimageio.spec  # noqa: F401
+    except ImportError:
+        raise MidnetError(INSTALL_HINT) from None
+
+
+class _Source:
+    """The ``.safetensors`` file a package carries, with the name and card it goes by."""
+
+    def __init__(self, file: Path, label: str, card: str | None):
+        self.file, self.label, self.card = file, label, card
+
+
+def _weights_source(model, work: Path) -> _Source:
+    from ..zoo import PRESETS, shipped_weights_path
+
+    if isinstance(model, nn.Module):
+        file = save_model(model, work / "weights" / f"{type(model).__name__.lower()}.safetensors")
+        return _Source(file, type(model).__name__, None)
+    key = str(model)
+    if key in PRESETS and not Path(key).is_file():
+        with shipped_weights_path(key) as shipped:
+            file = work / "weights" / Path(shipped).name
+            file.parent.mkdir(parents=True)
+            file.write_bytes(Path(shipped).read_bytes())
+        card = Path(str(shipped)).with_suffix(".md")
+        return _Source(file, key, card.read_text(encoding="utf-8") if card.is_file() else None)
+    file = Path(key)
+    if file.suffix != ".safetensors" or CONFIG_KEY not in read_metadata(file):
+        raise MidnetError(f"{file}: BMZ export needs a midnet .safetensors weights file (with its config) "
+                          "or a preset with shipped weights")
+    return _Source(file, file.stem, None)
+
+
+def _package_parts(net: nn.Module, source: _Source, work: Path, sample, formats, tile: int, halo: int
+                   ) -> dict[str, Any]:
+    """Every file of the package, written under ``work``: weights, tensors, cover, documentation."""
+    from .. import onnx_graph
+    from . import torchscript
+
+    parts: dict[str, Any] = {"weights": {}}
+    if "onnx" in formats:  # the cache's file: the one graph --engine onnx runs, exported once per weights
+        parts["weights"]["onnx"] = work / "weights.onnx"
+        shutil.copyfile(onnx_graph.cached_onnx(net), parts["weights"]["onnx"])
+    if "torchscript" in formats:
+        parts["weights"]["torchscript"] = torchscript.export_torchscript(net, work / "weights.torchscript.pt")
+    crop = _sample_crop(sample)
+    normalised = _predict_normalised(net, crop)
+    parts["test_input"] = _save_npy(work / "test_input.npy", crop[None, None])
+    parts["test_output"] = _save_npy(work / "test_output.npy", normalised[None, None])
+    parts["sample_input"] = _save_tiff(work / "sample_input.tif", crop)  # the zoo shows these (no .npy)
+    parts["sample_output"] = _save_tiff(work / "sample_output.tif", normalised)
+    parts["cover"] = _cover(crop, normalised, work / "cover.png")
+    parts["documentation"] = _documentation(source, net, tile, halo, work / "README.md")
+    return parts
+
+
+def _sample_crop(sample) -> np.ndarray:
+    """A TEST_SIDE square of real micrograph content (float32 grey levels), info bar excluded."""
+    from ..infobar import resolve_infobar
+    from ..io import dtype_range, read_image, to_gray_float
+
+    if sample is None:
+        from importlib import resources
+
+        with resources.as_file(resources.files("midnet") / "samples" / "sem_blurry_sample.png") as p:
+            array = read_image(p).array
+    elif isinstance(sample, np.ndarray):
+        array = sample
+    else:
+        array = read_image(sample).array
+    rows = resolve_infobar("auto", array)
+    body = array[: array.shape[0] - rows]
+    if min(body.shape[:2]) < TEST_SIDE:
+        raise MidnetError(f"the sample micrograph has {body.shape[1]}x{body.shape[0]} pixels without its info "
+                          f"bar; the test tensors need at least {TEST_SIDE}x{TEST_SIDE}")
+    top, left = (body.shape[0] - TEST_SIDE) // 2, (body.shape[1] - TEST_SIDE) // 2
+    gray = to_gray_float(body[top: top + TEST_SIDE, left: left + TEST_SIDE])
+    return gray * np.float32(dtype_range(body.dtype))  # the file's own grey levels, as a consumer reads them
+
+
+@torch.inference_mode()
+def _predict_normalised(net: nn.Module, image: np.ndarray) -> np.ndarray:
+    """What the package computes: the percentile map, the network, no inverse (normalised units)."""
+    from ..restore import inference_copy
+
+    x = torch.from_numpy(intensity.measure(image).forward(image))[None, None]
+    return inference_copy(net)(x)[0, 0].float().numpy()
+
+
+def _save_npy(path: Path, array: np.ndarray) -> Path:
+    np.save(path, np.ascontiguousarray(array, dtype=np.float32))
+    return path
+
+
+def _save_tiff(path: Path, array: np.ndarray) -> Path:
+    import tifffile
+
+    tifffile.imwrite(path, np.ascontiguousarray(array, dtype=np.float32))
+    return path
+
+
+def _cover(before: np.ndarray, after_normalised: np.ndarray, path: Path) -> Path:
+    """Before | after, side by side (2:1, as the zoo shows covers), both on the input's grey scale."""
+    from PIL import Image
+
+    scale = intensity.measure(before)
+    after = scale.inverse(after_normalised.copy())
+    pair = np.concatenate([before, after], axis=1)
+    Image.fromarray(np.clip(np.round(pair), 0, 255).astype(np.uint8)).save(path)
+    return path
+
+
+def _documentation(source: _Source, net: nn.Module, tile: int, halo: int, path: Path) -> Path:
+    stride = int(getattr(net, "padder_size", 1))
+    usage = f"""# {source.label}: MIDNet deblurring for scanning-electron micrographs
+
+This package was exported by midnet (`midnet export --format bmz`). It restores
+out-of-focus SEM micrographs (one grey channel).
+
+## Using this package
+
+- **Info bar**: {INFOBAR_NOTE}
+- **Input**: one grey channel, any height and width that are multiples of {stride}
+  (at least {stride}); pad or crop to a multiple of {stride} first.
+- **Intensity**: the package maps the input's 1st percentile to 0 and its 99.8th to 1
+  (`scale_range`), as midnet does. The output stays in these **normalised units**: the
+  bioimageio spec has no operation for the inverse map. For grey levels on the input's
+  scale compute `output * (p99.8 - p1) + p1` with p1 and p99.8 the input's percentiles
+  (`midnet deblur` does exactly this); for viewing, auto-contrast shows the same image.
+- **Tiles**: the network averages every channel over the whole image (channel
+  attention), so tiled prediction is never exactly the whole-frame result. Run whole
+  frames where memory allows; otherwise use tiles of {tile}x{tile} with a halo of {halo}
+  (the package's halo), whose drift was measured (midnet's docs/fiji.md).
+- **midnet**: `midnet deblur --model this.zip` runs the attached `.safetensors` weights
+  in midnet's own code (and crops the info bar by itself).
+
+## Validation
+
+- bioimageio.core's `bioimageio test` reproduces the test output from the test input
+  (a {TEST_SIDE}x{TEST_SIDE} crop of a real micrograph) with every weight format in the package.
+- On whole real micrographs, each format run by bioimageio.core, with the inverse map
+  above, gives `midnet deblur`'s image within one grey level at 8 bits; tiled
+  prediction drifts by the amounts measured in midnet's docs/fiji.md.
+- Restoration quality (held-out micrographs) is in the model card below.
+
+"""
+    path.write_text(usage + (source.card or _generic_card(net)), encoding="utf-8")
+    return path
+
+
+def _generic_card(net: nn.Module) -> str:
+    config = getattr(net, "config", None)
+    return ("# Model\n\nA network trained with midnet; its configuration: "
+            f"`{config.model_dump_json() if config is not None else type(net).__name__}`.\n")
+
+
+def _describe(net: nn.Module, source: _Source, parts: dict[str, Any], tile: int, halo: int,
+              authors: list[dict[str, str]] | None):
+    """The bioimageio.spec ModelDescr of the package (validated on construction)."""
+    from bioimageio.spec.model import v0_5 as bmz
+
+    from . import bmz_descr
+
+    return bmz.ModelDescr(
+        name=f"MIDNet SEM deblurring ({source.label})"[:128],
+        description=("Deblurs out-of-focus scanning-electron micrographs with MIDNet (a NAFNet-style U-Net with "
+                     "attention-gated skips), exported by midnet. " + INFOBAR_NOTE)[:1024],
+        authors=bmz_descr.authors(authors),
+        cite=bmz_descr.citations(),
+        license="CC-BY-4.0",
+        tags=list(bmz_descr.TAGS),
+        documentation=bmz.FileDescr(source=parts["documentation"]),
+        covers=[bmz.FileDescr(source=parts["cover"])],
+        attachments=[bmz.FileDescr(source=source.file)],
+        inputs=[bmz_descr.input_tensor(net, parts["test_input"], parts["sample_input"], halo)],
+        outputs=[bmz_descr.output_tensor(parts["test_output"], parts["sample_output"], halo)],
+        weights=bmz_descr.weights(parts["weights"]),
+        config=bmz_descr.config(net, source, tile, halo, PACKAGE_FORMAT),
+    )

@@ -1,0 +1,494 @@
+"""Images larger than memory: Zarr / OME-Zarr (and tiled TIFF) restored block by block into OME-Zarr.
+
+The image is never read whole. Each 2-D plane goes through the tiled path of midnet/tiling.py,
+with the tiles read from the store as they are needed:
+
+1. a strided read (``plane[::s, ::s]``, s from :func:`midnet.intensity.sample_step`, a dask
+   array computed chunk by chunk) gives the intensity map and the data's maximum: the very
+   subsample the in-memory path measures a large frame on, so both give the same map;
+2. a first pass over the tiles records every channel-attention pool's whole-frame sums
+   (tiling's ``_GlobalPoolStats``), as ``predict_tiled`` does;
+3. a second pass runs the tiles row by row with those whole-frame means and blends them as
+   ``predict_tiled`` does (same windows, same order of sums), so the result is the in-memory
+   tiled result; a row of the output is final once the next row of tiles starts below it,
+   and is written out then. Memory: a band of two tile rows by the plane's width.
+
+Output: ``DIR/NAME.ome.zarr`` (OME-Zarr 0.5 by ome-zarr's writer) with the input's axes and
+scale, and a pyramid of 2x2 means. It is built under a hidden temporary name and renamed when
+complete; finished rows (whole chunk rows) and the pass-1 statistics of every plane are
+recorded there, so a killed run resumes where it stopped. The planes of a stack (z, t or
+channels) are restored one per task on a dask cluster, or one after the other here.
+The info bar of a micrograph is not looked for: give ``--infobar ROWS`` to keep bottom rows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import dask.array as da
+import numpy as np
+import torch
+import torch.nn.functional as F
+import zarr
+
+from . import intensity
+from .errors import MidnetError
+from .io import dtype_range
+from .restore import AUTO_OVERLAP, AUTO_TILE, _on_file_scale, _to_dtype
+from .tiling import _cores, _GlobalPoolStats, _ramp_two, final_output, tile_starts
+
+CHUNK = 1024  # output chunk side: the unit of resumption (whole chunk rows are written at once)
+PARTIAL = ".midnet-partial"
+RUN_FILE = "midnet-run.json"
+MIN_PYRAMID_SIDE = 256  # the pyramid goes down by 2x2 means until its smaller side would fall below this
+
+
+@dataclass
+class LazyImage:
+    """A lazily read image: the dask array, its axis names (last two y, x) and its level-0 pixel scale."""
+
+    array: da.Array
+    axes: list[str]
+    scale: list[float]
+    source: Path
+
+    @property
+    def planes(self) -> list[tuple[int, ...]]:
+        return [tuple(int(i) for i in index) for index in np.ndindex(*self.array.shape[:-2])]
+
+
+def is_lazy_input(path: Path) -> bool:
+    return path.suffix.lower() == ".zarr"
+
+
+def output_name(source: Path, outdir: Path, suffix: str = "") -> Path:
+    name = source.name
+    for ending in (".ome.zarr", ".zarr", ".ome.tiff", ".ome.tif", ".tiff", ".tif"):
+        if name.lower().endswith(ending):
+            name = name[: -len(ending)]
+            break
+    return outdir / f"{name}{suffix}.ome.zarr"
+
+
+def open_lazy(path: str | os.PathLike) -> LazyImage:
+    """A Zarr array, an OME-Zarr image (its full-resolution level) or a tiled TIFF, as a dask array."""
+    path = Path(path)
+    try:
+        if path.suffix.lower() in (".tif", ".tiff"):
+            import tifffile
+
+            node = zarr.open(tifffile.imread(path, aszarr=True), mode="r")
+        else:
+            node = zarr.open(str(path), mode="r")
+    except Exception as exc:  # zarr and tifffile raise many kinds for a damaged or foreign store
+        raise MidnetError(f"{path}: cannot open it as Zarr or tiled TIFF ({type(exc).__name__}: {exc}); "
+                          "is it complete?") from exc
+    axes, scale = None, None
+    if isinstance(node, zarr.Group):
+        attrs = node.attrs.asdict()
+        multiscales = attrs.get("ome", attrs).get("multiscales")
+        if multiscales:
+            level = multiscales[0]["datasets"][0]
+            axes = [a["name"] if isinstance(a, dict) else a for a in multiscales[0].get("axes", [])] or None
+            scale = next((t["scale"] for t in level.get("coordinateTransformations", []) if t["type"] == "scale"), None)
+            node = node[level["path"]]
+        else:
+            arrays = sorted(node.array_keys())
+            if not arrays:
+                raise MidnetError(f"{path}: a Zarr group without arrays or OME-Zarr multiscales; give an image")
+            node = node[arrays[0]]
+    if node.ndim < 2:
+        raise MidnetError(f"{path}: a {node.ndim}-D array is not an image; give one with y and x as its last axes")
+    axes = axes or (["t", "c", "z"][3 - (node.ndim - 2):] if node.ndim <= 5 else [f"d{i}" for i in range(node.ndim - 2)])
+    if len(axes) == node.ndim - 2:
+        axes = list(axes) + ["y", "x"]
+    return LazyImage(da.from_zarr(node), list(axes), [float(s) for s in (scale or [1.0] * node.ndim)], path)
+
+
+# ---------------------------------------------------------------- one plane, tile by tile
+
+
+@dataclass
+class PlaneScale:
+    """The file scale (offset, span), the data ceiling and the intensity map of one plane."""
+
+    offset: float
+    span: float
+    ceiling: float
+    low: float
+    width: float
+
+    @property
+    def map(self) -> intensity.IntensityMap:
+        return intensity.IntensityMap(self.low, self.width)
+
+
+def measure_plane(plane: da.Array) -> PlaneScale:
+    """The plane's scale from one strided read and its extremes (dask, chunk by chunk: bounded memory).
+
+    The sample is the regular grid the in-memory path measures a frame of this size on, so the map is
+    the same; its difference from percentiles over every pixel is measured in docs/performance.md.
+    """
+    step = intensity.sample_step(plane.shape[0] * plane.shape[1])
+    # in this process (a task on a worker must not wait for the cluster it occupies), chunk by chunk
+    sample, lo, hi = da.compute(plane[::step, ::step], plane.min(), plane.max(), scheduler="synchronous")
+    if np.issubdtype(plane.dtype, np.integer):
+        offset, span = 0.0, dtype_range(plane.dtype)
+        ceiling = _ceiling(plane.dtype, int(hi))
+    else:
+        lo, hi = float(lo), float(hi)
+        offset, span = (0.0, 1.0) if 0.0 <= lo and hi <= 1.0 else (lo, (hi - lo) or 1.0)
+        ceiling = 0.0
+    scale = intensity.from_sample(_on_file_scale(np.asarray(sample), offset, span))
+    return PlaneScale(offset, span, ceiling, scale.low, scale.span)
+
+
+def _ceiling(dtype: np.dtype, largest: int) -> float:
+    """midnet.io.data_ceiling from the data's maximum alone."""
+    from .io import data_ceiling
+
+    return data_ceiling(np.array([largest], dtype=dtype))
+
+
+class TileGrid:
+    """predict_tiled's tiling of an (h, w) plane for ``net``: aligned tiles, overlaps and cores."""
+
+    def __init__(self, net: torch.nn.Module, h: int, w: int, tile: int, overlap: int):
+        align = int(getattr(net, "padder_size", 1))
+        self.h, self.w = h, w
+        tile = max(align, tile // align * align)
+        overlap = min(overlap, tile // 2) // (2 * align) * (2 * align) if align > 1 else min(overlap, tile // 2)
+        self.ph, self.pw = -(-h // align) * align, -(-w // align) * align
+        self.ys, self.xs = tile_starts(self.ph, tile, overlap, align), tile_starts(self.pw, tile, overlap, align)
+        self.th, self.tw = min(tile, self.ph), min(tile, self.pw)
+        self.cores_y, self.cores_x = _cores(self.ys, self.th, self.ph, align), _cores(self.xs, self.tw, self.pw, align)
+        # pad_to_multiple's choice for the whole frame: reflection unless a side is too short
+        self.pad_mode = "reflect" if self.ph - h < h and self.pw - w < w else "replicate"
+
+
+def _tile_input(read: Callable, grid: TileGrid, scale: PlaneScale, y: int, x: int, chans: int) -> torch.Tensor:
+    """The network's input for the tile at (y, x): read, mapped as the whole frame is, padded as it is."""
+    y1, x1 = min(y + grid.th, grid.h), min(x + grid.tw, grid.w)
+    values = scale.map.forward(_on_file_scale(read(y, y1, x, x1), scale.offset, scale.span))
+    tensor = torch.from_numpy(values)[None, None]
+    pad_h, pad_w = y + grid.th - y1, x + grid.tw - x1
+    if pad_h or pad_w:  # only tiles at the bottom or right edge reach into the frame's padding
+        tensor = F.pad(tensor, (0, pad_w, 0, pad_h), mode=grid.pad_mode)
+    return tensor.expand(-1, chans, -1, -1).contiguous() if chans > 1 else tensor
+
+
+@torch.inference_mode()
+def record_statistics(net, read, grid: TileGrid, scale: PlaneScale, on_tile=None) -> list[torch.Tensor] | None:
+    """Pass 1: the whole-frame mean of every channel-attention pool, in the order of the pools (or None)."""
+    stats = _GlobalPoolStats(net)
+    try:
+        if not stats.pools:
+            return None
+        stats.recording, stats.tile_h = True, grid.th
+        chans = getattr(getattr(net, "config", None), "in_chans", 1)
+        for iy, y in enumerate(grid.ys):
+            for ix, x in enumerate(grid.xs):
+                (cy0, cy1), (cx0, cx1) = grid.cores_y[iy], grid.cores_x[ix]
+                stats.core = (cy0 - y, cy1 - y, cx0 - x, cx1 - x)
+                net(_tile_input(read, grid, scale, y, x, chans))
+                if on_tile:
+                    on_tile()
+        stats.finish_pass()
+        return [stats.means[id(pool)] for pool in stats.pools]
+    finally:
+        stats.close()
+
+
+@torch.inference_mode()
+def restore_rows(net, read, grid: TileGrid, scale: PlaneScale, means, dtype, start: int = 0,
+                 on_tile=None) -> Iterator[tuple[int, np.ndarray]]:
+    """Pass 2: (first row, restored rows in ``dtype``) from row ``start`` down, as the rows become final."""
+    stats = _GlobalPoolStats(net) if means is not None else None
+    if stats is not None:
+        stats.means = {id(pool): mean for pool, mean in zip(stats.pools, means)}
+    chans = getattr(getattr(net, "config", None), "in_chans", 1)
+    try:
+        first = next(i for i, y in enumerate(grid.ys) if y + grid.th > start)
+        lo = grid.ys[first]  # the accumulators' first row, padded-frame coordinates
+        out = torch.zeros((0, grid.pw))
+        weight = torch.zeros((0, grid.pw))
+        for iy in range(first, len(grid.ys)):
+            y = grid.ys[iy]
+            grow = y + grid.th - lo - out.shape[0]
+            if grow > 0:
+                out = torch.cat([out, torch.zeros((grow, grid.pw))])
+                weight = torch.cat([weight, torch.zeros((grow, grid.pw))])
+            _blend_row(net, read, grid, scale, iy, chans, out, weight, y - lo, on_tile)
+            final = grid.ys[iy + 1] if iy + 1 < len(grid.ys) else grid.ph
+            done = final - lo
+            rows = (out[:done] / weight[:done])[: max(0, min(done, grid.h - lo)), : grid.w]
+            skip = max(0, start - lo)  # rows a resumed run had already written
+            if rows.shape[0] > skip:
+                y_out = final_output_rows(rows[skip:], scale, dtype)
+                yield lo + skip, y_out
+            out, weight, lo = out[done:].clone(), weight[done:].clone(), final
+    finally:
+        if stats is not None:
+            stats.close()
+
+
+def _blend_row(net, read, grid, scale, iy, chans, out, weight, top, on_tile) -> None:
+    """One row of tiles into the accumulators, blended with predict_tiled's windows in its order."""
+    ys, xs, th, tw = grid.ys, grid.xs, grid.th, grid.tw
+    y = ys[iy]
+    ov_top = ys[iy - 1] + th - y if iy > 0 else 0
+    ov_bottom = y + th - ys[iy + 1] if iy + 1 < len(ys) else 0
+    for ix, x in enumerate(xs):
+        pred = final_output(net(_tile_input(read, grid, scale, y, x, chans)))
+        pred = pred[0, 0] if chans == 1 else pred[0].mean(0)
+        ov_left = xs[ix - 1] + tw - x if ix > 0 else 0
+        ov_right = x + tw - xs[ix + 1] if ix + 1 < len(xs) else 0
+        win = _ramp_two(th, ov_top, ov_bottom, pred.device, pred.dtype)[:, None] * _ramp_two(
+            tw, ov_left, ov_right, pred.device, pred.dtype)[None, :]
+        out[top : top + th, x : x + tw] += pred * win
+        weight[top : top + th, x : x + tw] += win
+        if on_tile:
+            on_tile()
+
+
+def final_output_rows(rows: torch.Tensor, scale: PlaneScale, dtype) -> np.ndarray:
+    """Network-scale rows back on the file's scale and in its dtype, as the in-memory restorer maps them."""
+    values = scale.map.inverse(rows.float().cpu().numpy())
+    return _to_dtype(values, np.dtype(dtype), scale.offset, scale.span, scale.ceiling)
+
+
+# ---------------------------------------------------------------- one plane into the store, resumable
+
+
+def restore_plane(net, image: LazyImage, index: tuple[int, ...], store: Path, tile: int | None, overlap: int | None,
+                  infobar_rows: int = 0, on_tile=None) -> None:
+    """Restore plane ``index`` of ``image`` into level 0 of the partial store, resuming where it stopped."""
+    if net is None:
+        raise MidnetError(f"{image.source}: block-by-block restoration needs a network (--method midnet)")
+    level = zarr.open_array(str(store / "0"), mode="r+")
+    plane = image.array[index]
+    h, w = plane.shape
+    body = h - infobar_rows
+    if body < 16 or w < 16:
+        raise MidnetError(f"{image.source}: plane {index} of {w}x{body} pixels (info bar excluded) is too small")
+    read = _reader(image, index)
+    progress = _PlaneProgress(store, index)
+    scale, means = progress.load()
+    if scale is None:
+        scale = measure_plane(plane[:body])
+    grid = TileGrid(net, body, w, tile or AUTO_TILE, AUTO_OVERLAP if overlap is None else overlap)
+    if means is None and progress.rows == 0:
+        means = record_statistics(net, read, grid, scale, on_tile)
+        progress.save_statistics(scale, means)
+    pending_from, pending = progress.rows, []
+    for first, rows in restore_rows(net, read, grid, scale, means, plane.dtype, progress.rows, on_tile):
+        pending.append(rows)
+        end = first + rows.shape[0]
+        if end - pending_from >= CHUNK or end == body:  # whole chunk rows only: a killed write is redone whole
+            cut = end if end == body else pending_from + (end - pending_from) // CHUNK * CHUNK
+            block = np.concatenate(pending)
+            level[index + (slice(pending_from, cut),)] = block[: cut - pending_from]
+            pending = [block[cut - pending_from:]] if cut < end else []
+            progress.rows_done(cut)
+            pending_from = cut
+    if infobar_rows:
+        level[index + (slice(body, h),)] = np.asarray(plane[body:])  # the info bar, bit for bit
+    progress.rows_done(h, finished=True)
+
+
+def _reader(image: LazyImage, index: tuple[int, ...]) -> Callable[[int, int, int, int], np.ndarray]:
+    """Reads a region of plane ``index`` from the store (only the chunks it touches)."""
+    array = image.array
+
+    def read(y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
+        return np.asarray(array[index + (slice(y0, y1), slice(x0, x1))].compute(scheduler="synchronous"))
+
+    return read
+
+
+class _PlaneProgress:
+    """What a partial store knows of one plane: its scale and pass-1 statistics, and the rows written."""
+
+    def __init__(self, store: Path, index: tuple[int, ...]):
+        name = "plane-" + "-".join(map(str, index)) if index else "plane"
+        self.folder = store / "midnet-progress"
+        self.json, self.npz = self.folder / f"{name}.json", self.folder / f"{name}.npz"
+        state = json.loads(self.json.read_text()) if self.json.is_file() else {}
+        self.rows = int(state.get("rows", 0))
+        self.finished = bool(state.get("finished", False))
+        self.state = state
+
+    def load(self) -> tuple[PlaneScale | None, list[torch.Tensor] | None]:
+        if "scale" not in self.state:
+            self.rows = 0  # statistics lost with the rows: start this plane over
+            return None, None
+        scale = PlaneScale(**self.state["scale"])
+        if not self.state.get("pools"):
+            return scale, None
+        with np.load(self.npz) as saved:
+            return scale, [torch.from_numpy(saved[f"pool{i}"]) for i in range(len(saved.files))]
+
+    def save_statistics(self, scale: PlaneScale, means: list[torch.Tensor] | None) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        if means is not None:
+            tmp = self.npz.with_suffix(".tmp.npz")
+            np.savez(tmp, **{f"pool{i}": m.cpu().numpy() for i, m in enumerate(means)})
+            os.replace(tmp, self.npz)
+        self.state = {"scale": scale.__dict__, "pools": means is not None, "rows": 0}
+        self._write()
+
+    def rows_done(self, rows: int, finished: bool = False) -> None:
+        self.rows, self.state["rows"], self.state["finished"] = rows, rows, finished
+        self._write()
+
+    def _write(self) -> None:
+        tmp = self.json.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.state))
+        os.replace(tmp, self.json)  # the record changes in one step: a kill leaves the old or the new
+
+
+# ---------------------------------------------------------------- a whole file: partial store, pyramid, rename
+
+
+def restore_zarr_file(source: Path, outdir: Path, suffix: str, spec, overwrite: bool = False, client=None,
+                      quiet: bool = False) -> tuple[str, str]:
+    """Restore a Zarr / OME-Zarr / tiled TIFF into ``outdir/NAME{suffix}.ome.zarr``: (status, why).
+
+    ``spec`` is a :class:`midnet.distributed.RestorerSpec`; with a dask ``client`` the planes are tasks
+    on its workers (which then hold the restorer), else they run here one after the other.
+    """
+    final = output_name(source, outdir, suffix)
+    if final.resolve() == source.resolve():
+        return "failed", f"{final}: output would overwrite the input; choose another -o folder or a --suffix"
+    if final.exists() and not overwrite:
+        return "skipped", f"{final} exists (use --overwrite to replace it)"
+    try:
+        image = open_lazy(source)
+        store = final.parent / f".{final.name}{PARTIAL}"
+        _prepare(store, image, spec)
+        todo = [i for i in image.planes if not _PlaneProgress(store, i).finished]
+        rows = spec.infobar if isinstance(spec.infobar, int) else 0
+        tile, overlap = spec.options.get("tile"), spec.options.get("overlap")
+        if client is not None:
+            _planes_on_cluster(client, spec, source, store, todo, tile, overlap, rows, quiet)
+        else:
+            _planes_here(spec, image, store, todo, tile, overlap, rows, quiet)
+        _finish(store, image, final, overwrite)
+    except MidnetError as exc:
+        return "failed", str(exc) if str(source) in str(exc) else f"{source}: {exc}"
+    except OSError as exc:
+        return "failed", f"{source}: {exc.strerror or exc} ({exc.filename or final}); check the -o folder"
+    return "restored", ""
+
+
+def _planes_here(spec, image, store, todo, tile, overlap, rows, quiet) -> None:
+    import sys
+
+    from tqdm import tqdm
+
+    restorer = spec.build()
+    grid_tiles = 0
+    if todo and restorer.network is not None:
+        h, w = image.array.shape[-2:]
+        grid = TileGrid(restorer.network, h - rows, w, tile or AUTO_TILE, AUTO_OVERLAP if overlap is None else overlap)
+        grid_tiles = 2 * len(grid.ys) * len(grid.xs) * len(todo)
+    with tqdm(total=grid_tiles, desc=image.source.name, unit="tile", file=sys.stderr,
+              disable=True if quiet else None) as bar:
+        for index in todo:
+            restore_plane(restorer.network, image, index, store, tile, overlap, rows, lambda: bar.update(1))
+
+
+def restore_plane_task(source: Path, store: Path, index: tuple[int, ...], tile, overlap, rows: int) -> str:
+    """One plane on a dask worker, with the restorer midnet/distributed.py's plugin built there."""
+    from .distributed import worker_restorer
+
+    plugin = worker_restorer()
+    with plugin.lock:
+        restore_plane(plugin.restorer.network, open_lazy(source), index, store, tile, overlap, rows)
+    return str(index)
+
+
+def _planes_on_cluster(client, spec, source, store, todo, tile, overlap, rows, quiet) -> None:
+    from .distributed import _progress, ensure_plugin
+
+    ensure_plugin(client, spec)
+    n = len(todo)
+    futures = client.map(restore_plane_task, [source] * n, [store] * n, todo, [tile] * n, [overlap] * n, [rows] * n,
+                         pure=False)
+    for future in _progress(futures, quiet):
+        future.result()  # a plane's error is the file's: the store keeps what was done, a rerun resumes
+
+
+def _signature(image: LazyImage, spec) -> dict:
+    """What the partial store was made from: a run with anything else starts over rather than mix results."""
+    options = {k: (str(v) if v is not None else None) for k, v in sorted(spec.options.items())}
+    model = spec.options.get("model")
+    if model and Path(str(model)).is_file():  # a weights file retrained in place is another model
+        options["model_digest"] = hashlib.sha256(Path(str(model)).read_bytes()).hexdigest()
+    return {"source": str(image.source.resolve()), "shape": list(image.array.shape), "dtype": str(image.array.dtype),
+            "options": options, "infobar": str(spec.infobar)}
+
+
+def _prepare(store: Path, image: LazyImage, spec) -> None:
+    """Reuse a partial store made by the same run, else start one: level 0 chunked one plane at a time."""
+    signature = _signature(image, spec)
+    run = store / RUN_FILE
+    if run.is_file() and json.loads(run.read_text()) == signature:
+        return
+    if store.exists():
+        shutil.rmtree(store)
+    store.parent.mkdir(parents=True, exist_ok=True)
+    group = zarr.open_group(str(store), mode="w", zarr_format=3)
+    shape = image.array.shape
+    group.create_array("0", shape=shape, chunks=(1,) * (len(shape) - 2) + (CHUNK, CHUNK), dtype=image.array.dtype,
+                       fill_value=0)
+    run.write_text(json.dumps(signature))
+
+
+def _finish(store: Path, image: LazyImage, final: Path, overwrite: bool) -> None:
+    """The pyramid and OME-Zarr metadata (ome-zarr's writer), then the store under its final name."""
+    from ome_zarr.writer import write_multiscales_metadata
+
+    group = zarr.open_group(str(store), mode="r+")
+    levels = _pyramid(group, image.array.dtype)
+    datasets = []
+    for k in range(levels):
+        factor = [1.0] * (len(image.scale) - 2) + [2.0**k, 2.0**k]
+        datasets.append({"path": str(k), "coordinateTransformations": [
+            {"type": "scale", "scale": [s * f for s, f in zip(image.scale, factor)]}]})
+    write_multiscales_metadata(group, datasets, axes=image.axes, name=final.name[: -len(".ome.zarr")])
+    shutil.rmtree(store / "midnet-progress", ignore_errors=True)
+    (store / RUN_FILE).unlink(missing_ok=True)
+    if final.exists() and overwrite:
+        old = final.parent / f".{final.name}.midnet-old"
+        os.replace(final, old)
+        os.replace(store, final)
+        shutil.rmtree(old, ignore_errors=True)
+    elif final.exists():
+        raise MidnetError(f"{final} was written meanwhile by another run; kept it, and the finished result in {store}")
+    else:
+        os.replace(store, final)
+
+
+def _pyramid(group, dtype) -> int:
+    """Levels 1.. as 2x2 means of the level above, each read back from the store (bounded memory)."""
+    k = 0
+    while True:
+        above = da.from_zarr(group[str(k)])
+        if min(above.shape[-2:]) // 2 < MIN_PYRAMID_SIDE:
+            return k + 1
+        nd = above.ndim
+        down = da.coarsen(np.mean, above.astype(np.float32), {nd - 2: 2, nd - 1: 2}, trim_excess=True)
+        if np.issubdtype(dtype, np.integer):
+            down = down.round()
+        down = down.astype(dtype)
+        k += 1
+        target = group.create_array(str(k), shape=down.shape, dtype=dtype, fill_value=0,
+                                    chunks=(1,) * (nd - 2) + (CHUNK, CHUNK), overwrite=True)
+        da.store(down.rechunk(target.chunks), target, lock=False)

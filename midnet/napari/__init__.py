@@ -1,0 +1,8 @@
+"""The napari plugin (npe2): restore a micrograph in napari, compare before and after, open SEM TIFFs at scale.
+
+The manifest is ``napari.yaml`` beside this file, found through the ``napari.manifest``
+entry point; install with ``pip install "midnet[napari]"``. The room calls the core
+(midnet.restore.make_restorer, midnet.io.read_image, midnet.metadata.pixel_size_nm);
+the core never imports it. Nothing here imports napari or Qt at package import:
+``_job`` (the restoration run, no GUI) is tested without a display.
+"""

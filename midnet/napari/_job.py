@@ -1,0 +1,122 @@
+"""One restoration run of the napari widget, with no GUI: settings, checks, frames, cancel.
+
+The widget runs :func:`run` in a napari thread worker. Progress and cancelling go
+through make_restorer's ``on_tile`` callback, which the restorer calls after every
+tile: setting the cancel event makes the next call raise :class:`Cancelled`, so a tiled
+frame stops within one tile. A frame restored whole (or by a classical method, which
+reports no tiles) stops at the end of that frame.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from .. import restore
+from ..classical import CLASSICAL_METHODS
+from ..errors import MidnetError, one_line
+from ..zoo import PRESETS
+
+FILE_CHOICE = "weights file or BMZ package..."
+SHIPPED_MODELS = tuple(name for name, preset in PRESETS.items() if preset.weights)
+MODEL_CHOICES = (*SHIPPED_MODELS, FILE_CHOICE, *CLASSICAL_METHODS)
+# the engines make_restorer takes; a room that adds one to midnet.restore declares it there
+ENGINES = tuple(getattr(restore, "ENGINES", ("torch", "onnx")))
+INFOBAR_CHOICES = ("auto", "rows", "none")
+
+
+class Cancelled(Exception):
+    """Raised from the on_tile callback when the user pressed Cancel."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What the widget's form says: ``model`` is a preset name, a file or folder path, or a classical method."""
+
+    model: str
+    infobar: str | int = "auto"  # "auto", "none" or a number of bottom rows
+    tile: int | None = None  # None: make_restorer's automatic choice
+    engine: str = "torch"
+
+    @property
+    def is_classical(self) -> bool:
+        return self.model in CLASSICAL_METHODS
+
+
+@dataclass
+class Outcome:
+    """What a run ended with: ``status`` is "done" (``array`` set), "cancelled" or "error" (``message`` set)."""
+
+    status: str
+    array: np.ndarray | None = None
+    message: str = ""
+    tiles: int = 0  # on_tile calls seen
+    tiles_total: int = 0  # the frame's tile count the last call reported
+
+
+def frames_of(data, rgb: bool) -> tuple[int, bool]:
+    """(number of frames, is a stack) of an image layer's data; a one-line MidnetError for anything else.
+
+    2-D images, RGB(A) images, and stacks of either (one leading axis) are restored; a
+    frame is what napari shows at one position of the slider.
+    """
+    shape = tuple(getattr(data, "shape", ()))
+    plane_dims = 3 if rgb else 2
+    if len(shape) == plane_dims:
+        return 1, False
+    if len(shape) == plane_dims + 1:
+        return int(shape[0]), True
+    kind = "RGB image" if rgb else "image"
+    raise MidnetError(f"a {len(shape)}-D {kind} of shape {shape} cannot be restored; midnet restores 2-D "
+                      "images and stacks of them (one slider axis): split the other axes first")
+
+
+def build_restorer(settings: Settings, on_tile: Callable[[int, int], None]) -> restore.Restorer:
+    """The restorer for ``settings``: through make_restorer, the one constructor."""
+    if settings.is_classical:
+        return restore.make_restorer(None, method=settings.model, on_tile=on_tile)
+    return restore.make_restorer(settings.model, tile=settings.tile, on_tile=on_tile, engine=settings.engine)
+
+
+def run(data, rgb: bool, settings: Settings, cancel: threading.Event,
+        report: Callable[[float], None] | None = None) -> Outcome:
+    """Restore every frame of ``data`` (same dtype and shape back); never raises: the Outcome says how it ended.
+
+    ``report(fraction)`` receives the progress in [0, 1] after every tile and frame.
+    """
+    count, is_stack = frames_of(data, rgb)
+    tiles = tiles_total = 0
+    frame_index = 0
+
+    def on_tile(done: int, total: int) -> None:
+        nonlocal tiles, tiles_total
+        tiles, tiles_total = tiles + 1, total
+        if cancel.is_set():
+            raise Cancelled
+        if report is not None:
+            report((frame_index + done / max(total, 1)) / count)
+
+    try:
+        restorer = build_restorer(settings, on_tile)
+        out = None
+        for frame_index in range(count):
+            if cancel.is_set():
+                raise Cancelled
+            frame = np.asarray(data[frame_index] if is_stack else data)  # a dask or zarr layer reads one frame
+            restored = restorer.deblur(frame, settings.infobar)
+            if out is None:
+                out = np.empty((count, *restored.shape), restored.dtype) if is_stack else restored
+            if is_stack:
+                out[frame_index] = restored
+            if report is not None:
+                report((frame_index + 1) / count)
+        return Outcome("done", out, tiles=tiles, tiles_total=tiles_total)
+    except Cancelled:
+        return Outcome("cancelled", tiles=tiles, tiles_total=tiles_total)
+    except MidnetError as exc:
+        return Outcome("error", message=one_line(exc), tiles=tiles)
+    except Exception as exc:  # anything else still reaches the user as one line, not a traceback dialog
+        return Outcome("error", message=f"restoring failed ({type(exc).__name__}: {one_line(exc, 200)})", tiles=tiles)
