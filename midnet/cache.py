@@ -16,8 +16,7 @@ import contextlib
 import hashlib
 import os
 import re
-import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +28,7 @@ from .io import atomic_write
 
 CACHE_ENV = "MIDNET_CACHE_DIR"
 _UNSAFE = re.compile(r"[^A-Za-z0-9._+-]+")
+_ARTEFACT = re.compile(r"^[0-9a-f]{32}-")  # the start of every name cache_path gives
 
 
 def cache_dir() -> Path:
@@ -116,16 +116,29 @@ class Entry:
     size: int  # bytes
 
 
-def entries() -> list[Entry]:
-    """Every finished artefact in the cache (hidden temporaries of writes under way excluded)."""
+def _is_artefact(path: Path) -> bool:
+    """A file :func:`cache_path` names (``KIND/HASH-RUNTIME.SUFFIX``): nothing else is listed or removed."""
+    return path.is_file() and _ARTEFACT.match(path.name) is not None
+
+
+def _is_temporary(path: Path) -> bool:
+    """A write under way, or left by a killed writer (midnet.io.atomic_write's hidden name)."""
+    return path.is_file() and path.name.startswith(".") and ".midnet." in path.name and path.name.endswith(".tmp")
+
+
+def _kind_folders() -> list[Path]:
     root = cache_dir()
-    if not root.is_dir():
-        return []
+    return sorted(p for p in root.iterdir() if p.is_dir() and not p.is_symlink()) if root.is_dir() else []
+
+
+def entries() -> list[Entry]:
+    """Every finished artefact in the cache (temporaries of writes under way excluded)."""
     found = []
-    for path in sorted(root.rglob("*")):
-        if path.is_file() and not path.name.startswith("."):
+    for folder in _kind_folders():
+        for path in sorted(folder.iterdir()):
             with contextlib.suppress(OSError):  # removed meanwhile by another process
-                found.append(Entry(path, path.stat().st_size))
+                if _is_artefact(path):
+                    found.append(Entry(path, path.stat().st_size))
     return found
 
 
@@ -134,24 +147,25 @@ def total_size() -> int:
 
 
 def clear() -> int:
-    """Remove everything in the cache folder (temporaries too); the number of artefacts removed."""
-    root = cache_dir()
-    if not root.is_dir():
-        return 0
-    count = len(entries())
-    for child in _children(root):
-        try:
-            if child.is_dir() and not child.is_symlink():
-                shutil.rmtree(child)
-            else:
-                child.unlink()
-        except FileNotFoundError:
-            continue
-        except OSError as exc:
-            raise MidnetError(f"{child}: cannot remove it from the cache ({exc.strerror}); "
-                              f"remove {root} by hand") from exc
+    """Remove every artefact (and stale temporary) from the cache; the number of artefacts removed.
+
+    Only files named as :func:`cache_path` names them are removed, then their folders when
+    empty: a ``MIDNET_CACHE_DIR`` pointed at a folder holding other files loses none of them.
+    """
+    count = 0
+    for folder in _kind_folders():
+        for path in list(folder.iterdir()):
+            artefact = _is_artefact(path)
+            if not (artefact or _is_temporary(path)):
+                continue
+            try:
+                path.unlink()
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                raise MidnetError(f"{path}: cannot remove it from the cache ({exc.strerror}); "
+                                  "check its permissions") from exc
+            count += artefact
+        with contextlib.suppress(OSError):  # still holds other files: kept
+            folder.rmdir()
     return count
-
-
-def _children(root: Path) -> Iterator[Path]:
-    yield from list(root.iterdir())

@@ -180,8 +180,9 @@ def dask_client(cluster: str | None = None, scheduler: str | None = None, quiet:
     workers = parse_local(cluster or "local")
     threads = max(1, core_count() // workers)
     level = logging.ERROR if quiet else logging.WARNING
-    with LocalCluster(n_workers=workers, threads_per_worker=threads, processes=True, dashboard_address=None,
+    with LocalCluster(n_workers=workers, threads_per_worker=threads, processes=True, dashboard_address=":0",
                       silence_logs=level) as local, Client(local) as client:
+        log.info("dask cluster: %d workers x %d threads; dashboard %s", workers, threads, client.dashboard_link)
         yield client
 
 

@@ -21,6 +21,7 @@ and any other engine that reads ONNX (OpenVINO) share it.
 from __future__ import annotations
 
 import contextlib
+import copy
 import hashlib
 import io
 import json
@@ -72,6 +73,14 @@ def midnet_version() -> str:
         return "0.0.0+unknown"
 
 
+def cpu_inference_copy(net: nn.Module) -> nn.Module:
+    """The fused inference copy of ``net`` on the CPU, never ``net`` itself moved (``.cpu()`` moves in place)."""
+    fused = inference_copy(net)
+    if fused is net and next(net.parameters()).device.type != "cpu":
+        fused = copy.deepcopy(net)
+    return fused.cpu()
+
+
 def export_metadata(net: nn.Module) -> dict[str, str]:
     """The ``midnet.*`` metadata every exported file carries (ONNX metadata_props, TorchScript extra file)."""
     config = getattr(net, "config", None)
@@ -98,7 +107,7 @@ def export_onnx(net: nn.Module, path: str | os.PathLike, replace: bool = True) -
         import onnxscript  # noqa: F401  (torch's exporter translates through it)
     except ImportError:
         raise MidnetError(INSTALL_HINT) from None
-    fused = inference_copy(net).cpu()
+    fused = cpu_inference_copy(net)
     metadata = export_metadata(fused)
     program = _export_program(fused)
     program.model.metadata_props.update(metadata)

@@ -62,9 +62,13 @@ class Restorer:
         midnet's version, the method or model name, and for a network the weights' SHA-256,
         the engine and precision that actually ran, the tile size and overlap, and TTA.
         """
-        from . import __version__
+        from importlib.metadata import PackageNotFoundError, version
 
-        return {"midnet": __version__, "method": self.description, "tta": self.tta, **self.made_with()}
+        try:  # as midnet/__init__.py does (importing the package from here would be an import cycle)
+            release = version("midnet")
+        except PackageNotFoundError:
+            release = "0.0.0+unknown"
+        return {"midnet": release, "method": self.description, "tta": self.tta, **self.made_with()}
 
     def __call__(self, gray: np.ndarray) -> np.ndarray:
         """Restore one gray float image in [0, 1], shape (H, W): no info bar, no dtype handling (see :meth:`deblur`)."""

@@ -47,23 +47,31 @@ def bmz_predict(pipeline, body: np.ndarray, block: int | None = None) -> np.ndar
     return intensity.measure(body).inverse(z.copy())
 
 
-def set_halo(descr, halo: int) -> None:
-    """Give the loaded description another output halo (0: none), in place (bypassing the spec's validation)."""
-    for a in descr.outputs[0].axes[2:]:
-        object.__setattr__(a, "halo", halo)
+def set_halo(descr, halo: int, pad: str | None = None) -> None:
+    """Give the loaded description another output halo (0: none) and input padding, in place (bypassing validation)."""
+    from bioimageio.spec.model import v0_5
+
+    if pad is not None:
+        modes = {"reflect": v0_5.ReflectPadding, "edge": v0_5.EdgePadding, "symmetric": v0_5.SymmetricPadding}
+        object.__setattr__(descr.inputs[0], "pad", modes[pad]())
+    axes = list(descr.outputs[0].axes)
+    for i, a in enumerate(axes[2:], start=2):
+        axes[i] = (v0_5.SpaceOutputAxisWithHalo(id=a.id, size=a.size, halo=halo) if halo
+                   else v0_5.SpaceOutputAxis(id=a.id, size=a.size))
+    object.__setattr__(descr.outputs[0], "axes", axes)
     for a in descr.inputs[0].axes[2:]:
         step = a.size.step
         object.__setattr__(a.size, "min", step * (2 * halo // step + 1))
 
 
-def equality(descr, frames: list[str]) -> None:
+def equality(descr, frames: list[str], formats: list[str]) -> None:
     import midnet
     from bioimageio.core import create_prediction_pipeline
     from midnet.restore import make_restorer
 
     restorer = make_restorer("midnet-sem")
     print("format       frame  max|float-midnet| (grey)  8-bit max|diff|  8-bit pixels differing")
-    for fmt in [f for f in ("onnx", "torchscript") if getattr(descr.weights, f) is not None]:
+    for fmt in [f for f in formats if getattr(descr.weights, f) is not None]:
         with create_prediction_pipeline(descr, weight_format=fmt) as pp:
             for name in frames:
                 img = load_frame(name)
@@ -77,7 +85,7 @@ def equality(descr, frames: list[str]) -> None:
                       f"                  {d8.max()}                {(d8 > 0).mean() * 100:.3f} %")
 
 
-def drift(descr, frames: list[str], tiles: list[int], halos: list[int]) -> None:
+def drift(descr, frames: list[str], tiles: list[int], halos: list[int], pad: str | None = None) -> None:
     """Whole-frame (block 0: bioimageio.core pads the frame by the halo) and tiled output against midnet's."""
     from bioimageio.core import create_prediction_pipeline
     from midnet.restore import make_restorer
@@ -89,7 +97,7 @@ def drift(descr, frames: list[str], tiles: list[int], halos: list[int]) -> None:
         body = load_frame(name)[:960].astype(np.float32)
         ref = restorer(body / 255) * 255
         for halo in halos:
-            set_halo(descr, halo)
+            set_halo(descr, halo, pad)
             with create_prediction_pipeline(descr, weight_format="onnx") as pp:
                 for tile in [0] + tiles:
                     if tile and tile <= 2 * halo:
@@ -107,15 +115,22 @@ def main(argv=None) -> int:
     parser.add_argument("--frames", default="3-1,9-1")
     parser.add_argument("--tiles", default="256,512,768")
     parser.add_argument("--halos", default="0,16,32,64")
+    parser.add_argument("--pad", choices=["symmetric", "reflect", "edge"], default=None,
+                        help="padding of the frame's border (default: the package's, else bioimageio's symmetric)")
+    parser.add_argument("--formats", default="onnx,torchscript", help="weight formats to compare with midnet")
     parser.add_argument("--skip-equality", action="store_true")
+    parser.add_argument("--skip-drift", action="store_true")
     args = parser.parse_args(argv)
     from bioimageio.spec import load_description
 
     descr = load_description(args.package)
     frames = args.frames.split(",")
     if not args.skip_equality:
-        equality(descr, frames)
-    drift(descr, frames, [int(t) for t in args.tiles.split(",")], [int(h) for h in args.halos.split(",")])
+        equality(descr, frames, args.formats.split(","))
+    if args.skip_drift:
+        return 0
+    print(f"padding of the frame's border: {args.pad or 'as packaged'}")
+    drift(descr, frames, [int(t) for t in args.tiles.split(",")], [int(h) for h in args.halos.split(",")], args.pad)
     return 0
 
 

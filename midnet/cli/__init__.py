@@ -125,7 +125,7 @@ def _check_model(ctx, param, value: str) -> str:
         return value
     if value not in PRESETS:
         raise click.BadParameter(f"{value!r} is neither a preset nor an existing weights file; presets with weights: "
-                                 f"{shipped} (all presets: {', '.join(PRESETS)}), or give a .safetensors/.pth file")
+                                 f"{shipped} (all presets: {', '.join(PRESETS)}), or give a .safetensors/.pth file or a midnet BMZ .zip")
     if PRESETS[value].weights is None:
         raise click.BadParameter(f"{value} has no shipped weights; train it with `midnet train` or give a weights "
                                  f"file; presets with weights: {shipped}")
@@ -142,7 +142,8 @@ def precision_option(default: str, help_extra: str = ""):
 
 
 model_option = click.option("--model", "model_name", default=DEFAULT_MODEL, show_default=True, callback=_check_model,
-                            help="Preset with shipped weights (see `midnet models`) or a weights file.")
+                            help="Preset with shipped weights (see `midnet models`), a weights file, or a BMZ package .zip "
+                                 "made by `midnet export` (only its weights are read).")
 
 
 @cli.command("train", short_help="Train or fine-tune a network on blur/sharp pairs.")

@@ -19,9 +19,11 @@ own description classes and written by its ``save_bioimageio_package``:
   output's spread to the blurred input's and undoes the sharpening), so the output is
   in normalised units: 0 and 1 are the input's 1st and 99.8th percentiles. The card
   gives the one-line inverse and docs/fiji.md the figures;
-- a halo and a recommended tile size measured on a real micrograph (docs/fiji.md): the
-  network pools every channel over the whole image, so consumers' independent tiles
-  drift from the whole-frame result however large the halo;
+- no halo, and whole frames recommended, both measured on a real micrograph
+  (docs/fiji.md): the network pools every channel over the whole image, so consumers'
+  independent tiles drift from the whole-frame result however large the halo, and a
+  declared halo makes bioimageio.core pad every frame by it (mirrored), which moves
+  those pooled means and the frame's border more than tiling without a halo does;
 - test tensors and a before/after cover cut from midnet's shipped sample micrograph (a
   crop of a real SEM frame, info bar excluded), the model card as documentation, the
   paper, NAFNet and the dataset as citations.
@@ -32,6 +34,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -47,11 +50,8 @@ from ..weights import CONFIG_KEY, PACKAGE_FORMAT, model_from_file, read_metadata
 INSTALL_HINT = 'BMZ export needs bioimageio.spec and bioimageio.core: pip install "midnet[export]"'
 FORMATS = ("onnx", "torchscript")
 TEST_SIDE = 256  # test tensors: 256x256, a multiple of every preset's stride, small enough for the zoo's CI
-RECOMMENDED_TILE = 512  # measured: docs/fiji.md, "Tiles and halo"
-RECOMMENDED_HALO = 32
-PAPER_DOI = "10.32604/cmc.2024.046929"
-NAFNET_DOI = "10.1007/978-3-031-20071-7_2"
-DATASET_URL = "https://github.com/woshigui/MIDNet"
+RECOMMENDED_TILE = 768  # the smallest tile to use where a whole frame does not fit: docs/fiji.md, "Tiles and halo"
+RECOMMENDED_HALO = 0  # measured there: any halo (hence padding) drifts further from midnet than none
 INFOBAR_NOTE = ("Crop the microscope's info bar (the black text band at the bottom of an SEM frame, "
                 "64 rows on the training microscope) before running this model: it is not image content, "
                 "and its black and white pixels shift the percentiles of the intensity normalisation.")
@@ -65,7 +65,8 @@ def export_bmz(model: str | os.PathLike | nn.Module, path: str | os.PathLike, *,
 
     ``sample`` is the micrograph the test tensors and cover are cut from (default: the
     shipped sample, a crop of a real SEM frame); its info bar is excluded automatically.
-    ``tile`` and ``halo`` are the tile size and halo the package recommends.
+    ``tile`` is the smallest tile the package recommends where a whole frame does not fit;
+    ``halo`` the output halo it declares (0: none, which measured closest to midnet's output).
     """
     path = Path(path)
     if path.suffix != ".zip":
@@ -82,9 +83,9 @@ def export_bmz(model: str | os.PathLike | nn.Module, path: str | os.PathLike, *,
         net = model_from_file(source.file).eval()
         parts = _package_parts(net, source, work, sample, formats, tile, halo)
         descr = _describe(net, source, parts, tile, halo, authors)
+        built = save_bioimageio_package(descr, output_path=work / "package.zip")
         with atomic_write(path) as out:
-            save_bioimageio_package(descr, output_path=Path(out).with_suffix(".zip"))
-            os.replace(Path(out).with_suffix(".zip"), out)
+            shutil.copyfile(built, out)
     return path
 
 
@@ -95,11 +96,13 @@ def _require_bioimageio() -> None:
         raise MidnetError(INSTALL_HINT) from None
 
 
+@dataclass(frozen=True)
 class _Source:
     """The ``.safetensors`` file a package carries, with the name and card it goes by."""
 
-    def __init__(self, file: Path, label: str, card: str | None):
-        self.file, self.label, self.card = file, label, card
+    file: Path
+    label: str
+    card: str | None
 
 
 def _weights_source(model, work: Path) -> _Source:
@@ -113,9 +116,10 @@ def _weights_source(model, work: Path) -> _Source:
         with shipped_weights_path(key) as shipped:
             file = work / "weights" / Path(shipped).name
             file.parent.mkdir(parents=True)
-            file.write_bytes(Path(shipped).read_bytes())
-        card = Path(str(shipped)).with_suffix(".md")
-        return _Source(file, key, card.read_text(encoding="utf-8") if card.is_file() else None)
+            shutil.copyfile(shipped, file)
+            card_file = Path(shipped).with_suffix(".md")  # the model card beside the weights
+            card = card_file.read_text(encoding="utf-8") if card_file.is_file() else None
+        return _Source(file, key, card)
     file = Path(key)
     if file.suffix != ".safetensors" or CONFIG_KEY not in read_metadata(file):
         raise MidnetError(f"{file}: BMZ export needs a midnet .safetensors weights file (with its config) "
@@ -221,8 +225,9 @@ out-of-focus SEM micrographs (one grey channel).
   (`midnet deblur` does exactly this); for viewing, auto-contrast shows the same image.
 - **Tiles**: the network averages every channel over the whole image (channel
   attention), so tiled prediction is never exactly the whole-frame result. Run whole
-  frames where memory allows; otherwise use tiles of {tile}x{tile} with a halo of {halo}
-  (the package's halo), whose drift was measured (midnet's docs/fiji.md).
+  frames where memory allows (midnet runs frames up to 2.5 megapixels whole); otherwise use tiles
+  of at least {tile}x{tile}, as large as memory allows. {_halo_note(halo)}
+  The drift of each choice was measured (midnet's docs/fiji.md).
 - **midnet**: `midnet deblur --model this.zip` runs the attached `.safetensors` weights
   in midnet's own code (and crops the info bar by itself).
 
@@ -238,6 +243,13 @@ out-of-focus SEM micrographs (one grey channel).
 """
     path.write_text(usage + (source.card or _generic_card(net)), encoding="utf-8")
     return path
+
+
+def _halo_note(halo: int) -> str:
+    if halo == 0:
+        return ("The package declares no halo: a halo makes consumers pad the frame (mirrored), "
+                "which changes the whole-frame result more than tiles without one do.")
+    return f"The package declares a halo of {halo} pixels (cropped from each side of a tile)."
 
 
 def _generic_card(net: nn.Module) -> str:

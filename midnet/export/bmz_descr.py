@@ -62,8 +62,11 @@ def input_tensor(net: nn.Module, test_input: Path, sample: Path, halo: int) -> b
 
 
 def output_tensor(test_output: Path, sample: Path, halo: int) -> bmz.OutputTensorDescr:
-    def space(axis: bmz.AxisId) -> bmz.SpaceOutputAxisWithHalo:
-        return bmz.SpaceOutputAxisWithHalo(id=axis, size=bmz.SizeReference(tensor_id=INPUT, axis_id=axis), halo=halo)
+    def space(axis: bmz.AxisId):
+        size = bmz.SizeReference(tensor_id=INPUT, axis_id=axis)
+        if halo == 0:  # no halo: whole-frame consumers then run the frame as it is, as midnet does
+            return bmz.SpaceOutputAxis(id=axis, size=size)
+        return bmz.SpaceOutputAxisWithHalo(id=axis, size=size, halo=halo)
 
     return bmz.OutputTensorDescr(
         id=OUTPUT,

@@ -26,9 +26,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..fast import inference_copy
 from ..io import atomic_write
-from ..onnx_graph import FinalOutput, export_metadata, size_multiple
+from ..onnx_graph import FinalOutput, cpu_inference_copy, export_metadata, size_multiple
 
 METADATA_FILE = "midnet.json"
 PADDING = ("inside the module: bottom and right, by reflection (replicate where a side is too short), "
@@ -55,7 +54,7 @@ class _PadCrop(nn.Module):
 
 def torchscript_module(net: nn.Module) -> torch.jit.ScriptModule:
     """The scripted pad-run-crop module of ``net``'s fused inference copy (on the CPU)."""
-    fused = inference_copy(net).cpu()
+    fused = cpu_inference_copy(net)
     m = size_multiple(fused)
     chans = int(getattr(getattr(fused, "config", None), "in_chans", 1))
     example = torch.zeros(1, chans, 4 * m, 6 * m)
@@ -68,7 +67,7 @@ def torchscript_module(net: nn.Module) -> torch.jit.ScriptModule:
 
 def export_torchscript(net: nn.Module, path: str | os.PathLike, replace: bool = True) -> Path:
     """Write ``net`` as a TorchScript file (atomically) with its metadata in ``midnet.json``."""
-    fused = inference_copy(net).cpu()
+    fused = cpu_inference_copy(net)
     module = torchscript_module(fused)
     metadata = export_metadata(fused)
     metadata.update({"midnet.padding": PADDING, "midnet.min_size": "1",

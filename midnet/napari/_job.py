@@ -9,13 +9,14 @@ reports no tiles) stops at the end of that frame.
 
 from __future__ import annotations
 
+import importlib.util
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
-from .. import restore
+from .. import engines, restore
 from ..classical import CLASSICAL_METHODS
 from ..errors import MidnetError, one_line
 from ..zoo import PRESETS
@@ -23,8 +24,17 @@ from ..zoo import PRESETS
 FILE_CHOICE = "weights file or BMZ package..."
 SHIPPED_MODELS = tuple(name for name, preset in PRESETS.items() if preset.weights)
 MODEL_CHOICES = (*SHIPPED_MODELS, FILE_CHOICE, *CLASSICAL_METHODS)
-# the engines make_restorer takes; a room that adds one to midnet.restore declares it there
-ENGINES = tuple(getattr(restore, "ENGINES", ("torch", "onnx")))
+
+
+def engine_choices() -> tuple[str, ...]:
+    """The engines make_restorer takes (midnet/engines.py lists them), and "auto" where midnet can choose."""
+    names = tuple(engines.engine_names()) if hasattr(engines, "engine_names") else ("torch", "onnx")
+    if importlib.util.find_spec("midnet.engine_choice") is not None:  # measures once per machine and model
+        names += ("auto",)
+    return names
+
+
+ENGINES = engine_choices()
 INFOBAR_CHOICES = ("auto", "rows", "none")
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import MidnetError
 from ..io import TIFF_SUFFIXES, ImageData, read_image
 from ..metadata import pixel_size_nm
 
@@ -58,10 +59,16 @@ def layer_data(image: ImageData, name: str) -> tuple:
 
 
 def read_sem_tiff(path: str | list[str]) -> list[tuple]:
-    """Read one TIFF with midnet's reader; a bad file raises MidnetError (one line, shown by napari)."""
+    """Read one TIFF with midnet's reader; a file it cannot decode is a one-line notification, then napari's turn."""
     if isinstance(path, (list, tuple)):
         path = path[0]
-    image = read_image(path)
+    try:
+        image = read_image(path)
+    except MidnetError as exc:
+        from napari.utils.notifications import show_error
+
+        show_error(str(exc))  # what is wrong with the file, in midnet's words
+        raise  # napari then offers its other TIFF readers
     return [layer_data(image, Path(path).stem)]
 
 

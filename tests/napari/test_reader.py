@@ -87,6 +87,19 @@ def test_the_reader_declines_what_is_not_a_tiff(tmp_path):
     assert get_reader([str(tmp_path / "a.tif"), str(tmp_path / "b.tif")]) is None
 
 
+def test_a_broken_tiff_is_one_notification_line(tmp_path):
+    from napari.utils.notifications import NotificationSeverity, notification_manager
+
+    tifffile.imwrite(tmp_path / "cut.tif", PLANE)
+    whole = (tmp_path / "cut.tif").read_bytes()
+    (tmp_path / "cut.tif").write_bytes(whole[: len(whole) // 2])  # a transfer that stopped half-way
+    start = len(notification_manager.records)
+    with pytest.raises(Exception, match="cannot decode"):  # napari (or its reader dialog) still hears of it
+        ViewerModel().open(tmp_path / "cut.tif", plugin="midnet")
+    errors = [str(n.message) for n in notification_manager.records[start:] if n.severity == NotificationSeverity.ERROR]
+    assert len(errors) == 1 and "cut.tif" in errors[0] and "\n" not in errors[0]
+
+
 def test_the_sample_micrograph_opens():
     [layer] = ViewerModel().open_sample("midnet", "sem-blurry")
     assert layer.data.shape == (448, 640) and layer.data.dtype == np.uint8

@@ -172,3 +172,6 @@ def test_the_widget_is_in_the_plugins_menu(viewer):
     assert "Restore micrographs (midnet)" in set(texts(viewer.window.plugins_menu))
     _, widget = viewer.window.add_plugin_dock_widget("midnet", "Restore micrographs")
     assert isinstance(widget, RestoreWidget)
+    late = viewer.add_image(np.zeros((20, 20), np.uint8), name="late")
+    viewer.add_labels(np.zeros((20, 20), np.uint8), name="mask")
+    assert list(widget.image.choices) == [late]  # the docked combo follows the layer list, image layers only

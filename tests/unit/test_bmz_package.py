@@ -74,11 +74,14 @@ def test_deblur_runs_a_package_like_its_weights_file(tmp_path, small_weights):
     from PIL import Image
 
     Image.fromarray(image).save(tmp_path / "in.png")
-    result = CliRunner().invoke(cli, ["deblur", str(tmp_path / "in.png"), "-o", str(tmp_path / "out"),
-                                      "--model", str(package), "--infobar", "none"])
-    assert result.exit_code == 0, result.output
-    (written,) = (tmp_path / "out").iterdir()
-    assert np.array_equal(np.asarray(Image.open(written)), expected)
+    outputs = []
+    for i, model in enumerate((small_weights, package)):  # the command line: the same image from either file
+        result = CliRunner().invoke(cli, ["deblur", str(tmp_path / "in.png"), "-o", str(tmp_path / f"out{i}"),
+                                          "--model", str(model), "--infobar", "none", "--engine", "torch"])
+        assert result.exit_code == 0, result.output
+        (written,) = (tmp_path / f"out{i}").iterdir()
+        outputs.append(np.asarray(Image.open(written)))
+    assert np.array_equal(outputs[0], outputs[1])
 
 
 @pytest.mark.parametrize("case", ["no_midnet_section", "other_format", "no_rdf"])
@@ -130,3 +133,16 @@ def test_oversized_entries_are_refused_before_decompression(tmp_path, small_weig
     monkeypatch.setattr(weights_module, "PACKAGE_RDF_LIMIT", 10)
     with pytest.raises(MidnetError, match="'rdf.yaml' declares"):
         load_model(package)
+
+
+def test_export_refuses_bad_requests_before_any_work(tmp_path, small_weights):
+    pytest.importorskip("bioimageio.spec")
+    from midnet.export.bmz import export_bmz
+
+    with pytest.raises(MidnetError, match="name it NAME.zip"):
+        export_bmz(small_weights, tmp_path / "package.bmz")
+    with pytest.raises(MidnetError, match="unknown BMZ weight formats"):
+        export_bmz(small_weights, tmp_path / "package.zip", formats=("keras_hdf5",))
+    with pytest.raises(MidnetError, match="needs a midnet .safetensors weights file"):
+        export_bmz(write_package(tmp_path / "p.zip", small_weights), tmp_path / "package.zip")
+    assert not (tmp_path / "package.zip").exists()

@@ -95,16 +95,20 @@ def test_auto_precision_follows_the_cpu(monkeypatch):
         resolve_precision("int4", cpu)
 
 
-@pytest.mark.slow
+@pytest.mark.slow  # shares midnet-sem's one ONNX export with tests/unit/test_engines.py (sem_onnx_cache)
 @pytest.mark.parametrize("kind", ["fp32", "bf16"])
-def test_openvino_engine_within_its_bound(kind, gray, fp32):
+def test_openvino_engine_within_its_bound(kind, gray, fp32, sem_onnx_cache, monkeypatch):
     pytest.importorskip("openvino")
-    pytest.importorskip("onnxscript")
+    sem_onnx_cache.use(monkeypatch)
     restorer = make_restorer("midnet-sem", engine="openvino", precision=kind)
     got = restorer(gray)
     ran = restorer.provenance["precision"]  # a CPU without native bf16 runs OpenVINO's bf16 hint as fp32
     assert ran in (kind, "fp32")
     assert normalised_difference(got, fp32, gray) <= TOLERANCE[ran]
+    if ran != "fp32":
+        assert normalised_difference(got, fp32, gray) > 1e-5  # the bf16 hint really took effect
+    assert len(sem_onnx_cache.exports) <= 1  # the one cached file, whatever the precision
+    assert (sem_onnx_cache.folder / "openvino").is_dir()  # OpenVINO's compiled blobs live in midnet's cache
 
 
 def test_onnx_engine_refuses_reduced_precision():
