@@ -3,6 +3,7 @@
     python -m benchmarks.bench_distributed throughput   # 1 process x 2 threads vs 2 workers x 1 thread
     python -m benchmarks.bench_distributed big           # the 16384x16384 uint16 input: statistics, pyramid
     python -m benchmarks.bench_distributed strip --rows 1024   # restore its top rows (client + worker RSS)
+    python -m benchmarks.bench_distributed tile --model M     # one 768x768 tile: the network's share of RSS
     python -m benchmarks.bench_distributed               # all of them, each stage in its own process
 
 The throughput runs restore the real blurry micrographs of ../shared/data/sem-pairs (all seven,
@@ -184,19 +185,46 @@ def strip(model: str, rows: int) -> None:
     print(f"peak RSS: client {peak_mib():.0f} MiB; worker {max(workers.values()):.0f} MiB")
 
 
+def tile_peak(model: str) -> None:
+    """Peak RSS of one 768x768 tile through the restorer, over the process before it (the network's share)."""
+    from midnet.restore import make_restorer
+
+    restorer = make_restorer(model)
+    tile = np.random.default_rng(0).random((768, 768), dtype=np.float32)
+    before = peak_mib()
+    t0 = time.perf_counter()
+    restorer(tile)
+    print(f"one 768x768 tile, model {model}: {time.perf_counter() - t0:.1f} s; peak RSS {before:.0f} MiB loaded, "
+          f"{peak_mib():.0f} MiB after the forward (+{peak_mib() - before:.0f} MiB)")
+
+
+def tiny_model() -> str:
+    """A width-8 MIDNet with random weights: the pipeline's memory at a fraction of midnet-sem's compute."""
+    import midnet
+
+    path = WORK / "midnet-w8.safetensors"
+    if not path.is_file():
+        midnet.save_model(midnet.create_model("midnet-s", width=8), path)
+    return str(path)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("stage", nargs="?", choices=["throughput", "big", "strip"])
+    parser.add_argument("stage", nargs="?", choices=["throughput", "big", "strip", "tile"])
     parser.add_argument("--rows", type=int, default=1024)
-    parser.add_argument("--model", default="midnet-sem")
+    parser.add_argument("--model", default="midnet-sem", help="a preset, a weights file, or 'tiny' (width 8)")
     args = parser.parse_args()
     WORK.mkdir(parents=True, exist_ok=True)
+    if args.model == "tiny":
+        args.model = tiny_model()
     if args.stage == "throughput":
         throughput(args.model)
     elif args.stage == "big":
         big(args.model)
     elif args.stage == "strip":
         strip(args.model, args.rows)
+    elif args.stage == "tile":
+        tile_peak(args.model)
     else:  # each stage in a fresh process: its own peak RSS
         for stage in (["throughput"], ["big"], ["strip", "--rows", "1024"], ["strip", "--rows", "2048"]):
             subprocess.run([sys.executable, "-m", "benchmarks.bench_distributed", *stage, "--model", args.model],

@@ -144,7 +144,8 @@ def restore_file(job: Job, overwrite: bool, output_is_input: bool) -> dict:
     inputs = {job.output.resolve()} if output_is_input else set()
     with plugin.lock:
         start = time.perf_counter()
-        status, why = attempt(job, plugin.restore_one, overwrite, inputs, compare_writer)
+        status, why = attempt(job, plugin.restore_one, overwrite, inputs, compare_writer,
+                              lambda: plugin.restorer.provenance)  # every output records how it was made
         seconds = time.perf_counter() - start
     return record(job, status, why, seconds, get_worker().address)
 
@@ -283,23 +284,32 @@ class _ReportWriter:
             self.file.close()
 
 
-def log_to_file(path: str | os.PathLike | None) -> list[logging.Handler]:
-    """Append midnet's messages and dask's warnings to ``path`` (a run left alone: ``--log``); the handlers.
+@contextmanager
+def log_to_file(path: str | os.PathLike | None):
+    """Append midnet's messages and dask's warnings to ``path`` while the block runs (``--log``: runs left alone).
 
-    Two handlers on one file: a LocalCluster's ``silence_logs`` lowers the handlers of dask's logger only.
+    Two handlers on one file: a LocalCluster's ``silence_logs`` raises the level of dask's handlers only.
     """
     if not path:
-        return []
-    handlers = []
-    for name, level in (("midnet", logging.INFO), ("distributed", logging.WARNING)):
-        try:
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-            handler = logging.FileHandler(path, encoding="utf-8")
-        except OSError as exc:
-            raise MidnetError(f"cannot write the log {path}: {exc.strerror}; choose another --log") from exc
-        handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
-        logger = logging.getLogger(name)
-        logger.addHandler(handler)
-        logger.setLevel(min(logger.level or level, level))
-        handlers.append(handler)
-    return handlers
+        yield
+        return
+    added = []
+    try:
+        for name, level in (("midnet", logging.INFO), ("distributed", logging.WARNING)):
+            try:
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+                handler = logging.FileHandler(path, encoding="utf-8")
+            except OSError as exc:
+                raise MidnetError(f"cannot write the log {path}: {exc.strerror}; choose another --log") from exc
+            handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+            handler.setLevel(level)
+            logger = logging.getLogger(name)
+            if logger.getEffectiveLevel() > level:
+                logger.setLevel(level)
+            logger.addHandler(handler)
+            added.append((logger, handler))
+        yield
+    finally:
+        for logger, handler in added:
+            logger.removeHandler(handler)
+            handler.close()

@@ -63,10 +63,6 @@ class LazyImage:
         return [tuple(int(i) for i in index) for index in np.ndindex(*self.array.shape[:-2])]
 
 
-def is_lazy_input(path: Path) -> bool:
-    return path.suffix.lower() == ".zarr"
-
-
 def output_name(source: Path, outdir: Path, suffix: str = "") -> Path:
     name = source.name
     for ending in (".ome.zarr", ".zarr", ".ome.tiff", ".ome.tif", ".tiff", ".tif"):
@@ -287,7 +283,8 @@ def restore_plane(net, image: LazyImage, index: tuple[int, ...], store: Path, ti
         means = record_statistics(net, read, grid, scale, on_tile)
         progress.save_statistics(scale, means)
     pending_from, pending = progress.rows, []
-    for first, rows in restore_rows(net, read, grid, scale, means, plane.dtype, progress.rows, on_tile):
+    todo = restore_rows(net, read, grid, scale, means, plane.dtype, progress.rows, on_tile) if progress.rows < body else []
+    for first, rows in todo:
         pending.append(rows)
         end = first + rows.shape[0]
         if end - pending_from >= CHUNK or end == body:  # whole chunk rows only: a killed write is redone whole
@@ -298,7 +295,7 @@ def restore_plane(net, image: LazyImage, index: tuple[int, ...], store: Path, ti
             progress.rows_done(cut)
             pending_from = cut
     if infobar_rows:
-        level[index + (slice(body, h),)] = np.asarray(plane[body:])  # the info bar, bit for bit
+        level[index + (slice(body, h),)] = plane[body:].compute(scheduler="synchronous")  # the info bar, as it was
     progress.rows_done(h, finished=True)
 
 

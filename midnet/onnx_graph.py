@@ -151,10 +151,9 @@ def _in_channels(net: nn.Module) -> int:
 
 def runtime_tag() -> str:
     """The versions that shape an exported file, for its cache name."""
-    import onnx
-    import onnxscript
+    from importlib.metadata import version  # not the imports: seconds each, and a warm cache never needs them
 
-    return f"torch{torch.__version__}-onnx{onnx.__version__}-onnxscript{onnxscript.__version__}-graph{GRAPH_VERSION}"
+    return f"torch{torch.__version__}-onnx{version('onnx')}-onnxscript{version('onnxscript')}-graph{GRAPH_VERSION}"
 
 
 def model_key(net: nn.Module) -> str:

@@ -214,7 +214,12 @@ def _engine_and_precision(net: nn.Module, engine: str, precision: str):
 
         choice = choose_engine(net, precision)
         engine, precision = choice.engine, choice.precision
-    precision = resolve_precision(precision, _device_of(net))
+    asked, precision = precision, resolve_precision(precision, _device_of(net))
+    if asked == "auto" and engine != "torch":
+        from .engines import ENGINES
+
+        if engine in ENGINES and precision not in ENGINES[engine].precisions:
+            precision = "fp32"  # auto never asks an engine for a format it lacks (ONNX Runtime: fp32 only)
     torch_net = reduced_precision(net, precision)
     runner = torch_net if engine == "torch" else make_engine(engine, net, precision=precision)
     return runner, torch_net, engine, choice

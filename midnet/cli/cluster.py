@@ -74,12 +74,8 @@ def deblur_on_dask(inputs, outdir: str, restorer: dict, infobar, *, recursive: b
             click.echo(line)
         return
     spec = RestorerSpec(restorer, infobar, uncertainty, compare)
-    handlers = log_to_file(log_file)
-    try:
+    with log_to_file(log_file):
         failed = _run(jobs, zarrs, Path(outdir), suffix, spec, overwrite, cluster, scheduler, report_file, quiet)
-    finally:
-        for handler in handlers:
-            handler.close()
     if failed:
         sys.exit(1)
 

@@ -588,7 +588,8 @@ def test_engine_onnx_writes_what_torch_writes(tmp_path, model_file):
     for i in range(2):  # two frames of one size: one export, two runs
         Image.fromarray((smooth_image(60, 84, seed=10 + i) * 255).astype(np.uint8)).save(src / f"f{i}.png")
     for engine in ("torch", "onnx"):
-        result = deblur(src, "-o", tmp_path / engine, "--engine", engine, "--infobar", "none", model=model_file)
+        result = deblur(src, "-o", tmp_path / engine, "--engine", engine, "--precision", "fp32", "--infobar", "none",
+                        model=model_file)
         assert result.exit_code == 0, result.stderr
         assert result.stdout == ""
     for i in range(2):

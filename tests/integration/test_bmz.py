@@ -56,13 +56,22 @@ def test_package_loads_in_midnet_as_the_shipped_weights(package):
     assert all(np.array_equal(state[k].numpy(), v.numpy()) for k, v in shipped_state.items())
 
 
+@pytest.fixture(scope="module")
+def frame_and_deblurred():
+    from ..conftest import SEM_PAIRS
+
+    if not (SEM_PAIRS / "blur").is_dir():
+        pytest.skip(f"real SEM pairs not found at {SEM_PAIRS}")
+    frame = np.asarray(Image.open(SEM_PAIRS / "blur" / "3-1.png"))[..., 0]
+    return frame, midnet.deblur(frame)[:BODY_ROWS].astype(np.int32)
+
+
 @pytest.mark.parametrize("weight_format", ["onnx", "torchscript"])
-def test_bioimageio_prediction_matches_midnet_deblur(package, sem_pairs, weight_format):
+def test_bioimageio_prediction_matches_midnet_deblur(package, frame_and_deblurred, weight_format):
     from bioimageio.core import create_prediction_pipeline, predict
     from bioimageio.spec import load_description
 
-    frame = np.asarray(Image.open(sem_pairs / "blur" / "3-1.png"))[..., 0]
-    expected = midnet.deblur(frame)[:BODY_ROWS].astype(np.int32)
+    frame, expected = frame_and_deblurred
     body = frame[:BODY_ROWS].astype(np.float32)  # the consumer crops the info bar, as the card says
     pipeline = create_prediction_pipeline(load_description(package), weight_format=weight_format)
     out = predict(model=pipeline, inputs={"input": body[None, None]})  # whole frame: no blocksize_parameter

@@ -72,7 +72,9 @@ def alone(micrographs, model_file, tmp_path_factory) -> Path:
     torch.set_num_threads(1)
     try:
         spec = _spec(model_file)
-        report = run_batch(plan_jobs(collect_inputs([str(micrographs)]), out), spec.frame_restorer(spec.build()))
+        restorer = spec.build()
+        report = run_batch(plan_jobs(collect_inputs([str(micrographs)]), out), spec.frame_restorer(restorer),
+                           provenance=lambda: restorer.provenance)  # as the command line writes it
     finally:
         torch.set_num_threads(threads)
     assert len(report.restored) == 4
@@ -152,6 +154,7 @@ def test_cli_on_a_scheduler_reports_a_bad_file_at_the_end_and_resumes(client, mi
         (inputs / p.name).write_bytes(p.read_bytes())
     (inputs / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
     args = ["deblur", str(inputs), "-o", str(tmp_path / "out"), "--model", str(model_file),
+            "--engine", "torch",  # auto would first time the engines on every worker: a minute of 2 busy cores
             "--scheduler", client.scheduler.address,  # the module's cluster: --cluster local:N is the other tests'
             "--report", str(tmp_path / "r.jsonl"), "--log", str(tmp_path / "run.log"), "--quiet"]
     first = CliRunner().invoke(cli, args, obj={})

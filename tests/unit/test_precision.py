@@ -111,10 +111,12 @@ def test_openvino_engine_within_its_bound(kind, gray, fp32, sem_onnx_cache, monk
     assert (sem_onnx_cache.folder / "openvino").is_dir()  # OpenVINO's compiled blobs live in midnet's cache
 
 
-def test_onnx_engine_refuses_reduced_precision():
+def test_onnx_engine_refuses_reduced_precision_and_auto_gives_it_fp32():
     pytest.importorskip("onnxruntime")
+    net = midnet.create_model("midnet-s", width=8)
     with pytest.raises(MidnetError, match="onnx engine runs fp32"):
-        make_restorer(midnet.create_model("midnet-s", width=8), engine="onnx", precision="bf16")
+        make_restorer(net, engine="onnx", precision="bf16")
+    assert make_restorer(net, engine="onnx", precision="auto").provenance["precision"] == "fp32"
 
 
 def test_engine_auto_picks_a_valid_path_and_caches_it(monkeypatch, gray):

@@ -1,0 +1,192 @@
+"""Zarr / OME-Zarr images restored block by block (midnet/lazy.py), in this process: no cluster.
+
+A small MIDNet (width 8, perturbed beta/gamma) on small generated images with small chunks, so that
+the tiles, the output chunk rows and the resumption points are many.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+zarr = pytest.importorskip("zarr")
+
+import midnet  # noqa: E402
+from midnet import lazy  # noqa: E402
+from midnet.distributed import RestorerSpec  # noqa: E402
+from midnet.lazy import open_lazy, restore_zarr_file  # noqa: E402
+
+from ..conftest import smooth_image  # noqa: E402
+
+TILE, OVERLAP = 64, 32
+
+
+@pytest.fixture(scope="module")
+def model_file(tmp_path_factory):
+    torch.manual_seed(0)
+    net = midnet.create_model("midnet-s", width=8)
+    with torch.no_grad():
+        for name, p in net.named_parameters():
+            if name.endswith(("beta", "gamma")):
+                p.normal_(0, 0.1)
+    return midnet.save_model(net, tmp_path_factory.mktemp("model") / "tiny.safetensors")
+
+
+@pytest.fixture
+def image() -> np.ndarray:
+    """A 12-bit frame in a uint16 file, off the network's 16-px grid (the edge tiles reach into the padding)."""
+    frame = smooth_image(170, 205, seed=5) * 3000 + 500
+    frame += np.random.default_rng(1).normal(0, 60, frame.shape)
+    return np.round(frame).clip(0, 4095).astype(np.uint16)
+
+
+def _ome_zarr(path, array, scale=(0.5, 0.5)):
+    from ome_zarr.writer import write_multiscales_metadata
+
+    group = zarr.open_group(str(path), mode="w", zarr_format=3)
+    group.create_array("0", shape=array.shape, chunks=(48, 48), dtype=array.dtype)[:] = array
+    axes = [{"name": "y", "type": "space", "unit": "micrometer"}, {"name": "x", "type": "space", "unit": "micrometer"}]
+    write_multiscales_metadata(group, [{"path": "0", "coordinateTransformations": [
+        {"type": "scale", "scale": list(scale)}]}], axes=axes)
+    return path
+
+
+def _spec(model_file, tile=TILE):
+    return RestorerSpec({"model": str(model_file), "tile": tile, "overlap": OVERLAP}, "none")
+
+
+@pytest.mark.slow
+def test_a_lazily_read_ome_zarr_is_restored_as_the_in_memory_tiled_path_restores_it(model_file, image, tmp_path,
+                                                                                   monkeypatch):
+    monkeypatch.setattr(lazy, "CHUNK", 32)  # many output chunk rows
+    source = _ome_zarr(tmp_path / "frame.ome.zarr", image)
+    assert restore_zarr_file(source, tmp_path / "out", "", _spec(model_file)) == ("restored", "")
+    result = open_lazy(tmp_path / "out" / "frame.ome.zarr")
+    got = result.array.compute()
+    spec = _spec(model_file)
+    in_memory = spec.build().deblur(image, "none")  # the same tiles, the frame whole in memory
+    # the same tiles read from the store, the same whole-frame statistics and intensity map, the same blend
+    # in the same order: equal to the bit (the tiled path's own tolerance is against the untiled frame)
+    np.testing.assert_array_equal(got, in_memory)
+    assert np.abs(got.astype(int) - image).mean() > 5  # the network did change the frame
+    assert got.max() <= 4095  # 12-bit data stays 12-bit, as in memory
+    whole = RestorerSpec({"model": str(model_file), "tile": None}, "none").build().deblur(image, "none")
+    # against the untiled frame, only the tiled path's own difference remains (tests/unit/test_tiling_equality.py):
+    # 64-px tiles see the convolutions' reach cut at their borders; measured 3 levels here, 1.5e-3 of the
+    # 1..99.8 percentile span (about 2050 levels) the network works on
+    assert np.abs(got.astype(int) - whole).max() <= 4
+    group = zarr.open_group(str(tmp_path / "out" / "frame.ome.zarr"), mode="r")
+    datasets = group.attrs["ome"]["multiscales"][0]["datasets"]
+    assert [d["coordinateTransformations"][0]["scale"] for d in datasets][:1] == [[0.5, 0.5]]
+    assert result.scale == [0.5, 0.5] and result.axes == ["y", "x"]
+
+
+@pytest.mark.slow
+def test_a_pyramid_of_2x2_means_with_doubled_scales(model_file, tmp_path, monkeypatch):
+    monkeypatch.setattr(lazy, "MIN_PYRAMID_SIDE", 40)
+    frame = np.round(smooth_image(176, 208, seed=2) * 200).astype(np.uint8)
+    source = _ome_zarr(tmp_path / "f.ome.zarr", frame, scale=(2.0, 3.0))
+    restore_zarr_file(source, tmp_path, "_restored", _spec(model_file))
+    group = zarr.open_group(str(tmp_path / "f_restored.ome.zarr"), mode="r")
+    datasets = group.attrs["ome"]["multiscales"][0]["datasets"]
+    assert [d["path"] for d in datasets] == ["0", "1", "2"]
+    assert [d["coordinateTransformations"][0]["scale"] for d in datasets] == [[2.0, 3.0], [4.0, 6.0], [8.0, 12.0]]
+    level0, level1 = np.asarray(group["0"]).astype(float), np.asarray(group["1"])
+    assert level1.shape == (88, 104)
+    np.testing.assert_array_equal(level1, np.round(level0.reshape(88, 2, 104, 2).mean((1, 3))).astype(np.uint8))
+
+
+class Interrupted(Exception):
+    pass
+
+
+@pytest.mark.slow
+def test_a_killed_run_resumes_block_by_block_and_publishes_only_when_complete(model_file, image, tmp_path,
+                                                                              monkeypatch):
+    monkeypatch.setattr(lazy, "CHUNK", 32)
+    source = _ome_zarr(tmp_path / "frame.ome.zarr", image)
+    spec = _spec(model_file)
+    restore_zarr_file(source, tmp_path / "whole", "", spec)
+    uninterrupted = open_lazy(tmp_path / "whole" / "frame.ome.zarr").array.compute()
+
+    out = tmp_path / "out"
+    store = out / f".frame.ome.zarr{lazy.PARTIAL}"
+    calls = []
+    grid = lazy.TileGrid(spec.build().network, *image.shape, TILE, OVERLAP)
+    stop = len(grid.ys) * len(grid.xs) + 2 * len(grid.xs) + 1  # all of pass 1, two rows of tiles and one more
+
+    def stop_in_pass_two():
+        calls.append(1)
+        if len(calls) == stop:
+            raise Interrupted
+
+    lazy._prepare(store, open_lazy(source), spec)
+    with pytest.raises(Interrupted):
+        lazy.restore_plane(spec.build().network, open_lazy(source), (), store, TILE, OVERLAP, 0, stop_in_pass_two)
+    done = json.loads((store / "midnet-progress" / "plane.json").read_text())["rows"]
+    assert 0 < done < image.shape[0] and done % 32 == 0  # whole chunk rows were recorded
+    assert not (out / "frame.ome.zarr").exists()  # nothing under the final name until complete
+
+    def no_second_pass_one(*args, **kwargs):
+        raise AssertionError("the statistics of pass 1 were recorded: a resumed run must not redo them")
+
+    monkeypatch.setattr(lazy, "record_statistics", no_second_pass_one)
+    assert restore_zarr_file(source, out, "", spec) == ("restored", "")
+    np.testing.assert_array_equal(open_lazy(out / "frame.ome.zarr").array.compute(), uninterrupted)
+    assert not store.exists() and not (out / "frame.ome.zarr" / "midnet-progress").exists()
+    assert restore_zarr_file(source, out, "", spec)[0] == "skipped"  # done: a rerun keeps it
+
+
+@pytest.mark.slow
+def test_a_partial_store_of_other_options_is_started_over(model_file, image, tmp_path):
+    source = _ome_zarr(tmp_path / "frame.ome.zarr", image)
+    store = tmp_path / "out" / f".frame.ome.zarr{lazy.PARTIAL}"
+    lazy._prepare(store, open_lazy(source), _spec(model_file, tile=96))
+    (store / "midnet-progress").mkdir()
+    (store / "midnet-progress" / "plane.json").write_text(json.dumps({"rows": 64, "finished": True}))
+    assert restore_zarr_file(source, tmp_path / "out", "", _spec(model_file)) == ("restored", "")
+    in_memory = _spec(model_file).build().deblur(image, "none")
+    np.testing.assert_array_equal(open_lazy(tmp_path / "out" / "frame.ome.zarr").array.compute(), in_memory)
+
+
+def test_a_damaged_store_is_one_failed_line(model_file, tmp_path):
+    (tmp_path / "bad.zarr").mkdir()
+    (tmp_path / "bad.zarr" / "zarr.json").write_text("{not json")
+    status, why = restore_zarr_file(tmp_path / "bad.zarr", tmp_path / "out", "", _spec(model_file))
+    assert status == "failed" and "bad.zarr" in why and "\n" not in why
+
+
+def test_a_tiled_bigtiff_is_read_lazily_through_tifffiles_zarr_store(tmp_path):
+    import tifffile
+
+    frame = np.random.default_rng(0).integers(0, 65535, (300, 400), dtype=np.uint16)
+    tifffile.imwrite(tmp_path / "tiled.tif", frame, tile=(128, 128), bigtiff=True)
+    image = open_lazy(tmp_path / "tiled.tif")
+    assert image.array.chunks == ((128, 128, 44), (128, 128, 128, 16))  # the TIFF's tiles: read one by one
+    np.testing.assert_array_equal(image.array[100:200, 250:390].compute(), frame[100:200, 250:390])
+    assert lazy.output_name(tmp_path / "tiled.tif", tmp_path / "out") == tmp_path / "out" / "tiled.ome.zarr"
+
+
+@pytest.mark.slow
+def test_midnet_deblur_writes_name_ome_zarr_and_keeps_an_info_bar(model_file, image, tmp_path):
+    from click.testing import CliRunner
+
+    from midnet.cli import cli
+
+    framed = image.copy()
+    framed[-10:] = 4095  # an info bar: kept as it was with --infobar 10
+    zarr.open_array(str(tmp_path / "scan.zarr"), mode="w", shape=framed.shape, chunks=(64, 64),
+                    dtype=np.uint16)[:] = framed
+    args = ["deblur", str(tmp_path / "scan.zarr"), "-o", str(tmp_path / "out"), "--model", str(model_file),
+            "--tile", "64", "--overlap", "32", "--infobar", "10", "--engine", "torch", "--quiet"]
+    result = CliRunner().invoke(cli, args, obj={})
+    assert result.exit_code == 0, result.output
+    got = open_lazy(tmp_path / "out" / "scan.ome.zarr").array.compute()
+    want = _spec(model_file).build().deblur(framed, 10)  # the in-memory restorer, same tiles and info bar
+    np.testing.assert_array_equal(got, want)
+    assert (got[-10:] == 4095).all()
+    again = CliRunner().invoke(cli, args, obj={})
+    assert again.exit_code == 0 and "1 skipped" in again.output
