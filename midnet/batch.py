@@ -174,13 +174,16 @@ def restore_pages(img: ImageData, restore_one: Callable[[np.ndarray], Restored])
     return out.reshape(lead + out.shape[1:])
 
 
+Provenance = dict | Callable[[], dict] | None  # what every output records (Restorer.provenance)
+
+
 def run_batch(
     jobs: Sequence[Job],
     restore_one: Callable[[np.ndarray], np.ndarray],
     overwrite: bool = False,
     on_done: Callable[[Job, str], None] | None = None,
     compare_writer: Callable[[np.ndarray, np.ndarray, Path], None] | None = None,
-    provenance: dict | None = None,
+    provenance: Provenance = None,
 ) -> Report:
     """Restore every job; a bad file is reported and the batch goes on. Each skip and failure has one line why.
 
@@ -205,7 +208,7 @@ def run_batch(
 
 
 def attempt(job: Job, restore_one, overwrite: bool, inputs: set[Path], compare_writer=None,
-            provenance: dict | None = None) -> tuple[str, str]:
+            provenance: Provenance = None) -> tuple[str, str]:
     """(status, why on one line) of one job, with every guarantee of :func:`run_batch` but the clean-up of dead
     runs' temporaries: what a batch spread over processes (midnet/distributed.py) runs per file. ``inputs``:
     the resolved inputs of the batch (an output among them is refused); status is restored, skipped or failed."""
@@ -214,7 +217,7 @@ def attempt(job: Job, restore_one, overwrite: bool, inputs: set[Path], compare_w
 
 
 def _attempt(job: Job, restore_one, overwrite: bool, inputs: set[Path], compare_writer,
-             provenance: dict | None = None) -> tuple[str, str]:
+             provenance: Provenance = None) -> tuple[str, str]:
     """(status, why) of one job: any error of this file is its failure, never the end of the batch."""
     try:
         return _run_job(job, restore_one, overwrite, inputs, compare_writer, provenance)
@@ -228,7 +231,7 @@ def _attempt(job: Job, restore_one, overwrite: bool, inputs: set[Path], compare_
 
 
 def _run_job(job: Job, restore_one, overwrite: bool, inputs: set[Path], compare_writer,
-             provenance: dict | None = None) -> tuple[str, str]:
+             provenance: Provenance = None) -> tuple[str, str]:
     if job.skip:
         return "skipped", f"{job.source}: {job.skip}; not restored again"
     if job.output.resolve() in inputs or (job.output.exists() and job.output.samefile(job.source)):

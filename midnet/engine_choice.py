@@ -76,7 +76,7 @@ def _precisions(engine: str) -> tuple[str, ...]:
     return ("fp32", "bf16", "fp16") if engine == "torch" else ENGINES[engine].precisions
 
 
-def choice_path(net: nn.Module, precision: str) -> Path:
+def choice_path(net: nn.Module, precision: str, pairs: list[tuple[str, str]]) -> Path:
     from .onnx_graph import model_key
 
     key = {
@@ -85,6 +85,7 @@ def choice_path(net: nn.Module, precision: str) -> Path:
         "flags": sorted(cpu_flags()),
         "threads": torch.get_num_threads(),
         "request": precision,
+        "candidates": [list(p) for p in pairs],
         "versions": {m: _version(m) for m in ("torch", "onnxruntime", "openvino", "onnx", "onnxscript")},
     }
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
@@ -97,7 +98,7 @@ def choose_engine(net: nn.Module, precision: str = "auto") -> Choice:
     pairs = candidates(precision, device)
     if len(pairs) == 1:
         return Choice(*pairs[0], measured=False)
-    path = choice_path(net, precision)
+    path = choice_path(net, precision, pairs)
     fresh: list[Choice] = []
 
     def measure(tmp: str) -> None:

@@ -373,10 +373,10 @@ def restore_zarr_file(source: Path, outdir: Path, suffix: str, spec, overwrite: 
         rows = spec.infobar if isinstance(spec.infobar, int) else 0
         tile, overlap = spec.options.get("tile"), spec.options.get("overlap")
         if client is not None:
-            _planes_on_cluster(client, spec, source, store, todo, tile, overlap, rows, quiet)
+            made = _planes_on_cluster(client, spec, source, store, todo, tile, overlap, rows, quiet)
         else:
-            _planes_here(spec, image, store, todo, tile, overlap, rows, quiet)
-        _finish(store, image, final, overwrite)
+            made = _planes_here(spec, image, store, todo, tile, overlap, rows, quiet)
+        _finish(store, image, final, overwrite, made)
     except MidnetError as exc:
         return "failed", str(exc) if str(source) in str(exc) else f"{source}: {exc}"
     except OSError as exc:
@@ -384,7 +384,7 @@ def restore_zarr_file(source: Path, outdir: Path, suffix: str, spec, overwrite: 
     return "restored", ""
 
 
-def _planes_here(spec, image, store, todo, tile, overlap, rows, quiet) -> None:
+def _planes_here(spec, image, store, todo, tile, overlap, rows, quiet) -> dict:
     import sys
 
     from tqdm import tqdm
@@ -399,27 +399,30 @@ def _planes_here(spec, image, store, todo, tile, overlap, rows, quiet) -> None:
               disable=True if quiet else None) as bar:
         for index in todo:
             restore_plane(restorer.network, image, index, store, tile, overlap, rows, lambda: bar.update(1))
+    return restorer.provenance
 
 
-def restore_plane_task(source: Path, store: Path, index: tuple[int, ...], tile, overlap, rows: int) -> str:
+def restore_plane_task(source: Path, store: Path, index: tuple[int, ...], tile, overlap, rows: int) -> dict:
     """One plane on a dask worker, with the restorer midnet/distributed.py's plugin built there."""
     from .distributed import worker_restorer
 
     plugin = worker_restorer()
     with plugin.lock:
         restore_plane(plugin.restorer.network, open_lazy(source), index, store, tile, overlap, rows)
-    return str(index)
+    return plugin.restorer.provenance
 
 
-def _planes_on_cluster(client, spec, source, store, todo, tile, overlap, rows, quiet) -> None:
+def _planes_on_cluster(client, spec, source, store, todo, tile, overlap, rows, quiet) -> dict:
     from .distributed import _progress, ensure_plugin
 
     ensure_plugin(client, spec)
     n = len(todo)
     futures = client.map(restore_plane_task, [source] * n, [store] * n, todo, [tile] * n, [overlap] * n, [rows] * n,
                          pure=False)
+    made = {}
     for future in _progress(futures, quiet):
-        future.result()  # a plane's error is the file's: the store keeps what was done, a rerun resumes
+        made = future.result()  # a plane's error is the file's: the store keeps what was done, a rerun resumes
+    return made
 
 
 def _signature(image: LazyImage, spec) -> dict:
@@ -448,8 +451,9 @@ def _prepare(store: Path, image: LazyImage, spec) -> None:
     run.write_text(json.dumps(signature))
 
 
-def _finish(store: Path, image: LazyImage, final: Path, overwrite: bool) -> None:
-    """The pyramid and OME-Zarr metadata (ome-zarr's writer), then the store under its final name."""
+def _finish(store: Path, image: LazyImage, final: Path, overwrite: bool, made: dict | None = None) -> None:
+    """The pyramid and OME-Zarr metadata (ome-zarr's writer) and how it was made (the restorer's provenance,
+    attribute ``midnet``; none when every plane was done by an earlier run), then the store under its final name."""
     from ome_zarr.writer import write_multiscales_metadata
 
     group = zarr.open_group(str(store), mode="r+")
@@ -460,6 +464,8 @@ def _finish(store: Path, image: LazyImage, final: Path, overwrite: bool) -> None
         datasets.append({"path": str(k), "coordinateTransformations": [
             {"type": "scale", "scale": [s * f for s, f in zip(image.scale, factor)]}]})
     write_multiscales_metadata(group, datasets, axes=image.axes, name=final.name[: -len(".ome.zarr")])
+    if made:
+        group.attrs["midnet"] = made
     shutil.rmtree(store / "midnet-progress", ignore_errors=True)
     (store / RUN_FILE).unlink(missing_ok=True)
     if final.exists() and overwrite:

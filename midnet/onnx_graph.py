@@ -151,9 +151,16 @@ def _in_channels(net: nn.Module) -> int:
 
 def runtime_tag() -> str:
     """The versions that shape an exported file, for its cache name."""
-    from importlib.metadata import version  # not the imports: seconds each, and a warm cache never needs them
+    return f"torch{torch.__version__}-onnx{_version('onnx')}-onnxscript{_version('onnxscript')}-graph{GRAPH_VERSION}"
 
-    return f"torch{torch.__version__}-onnx{version('onnx')}-onnxscript{version('onnxscript')}-graph{GRAPH_VERSION}"
+
+def _version(name: str) -> str:
+    """A package's version without importing it (onnx and onnxscript take seconds; a warm cache never needs them)."""
+    import sys
+    from importlib.metadata import version
+
+    module = sys.modules.get(name)
+    return getattr(module, "__version__", None) or version(name)
 
 
 def model_key(net: nn.Module) -> str:

@@ -17,6 +17,7 @@ The caller's network is never changed: the restorer runs its own inference copy.
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 from collections.abc import Callable
 
 import numpy as np
@@ -166,7 +167,10 @@ def _classical_restorer(method: str, calibration, tta: bool) -> Restorer:
         raise MidnetError(f"unknown method {method!r}; use {NETWORK} or one of {', '.join(CLASSICAL_METHODS)}")
     params = calibration if isinstance(calibration, ClassicalParams) else (
         ClassicalParams.load(calibration) if calibration else default_params())
-    return Restorer(lambda gray: restore(gray, method, params), method, None, tta)
+    restorer = Restorer(lambda gray: restore(gray, method, params), method, None, tta)
+    source = str(calibration) if isinstance(calibration, (str, Path)) else "given" if calibration else "built-in"
+    restorer.made_with = lambda: {"calibration": source, "params": params.model_dump(mode="json")}
+    return restorer
 
 
 def _network_restorer(model, tile, overlap, device, engine, tta, precision="fp32") -> Restorer:

@@ -325,7 +325,7 @@ def deblur_cmd(inputs, outdir, model_name, method, calib, infobar, tile, overlap
     from ..progress import BatchProgress
     from ..restore import make_restorer
 
-    if wants_dask(inputs, cluster, scheduler):  # midnet/cli/cluster.py: files as Dask tasks, Zarr block by block
+    if wants_dask(inputs, cluster, scheduler, report_file, log_file):  # midnet/cli/cluster.py: files as Dask tasks, Zarr block by block
         restorer = dict(model=model_name, method=method, tile=tile, overlap=overlap, device=device, calibration=calib,
                         engine=engine if method == NETWORK else "torch", tta=tta, precision=precision)
         return deblur_on_dask(inputs, outdir, restorer, infobar, recursive=recursive, overwrite=overwrite,

@@ -37,9 +37,13 @@ def dask_options(command):
     return command
 
 
-def wants_dask(inputs, cluster: str | None, scheduler: str | None) -> bool:
+def wants_dask(inputs, cluster: str | None, scheduler: str | None, report_file=None, log_file=None) -> bool:
     """Whether ``midnet deblur`` goes through :func:`deblur_on_dask`: a cluster, or a Zarr input."""
-    return bool(cluster or scheduler or any(is_zarr(Path(i)) for i in inputs))
+    dask = bool(cluster or scheduler or any(is_zarr(Path(i)) for i in inputs))
+    if (report_file or log_file) and not dask:
+        raise click.UsageError("--report and --log go with --cluster, --scheduler or Zarr inputs "
+                               "(on one machine: --cluster local:1)")
+    return dask
 
 
 def is_zarr(path: Path) -> bool:
@@ -92,6 +96,11 @@ def _run(jobs, zarrs, outdir, suffix, spec, overwrite, cluster, scheduler, repor
     from ..distributed import dask_client, run_distributed
 
     report = Report()
+    if jobs and not (cluster or scheduler):  # files beside Zarr inputs, no cluster: the ordinary batch
+        from ..batch import run_batch
+
+        restorer = spec.build()
+        report = run_batch(jobs, spec.frame_restorer(restorer), overwrite, provenance=lambda: restorer.provenance)
     if cluster or scheduler:
         with dask_client(cluster, scheduler, quiet) as client:
             if jobs:

@@ -82,6 +82,7 @@ def test_a_lazily_read_ome_zarr_is_restored_as_the_in_memory_tiled_path_restores
     datasets = group.attrs["ome"]["multiscales"][0]["datasets"]
     assert [d["coordinateTransformations"][0]["scale"] for d in datasets][:1] == [[0.5, 0.5]]
     assert result.scale == [0.5, 0.5] and result.axes == ["y", "x"]
+    assert group.attrs["midnet"]["tile"] == TILE and group.attrs["midnet"]["weights_sha256"]  # how it was made
 
 
 @pytest.mark.slow

@@ -119,7 +119,8 @@ def test_onnx_engine_refuses_reduced_precision_and_auto_gives_it_fp32():
     assert make_restorer(net, engine="onnx", precision="auto").provenance["precision"] == "fp32"
 
 
-def test_engine_auto_picks_a_valid_path_and_caches_it(monkeypatch, gray):
+def test_engine_auto_picks_a_valid_path_and_caches_it(monkeypatch, gray, tmp_path):
+    monkeypatch.setenv("MIDNET_CACHE_DIR", str(tmp_path))  # nothing measured before this test
     # torch only, in both formats (bf16 runs everywhere, emulated where the CPU lacks it): no export
     monkeypatch.setattr(engine_choice, "candidates", lambda request, device: [("torch", "fp32"), ("torch", "bf16")])
     monkeypatch.setattr(engine_choice, "TRIAL_SIDE", 64)
@@ -157,3 +158,19 @@ def test_every_output_records_how_it_was_made(tmp_path, suffix):
     assert record["midnet"] == midnet.__version__ and record["model"] == str(weights)
     assert record["tile"] == "auto" and record["overlap"] == 128 and record["tta"] is False
     assert read_provenance(source) is None  # the input was not touched
+
+
+def test_deblur_command_says_what_engine_auto_picked(tmp_path, monkeypatch):
+    from midnet.cli import cli
+
+    monkeypatch.setattr(engine_choice, "candidates", lambda request, device: [("torch", "fp32"), ("torch", "bf16")])
+    monkeypatch.setattr(engine_choice, "TRIAL_SIDE", 64)
+    weights = midnet.save_model(midnet.create_model("midnet-s", width=8), tmp_path / "tiny.safetensors")
+    source = midnet.io.write_image(tmp_path / "in.png", np.round(smooth_image(48, 64) * 255).astype(np.uint8))
+    args = ["deblur", str(source), "-o", str(tmp_path / "out"), "--model", str(weights), "--infobar", "none"]
+    result = CliRunner().invoke(cli, args, obj={})  # --engine auto is the default
+    assert result.exit_code == 0, result.output
+    line = next(x for x in result.stderr.splitlines() if x.startswith("engine auto:"))
+    picked = read_provenance(tmp_path / "out" / "in.png")
+    # measured now, or read from the session's cache when another test measured these same (seeded) weights
+    assert line.startswith(f"engine auto: {picked['engine']} {picked['precision']} (")
