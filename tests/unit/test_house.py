@@ -101,3 +101,19 @@ def test_the_cycle_finder_finds_a_cycle():
     cycle = find_cycle(graph)
     assert cycle is not None and cycle[0] == cycle[-1] and set(cycle) == {"a", "b", "c"}
     assert find_cycle({"a": {"b"}, "b": set()}) is None
+
+
+# Capabilities built on the core live in their own rooms; the core may not import them, so
+# that `import midnet` and `midnet deblur` never pull in napari, Dask or bioimageio.
+ROOMS = ("midnet.export", "midnet.napari", "midnet.distributed", "midnet.lazy", "midnet.cli")
+
+
+def _in_room(module: str) -> bool:
+    return any(module == room or module.startswith(room + ".") for room in ROOMS)
+
+
+def test_the_core_never_imports_a_room():
+    graph = import_graph()
+    breaches = sorted(f"{module} -> {dep}" for module, deps in graph.items() if not _in_room(module)
+                      for dep in deps if _in_room(dep))
+    assert not breaches, "core modules importing rooms: " + "; ".join(breaches)
