@@ -157,7 +157,7 @@ def big(model: str) -> None:
     print(f"peak RSS of this process: {peak_mib():.0f} MiB")
 
 
-def strip(model: str, rows: int) -> None:
+def strip(model: str, rows: int, precision: str = "auto") -> None:
     """The input's top ``rows`` x 16384 restored end to end on a LocalCluster of one worker with 2 threads."""
     import dask.array as da
     import zarr
@@ -173,7 +173,7 @@ def strip(model: str, rows: int) -> None:
                  lock=False)
     out = WORK / f"out{rows}"
     shutil.rmtree(out, ignore_errors=True)
-    spec = RestorerSpec({"model": model, "tile": None, "overlap": 128}, "none")
+    spec = RestorerSpec({"model": model, "tile": None, "overlap": 128, "precision": precision}, "none")
     with dask_client("local:1") as client:
         t0 = time.perf_counter()
         status = restore_zarr_file(source, out, "", spec, client=client, quiet=True)
@@ -181,7 +181,8 @@ def strip(model: str, rows: int) -> None:
         workers = client.run(peak_mib)
     assert status[0] == "restored", status
     tiles = open_lazy(out / f"strip{rows}.ome.zarr").array.shape
-    print(f"{tiles[1]}x{tiles[0]} uint16 restored in {seconds:.0f} s (model {model}, tile 768, overlap 128)")
+    print(f"{tiles[1]}x{tiles[0]} uint16 restored in {seconds:.0f} s (model {model}, precision {precision}, "
+          "tile 768, overlap 128)")
     print(f"peak RSS: client {peak_mib():.0f} MiB; worker {max(workers.values()):.0f} MiB")
 
 
@@ -213,6 +214,7 @@ def main() -> None:
     parser.add_argument("stage", nargs="?", choices=["throughput", "big", "strip", "tile"])
     parser.add_argument("--rows", type=int, default=1024)
     parser.add_argument("--model", default="midnet-sem", help="a preset, a weights file, or 'tiny' (width 8)")
+    parser.add_argument("--precision", default="auto", help="as midnet deblur --precision (its default: auto)")
     args = parser.parse_args()
     WORK.mkdir(parents=True, exist_ok=True)
     if args.model == "tiny":
@@ -222,7 +224,7 @@ def main() -> None:
     elif args.stage == "big":
         big(args.model)
     elif args.stage == "strip":
-        strip(args.model, args.rows)
+        strip(args.model, args.rows, args.precision)
     elif args.stage == "tile":
         tile_peak(args.model)
     else:  # each stage in a fresh process: its own peak RSS
