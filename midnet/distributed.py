@@ -158,7 +158,13 @@ def _compare_writer(before: np.ndarray, after: np.ndarray, path: Path) -> None:
 
 def record(job: Job, status: str, why: str = "", seconds: float = 0.0, worker: str | None = None) -> dict:
     """One line of the --report file: ``error`` says why a file was skipped or failed (null when restored)."""
-    return {"input": str(job.source), "output": str(job.output), "status": status, "seconds": round(seconds, 3),
+    return report_line(job.source, job.output, status, why, seconds, worker)
+
+
+def report_line(source: Path, output: Path, status: str, why: str = "", seconds: float = 0.0,
+                worker: str | None = None) -> dict:
+    """A --report line for any input (a file, or a Zarr store or tiled TIFF restored block by block)."""
+    return {"input": str(source), "output": str(output), "status": status, "seconds": round(seconds, 3),
             "worker": worker, "error": why or None}
 
 
@@ -192,14 +198,15 @@ def run_distributed(
     client,
     spec: RestorerSpec,
     overwrite: bool = False,
-    report_file: str | os.PathLike | None = None,
+    report_file: "str | os.PathLike | _ReportWriter | None" = None,
     quiet: bool = False,
     task: Callable[..., dict] = restore_file,
 ) -> Report:
     """Restore ``jobs`` with one task per file on ``client``'s cluster; the same Report as run_batch.
 
     ``task(job, overwrite, output_is_input)`` runs on the workers (:func:`restore_file`; a test may wrap
-    it). Each finished file is written at once to ``report_file`` (JSON lines) and logged.
+    it). Each finished file is written at once to ``report_file`` (JSON lines; a path, or the writer of
+    :func:`open_report`) and logged.
     """
     report = Report()
     for folder in sorted({t.parent for job in jobs for t in (job.output, job.compare) if t is not None}):
@@ -207,15 +214,15 @@ def run_distributed(
     ensure_plugin(client, spec)
     inputs = {job.source.resolve() for job in jobs if job.skip is None}
     todo = [job for job in jobs if job.skip is None]
-    with _ReportWriter(report_file) as out:
+    with open_report(report_file) as out:
         for job in jobs:
             if job.skip is not None:  # midnet's own output among the inputs: as run_batch says it
-                _add(report, out, record(job, *attempt(job, None, overwrite, inputs)))
+                add_line(report, out, record(job, *attempt(job, None, overwrite, inputs)))
         futures = client.map(task, todo, [overwrite] * len(todo), [job.output.resolve() in inputs for job in todo],
                              pure=False)
         by_key = {f.key: job for f, job in zip(futures, todo)}
         for future in _progress(futures, quiet):
-            _add(report, out, _outcome(future, by_key[future.key]))
+            add_line(report, out, _outcome(future, by_key[future.key]))
     return report
 
 
@@ -247,15 +254,27 @@ def _progress(futures: list, quiet: bool):
             bar.update(1)
 
 
-def _add(report: Report, out: "_ReportWriter", line: dict) -> None:
+def add_line(report: Report, out: "_ReportWriter", line: dict) -> None:
+    """Count a report line's outcome in ``report``, write it to the --report file and log it."""
     source = Path(line["input"])
     if line["status"] == "restored":
         report.restored.append(source)
     else:
         (report.skipped if line["status"] == "skipped" else report.failed).append((source, line["error"]))
     out.write(line)
-    log.info("%s %s (%.1f s on %s)%s", line["status"], line["input"], line["seconds"], line["worker"],
+    log.info("%s %s (%.1f s on %s)%s", line["status"], line["input"], line["seconds"], line["worker"] or "this process",
              f": {line['error']}" if line["error"] else "")
+
+
+@contextmanager
+def open_report(report_file: "str | os.PathLike | _ReportWriter | None"):
+    """The --report writer of ``report_file`` (opened here and closed with the block), or the writer given:
+    one report for a run's files and its Zarr inputs alike."""
+    if isinstance(report_file, _ReportWriter):
+        yield report_file
+        return
+    with _ReportWriter(report_file) as out:
+        yield out
 
 
 class _ReportWriter:

@@ -316,7 +316,9 @@ def deblur_cmd(inputs, outdir, model_name, method, calib, infobar, tile, overlap
                cluster, scheduler, report_file, log_file, quiet) -> None:
     """Restore micrographs: files, folders or glob patterns (INPUTS) into OUTDIR.
 
-    Zarr / OME-Zarr inputs (NAME.zarr) are read lazily and restored block by block into OUTDIR/NAME.ome.zarr.
+    Zarr / OME-Zarr inputs (NAME.zarr) are read lazily and restored block by block into OUTDIR/NAME.ome.zarr;
+    so is a tiled grey TIFF named here whose pixels exceed the limit of MIDNET_MAX_PIXELS (default 2**30),
+    which would otherwise be refused. See docs/cluster.md.
     """
     from pathlib import Path
 

@@ -1,4 +1,5 @@
-"""``midnet deblur`` on Dask: --cluster / --scheduler batches, and Zarr inputs restored block by block.
+"""``midnet deblur`` on Dask: --cluster / --scheduler batches, and Zarr inputs (and tiled TIFFs too large for
+memory) restored block by block.
 
 The options live here (``dask_options``) and so does the branch of the command that uses them
 (:func:`deblur_on_dask`), so that the deblur command itself stays one call longer. The work is done by
@@ -8,6 +9,7 @@ midnet/distributed.py (files as tasks) and midnet/lazy.py (images larger than me
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 import click
@@ -25,10 +27,10 @@ def dask_options(command):
                      help="Restore on the workers of a running dask.distributed scheduler (tcp://HOST:8786), "
                           "e.g. started by dask-jobqueue on SLURM or dask-kubernetes; see docs/cluster.md."),
         click.option("--report", "report_file", type=click.Path(dir_okay=False), default=None,
-                     help="With --cluster/--scheduler: write one JSON line per file (input, output, status, "
-                          "seconds, worker, error)."),
+                     help="With --cluster/--scheduler or block-by-block inputs: write one JSON line per file "
+                          "(input, output, status, seconds, worker, error)."),
         click.option("--log", "log_file", type=click.Path(dir_okay=False), default=None,
-                     help="With --cluster/--scheduler or Zarr inputs: also log every file and the cluster's "
+                     help="With --cluster/--scheduler or block-by-block inputs: also log every file and the cluster's "
                           "warnings to this file (unattended runs)."),
         click.option("--quiet", "-q", is_flag=True, help="No progress bar; print only the summary and failures."),
     ]
@@ -38,8 +40,8 @@ def dask_options(command):
 
 
 def wants_dask(inputs, cluster: str | None, scheduler: str | None, report_file=None, log_file=None) -> bool:
-    """Whether ``midnet deblur`` goes through :func:`deblur_on_dask`: a cluster, or a Zarr input."""
-    dask = bool(cluster or scheduler or any(is_zarr(Path(i)) for i in inputs))
+    """Whether ``midnet deblur`` goes through :func:`deblur_on_dask`: a cluster, or an input read block by block."""
+    dask = bool(cluster or scheduler or any(is_lazy(Path(i)) for i in inputs))
     if (report_file or log_file) and not dask:
         raise click.UsageError("--report and --log go with --cluster, --scheduler or Zarr inputs "
                                "(on one machine: --cluster local:1)")
@@ -48,6 +50,40 @@ def wants_dask(inputs, cluster: str | None, scheduler: str | None, report_file=N
 
 def is_zarr(path: Path) -> bool:
     return path.suffix.lower() == ".zarr" or path.name.lower().endswith(".ome.zarr")
+
+
+def is_lazy(path: Path) -> bool:
+    """Whether an input is read lazily and restored block by block (midnet/lazy.py) into OUT/NAME.ome.zarr."""
+    return is_zarr(path) or is_large_tiled_tiff(path)
+
+
+def is_large_tiled_tiff(path: Path) -> bool:
+    """A tiled grey TIFF named on the command line whose pixels (all pages) exceed :func:`midnet.io.pixel_limit`.
+
+    The in-memory path refuses such a file (restoring 2**30 pixels whole takes well over 10 GiB); its tiles
+    can be read one by one (tifffile's Zarr store), so it is restored block by block instead. A strip TIFF
+    has no such blocks and a colour one no grey plane to restore: both stay on the in-memory path's refusal.
+    Lowering MIDNET_MAX_PIXELS sends smaller tiled TIFFs block by block too.
+    """
+    from ..io import TIFF_SUFFIXES, pixel_limit
+
+    if path.suffix.lower() not in TIFF_SUFFIXES or not path.is_file():
+        return False
+    import tifffile
+
+    try:
+        with tifffile.TiffFile(path) as tif:
+            series = tif.series[0]
+            tiled, shape, axes = series.keyframe.is_tiled, series.shape, series.axes
+        limit = pixel_limit()
+    except Exception:  # not a TIFF tifffile can parse, a bad MIDNET_MAX_PIXELS: the in-memory path says why
+        return False
+    if not tiled or "S" in axes or "Y" not in axes or "X" not in axes:
+        return False
+    pixels = 1
+    for side in shape:
+        pixels *= int(side)
+    return pixels > limit
 
 
 def deblur_on_dask(inputs, outdir: str, restorer: dict, infobar, *, recursive: bool, overwrite: bool, suffix: str,
@@ -65,8 +101,8 @@ def deblur_on_dask(inputs, outdir: str, restorer: dict, infobar, *, recursive: b
     if only_blurry:
         raise click.UsageError("--only-blurry does not combine with --cluster, --scheduler or Zarr inputs yet; "
                                "select the files with `midnet score` first")
-    zarrs = [Path(i) for i in inputs if is_zarr(Path(i))]
-    files = [i for i in inputs if not is_zarr(Path(i))]
+    zarrs = [Path(i) for i in inputs if is_lazy(Path(i))]  # Zarr stores and large tiled TIFFs: block by block
+    files = [i for i in inputs if Path(i) not in zarrs]
     try:
         jobs = plan_jobs(collect_inputs(files, recursive), Path(outdir), suffix, fmt, compare, uncertainty) if files else []
     except MidnetError as exc:
@@ -91,23 +127,21 @@ def _zarr_plan(zarrs: list[Path], outdir: Path, suffix: str) -> list[str]:
 
 
 def _run(jobs, zarrs, outdir, suffix, spec, overwrite, cluster, scheduler, report_file, quiet) -> bool:
-    """Restore everything; print the summary; True when something failed."""
+    """Restore everything, one --report line per input; print the summary; True when something failed."""
     from ..batch import Report
-    from ..distributed import dask_client, run_distributed
+    from ..distributed import dask_client, open_report, run_distributed
 
     report = Report()
-    if jobs and not (cluster or scheduler):  # files beside Zarr inputs, no cluster: the ordinary batch
-        from ..batch import run_batch
-
-        restorer = spec.build()
-        report = run_batch(jobs, spec.frame_restorer(restorer), overwrite, provenance=lambda: restorer.provenance)
-    if cluster or scheduler:
-        with dask_client(cluster, scheduler, quiet) as client:
-            if jobs:
-                report = run_distributed(jobs, client, spec, overwrite, report_file, quiet)
-            _restore_zarrs(zarrs, outdir, suffix, spec, overwrite, quiet, client, report)
-    else:
-        _restore_zarrs(zarrs, outdir, suffix, spec, overwrite, quiet, None, report)
+    with open_report(report_file) as out:  # one report: the files' lines, then the Zarr inputs'
+        if cluster or scheduler:
+            with dask_client(cluster, scheduler, quiet) as client:
+                if jobs:
+                    report = run_distributed(jobs, client, spec, overwrite, out, quiet)
+                _restore_zarrs(zarrs, outdir, suffix, spec, overwrite, quiet, client, report, out)
+        else:
+            if jobs:  # files beside Zarr inputs, no cluster: the single-process batch's per-file step
+                report = _files_here(jobs, spec, overwrite, out)
+            _restore_zarrs(zarrs, outdir, suffix, spec, overwrite, quiet, None, report, out)
     click.echo(report.summary(), err=True)
     if not quiet:
         for _, why in report.skipped:
@@ -117,14 +151,37 @@ def _run(jobs, zarrs, outdir, suffix, spec, overwrite, cluster, scheduler, repor
     return bool(report.failed)
 
 
-def _restore_zarrs(zarrs, outdir, suffix, spec, overwrite, quiet, client, report) -> None:
+def _files_here(jobs, spec, overwrite, out):
+    """The files of a run without a cluster, as run_batch restores them (midnet.batch.attempt per file), with
+    a --report line each; ``worker`` is null (this process)."""
+    from ..batch import Report, attempt
+    from ..distributed import _compare_writer, add_line, record
+    from ..io import remove_stale_temporaries
+
+    report = Report()
+    for folder in sorted({t.parent for job in jobs for t in (job.output, job.compare) if t is not None}):
+        report.cleaned += remove_stale_temporaries(folder)  # those of dead runs, as run_batch does
+    restorer = spec.build()
+    restore_one = spec.frame_restorer(restorer)
+    inputs = {job.source.resolve() for job in jobs if job.skip is None}
+    for job in jobs:
+        start = time.perf_counter()
+        status, why = attempt(job, restore_one, overwrite, inputs, _compare_writer if spec.compare else None,
+                              lambda: restorer.provenance)
+        add_line(report, out, record(job, status, why, time.perf_counter() - start))
+    return report
+
+
+def _restore_zarrs(zarrs, outdir, suffix, spec, overwrite, quiet, client, report, out) -> None:
+    """Each block-by-block input into the report and its --report line (``worker`` null: on a cluster its planes
+    may run on several)."""
     if not zarrs:
         return
-    from ..lazy import restore_zarr_file
+    from ..distributed import add_line, report_line
+    from ..lazy import output_name, restore_zarr_file
 
     for source in zarrs:
+        start = time.perf_counter()
         status, why = restore_zarr_file(source, outdir, suffix, spec, overwrite, client, quiet)
-        if status == "restored":
-            report.restored.append(source)
-        else:
-            (report.skipped if status == "skipped" else report.failed).append((source, why))
+        add_line(report, out, report_line(source, output_name(source, outdir, suffix), status, why,
+                                          time.perf_counter() - start))

@@ -170,19 +170,24 @@ def test_cli_on_a_scheduler_reports_a_bad_file_at_the_end_and_resumes(client, mi
     for p in sorted(micrographs.glob("crop-*"))[:2]:
         (inputs / p.name).write_bytes(p.read_bytes())
     (inputs / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
-    args = ["deblur", str(inputs), "-o", str(tmp_path / "out"), "--model", str(model_file),
+    scan = tmp_path / "scan.zarr"  # restored block by block on the same cluster: a report line of its own
+    zarr.open_array(str(scan), mode="w", shape=(96, 80), chunks=(48, 48), dtype=np.uint8)[:] = (
+        np.random.default_rng(3).integers(0, 255, (96, 80), dtype=np.uint8))
+    args = ["deblur", str(inputs), str(scan), "-o", str(tmp_path / "out"), "--model", str(model_file),
             "--engine", "torch",  # auto would first time the engines on every worker: a minute of 2 busy cores
             "--scheduler", client.scheduler.address,  # the module's cluster: --cluster local:N is the other tests'
             "--report", str(tmp_path / "r.jsonl"), "--log", str(tmp_path / "run.log"), "--quiet"]
     first = CliRunner().invoke(cli, args, obj={})
     assert first.exit_code == 1
-    assert "2 restored, 0 skipped, 1 failed" in first.output
+    assert "3 restored, 0 skipped, 1 failed" in first.output
     assert first.output.rstrip().splitlines()[-1].startswith(f"failed: {inputs / 'broken.png'}")  # at the end
     lines = {Path(x["input"]).name: x for x in map(json.loads, (tmp_path / "r.jsonl").read_text().splitlines())}
-    assert set(lines) == {p.name for p in inputs.iterdir()}
+    assert set(lines) == {p.name for p in inputs.iterdir()} | {"scan.zarr"}
+    assert lines["scan.zarr"]["output"] == str(tmp_path / "out" / "scan.ome.zarr")
     assert lines["broken.png"]["status"] == "failed" and "broken.png" in lines["broken.png"]["error"]
     assert {lines[n]["status"] for n in lines if n != "broken.png"} == {"restored"}
     assert "restored" in (tmp_path / "run.log").read_text()
-    assert not [p for p in (tmp_path / "out").iterdir() if ".tmp" in p.name]  # atomic writes left nothing behind
+    # atomic writes (and the Zarr input's partial store, renamed when complete) left nothing behind
+    assert not [p for p in (tmp_path / "out").iterdir() if ".tmp" in p.name or ".midnet-partial" in p.name]
     second = CliRunner().invoke(cli, args, obj={})  # a rerun skips what is done
-    assert "0 restored, 2 skipped, 1 failed" in second.output and second.exit_code == 1
+    assert "0 restored, 3 skipped, 1 failed" in second.output and second.exit_code == 1

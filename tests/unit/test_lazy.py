@@ -182,12 +182,83 @@ def test_midnet_deblur_writes_name_ome_zarr_and_keeps_an_info_bar(model_file, im
     zarr.open_array(str(tmp_path / "scan.zarr"), mode="w", shape=framed.shape, chunks=(64, 64),
                     dtype=np.uint16)[:] = framed
     args = ["deblur", str(tmp_path / "scan.zarr"), "-o", str(tmp_path / "out"), "--model", str(model_file),
-            "--tile", "64", "--overlap", "32", "--infobar", "10", "--engine", "torch", "--quiet"]
+            "--tile", "64", "--overlap", "32", "--infobar", "10", "--engine", "torch", "--quiet",
+            "--report", str(tmp_path / "run.jsonl")]
     result = CliRunner().invoke(cli, args, obj={})
     assert result.exit_code == 0, result.output
+    line, = map(json.loads, (tmp_path / "run.jsonl").read_text().splitlines())  # one line, as for a file
+    assert line == {"input": str(tmp_path / "scan.zarr"), "output": str(tmp_path / "out" / "scan.ome.zarr"),
+                    "status": "restored", "seconds": line["seconds"], "worker": None, "error": None}
     got = open_lazy(tmp_path / "out" / "scan.ome.zarr").array.compute()
     want = _spec(model_file).build().deblur(framed, 10)  # the in-memory restorer, same tiles and info bar
     np.testing.assert_array_equal(got, want)
     assert (got[-10:] == 4095).all()
     again = CliRunner().invoke(cli, args, obj={})
     assert again.exit_code == 0 and "1 skipped" in again.output
+    line, = map(json.loads, (tmp_path / "run.jsonl").read_text().splitlines())
+    assert line["status"] == "skipped" and "scan.ome.zarr exists" in line["error"]
+
+
+def test_only_tiled_grey_tiffs_over_the_pixel_limit_go_block_by_block(tmp_path, monkeypatch):
+    import tifffile
+
+    from midnet.cli.cluster import is_large_tiled_tiff
+
+    frame = np.zeros((96, 128), np.uint16)
+    tifffile.imwrite(tmp_path / "tiled.tif", frame, tile=(32, 32), bigtiff=True)
+    tifffile.imwrite(tmp_path / "strips.tif", frame)
+    tifffile.imwrite(tmp_path / "rgb.tif", np.zeros((96, 128, 3), np.uint8), tile=(32, 32), photometric="rgb")
+    monkeypatch.setenv("MIDNET_MAX_PIXELS", str(96 * 128))  # at the limit: the in-memory path reads it
+    assert not is_large_tiled_tiff(tmp_path / "tiled.tif")
+    monkeypatch.setenv("MIDNET_MAX_PIXELS", str(96 * 128 - 1))  # over it: refused in memory, so block by block
+    assert is_large_tiled_tiff(tmp_path / "tiled.tif")
+    assert not is_large_tiled_tiff(tmp_path / "strips.tif")  # no tiles to read one by one: refused as before
+    assert not is_large_tiled_tiff(tmp_path / "rgb.tif")  # no grey plane: refused as before
+    (tmp_path / "junk.tif").write_bytes(b"II*\0 not a tiff")
+    assert not is_large_tiled_tiff(tmp_path / "junk.tif")  # the in-memory path reports it, as any bad file
+
+
+@pytest.mark.slow
+def test_midnet_deblur_restores_a_large_tiled_bigtiff_block_by_block_with_a_report_line_each(
+        model_file, image, tmp_path, monkeypatch):
+    import os
+
+    import tifffile
+    from click.testing import CliRunner
+
+    from midnet.cli import cli
+
+    tifffile.imwrite(tmp_path / "big.tif", image, tile=(64, 64), bigtiff=True)
+    small = np.ascontiguousarray(image[:96, :112])
+    tifffile.imwrite(tmp_path / "small.tif", small)  # an ordinary TIFF beside it: the in-memory path, as before
+    before = (tmp_path / "big.tif").read_bytes(), os.stat(tmp_path / "big.tif").st_mtime_ns
+    monkeypatch.setenv("MIDNET_MAX_PIXELS", str(small.size))  # big.tif is over the limit, small.tif at it
+    report = tmp_path / "run.jsonl"
+    args = ["deblur", str(tmp_path / "big.tif"), str(tmp_path / "small.tif"), "-o", str(tmp_path / "out"),
+            "--model", str(model_file), "--tile", "64", "--overlap", "32", "--infobar", "none", "--engine", "torch",
+            "--quiet", "--report", str(report)]
+    result = CliRunner().invoke(cli, args, obj={})
+    assert result.exit_code == 0, result.output
+    assert "2 restored, 0 skipped, 0 failed" in result.output
+    got = open_lazy(tmp_path / "out" / "big.ome.zarr").array.compute()
+    restorer = _spec(model_file).build()
+    np.testing.assert_array_equal(got, restorer.deblur(image, "none"))  # the in-memory tiled result, to the bit
+    alone = CliRunner().invoke(cli, ["deblur", str(tmp_path / "small.tif"), "-o", str(tmp_path / "alone")]
+                               + args[5:-2], obj={})  # small.tif by itself: the ordinary single-process path
+    assert alone.exit_code == 0, alone.output
+    np.testing.assert_array_equal(tifffile.imread(tmp_path / "out" / "small.tif"),
+                                  tifffile.imread(tmp_path / "alone" / "small.tif"))
+    assert ((tmp_path / "big.tif").read_bytes(), os.stat(tmp_path / "big.tif").st_mtime_ns) == before
+    lines = {os.path.basename(x["input"]): x for x in map(json.loads, report.read_text().splitlines())}
+    assert set(lines) == {"big.tif", "small.tif"}
+    assert lines["big.tif"]["output"] == str(tmp_path / "out" / "big.ome.zarr")
+    assert lines["small.tif"]["output"] == str(tmp_path / "out" / "small.tif")
+    for line in lines.values():
+        assert set(line) == {"input", "output", "status", "seconds", "worker", "error"}
+        assert line["status"] == "restored" and line["error"] is None and line["seconds"] > 0
+        assert line["worker"] is None  # this process, no cluster
+    again = CliRunner().invoke(cli, args, obj={})  # a rerun skips both, and says so in the report
+    assert again.exit_code == 0 and "0 restored, 2 skipped" in again.output
+    statuses = [(os.path.basename(x["input"]), x["status"], bool(x["error"]))
+                for x in map(json.loads, report.read_text().splitlines())]
+    assert sorted(statuses) == [("big.tif", "skipped", True), ("small.tif", "skipped", True)]
