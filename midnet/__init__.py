@@ -1,11 +1,10 @@
 """midnet: restore out-of-focus scanning-electron micrographs."""
 
-from importlib.metadata import PackageNotFoundError, version
-
 from .errors import MidnetError
 from .models import ModelConfig, UNetConfig, parse_model_config
 from .io import read_image, write_image
 from .restore import Restorer, deblur, make_restorer
+from .runtime_info import midnet_version as _midnet_version
 from .weights import save_model
 from .zoo import PRESETS, count_parameters, create_model, load_model
 
@@ -24,10 +23,7 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'midnet' has no attribute {name!r}")
 
 
-try:
-    __version__ = version("midnet")
-except PackageNotFoundError:  # running from a source tree without installation
-    __version__ = "0.0.0+unknown"
+__version__ = _midnet_version()
 
 __all__ = [
     "MidnetError",

@@ -8,6 +8,12 @@ the network's weights and the version of every tool that made it (see
 nothing has to be invalidated by hand. Files appear atomically (midnet.io.atomic_write):
 an export killed halfway leaves at most a hidden temporary, never a half file under the
 final name. ``midnet cache --path`` prints the folder, ``midnet cache --clear`` empties it.
+
+midnet owns only the folders named in :data:`KINDS` inside that folder, so a
+``MIDNET_CACHE_DIR`` pointed at a folder that holds other things loses none of them. One
+of them, ``openvino``, is OpenVINO's own model cache (its CACHE_DIR, midnet/engines.py):
+OpenVINO names its compiled blobs by its own hash (``4947395460013535649.blob``), so
+there every file is an artefact, not only those :func:`cache_path` names.
 """
 
 from __future__ import annotations
@@ -24,11 +30,13 @@ import torch
 from torch import nn
 
 from .errors import MidnetError
-from .io import atomic_write
+from .io import atomic_write, remove_stale_temporaries, temporary_owner
 
 CACHE_ENV = "MIDNET_CACHE_DIR"
 _UNSAFE = re.compile(r"[^A-Za-z0-9._+-]+")
 _ARTEFACT = re.compile(r"^[0-9a-f]{32}-")  # the start of every name cache_path gives
+OPENVINO_KIND = "openvino"  # OpenVINO's CACHE_DIR: every file in it is OpenVINO's
+KINDS = ("onnx", "engine-choice", OPENVINO_KIND)  # the only folders midnet lists, clears and removes
 
 
 def cache_dir() -> Path:
@@ -93,6 +101,8 @@ def cache_path(kind: str, sha: str, runtime: str, suffix: str) -> Path:
     """
     if not re.fullmatch(r"[0-9a-f]{64}", sha):
         raise ValueError(f"not a SHA-256 hex digest: {sha!r}")
+    if kind not in KINDS:  # a folder midnet cache --clear would not know
+        raise ValueError(f"unknown cache kind {kind!r}; add it to midnet.cache.KINDS")
     kind, runtime = _UNSAFE.sub("_", kind), _UNSAFE.sub("_", runtime)
     return cache_dir() / kind / f"{sha[:32]}-{runtime}{suffix}"
 
@@ -117,18 +127,16 @@ class Entry:
 
 
 def _is_artefact(path: Path) -> bool:
-    """A file :func:`cache_path` names (``KIND/HASH-RUNTIME.SUFFIX``): nothing else is listed or removed."""
-    return path.is_file() and _ARTEFACT.match(path.name) is not None
-
-
-def _is_temporary(path: Path) -> bool:
-    """A write under way, or left by a killed writer (midnet.io.atomic_write's hidden name)."""
-    return path.is_file() and path.name.startswith(".") and ".midnet." in path.name and path.name.endswith(".tmp")
+    """A finished artefact: a file :func:`cache_path` names, or any plain file OpenVINO keeps in its folder."""
+    if path.is_symlink() or not path.is_file() or temporary_owner(path.name):
+        return False
+    return path.parent.name == OPENVINO_KIND or _ARTEFACT.match(path.name) is not None
 
 
 def _kind_folders() -> list[Path]:
+    """midnet's folders (:data:`KINDS`) that exist in the cache folder; nothing else there is midnet's."""
     root = cache_dir()
-    return sorted(p for p in root.iterdir() if p.is_dir() and not p.is_symlink()) if root.is_dir() else []
+    return [root / kind for kind in KINDS if (root / kind).is_dir() and not (root / kind).is_symlink()]
 
 
 def entries() -> list[Entry]:
@@ -147,16 +155,17 @@ def total_size() -> int:
 
 
 def clear() -> int:
-    """Remove every artefact (and stale temporary) from the cache; the number of artefacts removed.
+    """Remove every artefact from the cache, and the temporaries of writers that are gone; how many artefacts.
 
-    Only files named as :func:`cache_path` names them are removed, then their folders when
-    empty: a ``MIDNET_CACHE_DIR`` pointed at a folder holding other files loses none of them.
+    Only midnet's folders (:data:`KINDS`) are touched. A temporary whose writer still runs
+    (midnet.io.remove_stale_temporaries) stays, and so does its folder; so does any file
+    midnet did not name. A folder left empty is removed.
     """
     count = 0
     for folder in _kind_folders():
+        remove_stale_temporaries(folder)
         for path in list(folder.iterdir()):
-            artefact = _is_artefact(path)
-            if not (artefact or _is_temporary(path)):
+            if not _is_artefact(path):
                 continue
             try:
                 path.unlink()
@@ -165,7 +174,7 @@ def clear() -> int:
             except OSError as exc:
                 raise MidnetError(f"{path}: cannot remove it from the cache ({exc.strerror}); "
                                   "check its permissions") from exc
-            count += artefact
+            count += 1
         with contextlib.suppress(OSError):  # still holds other files: kept
             folder.rmdir()
     return count

@@ -6,8 +6,9 @@ existing outputs, skipping finished outputs (a rerun resumes) and one line per b
 all hold as they do on one machine. What the cluster adds:
 
 - the restorer is built once per worker process (:class:`RestorerPlugin`, a
-  ``WorkerPlugin``), with :func:`midnet.restore.make_restorer` and the options the
-  command line gave; a worker restores one file at a time, its thread budget given to
+  ``WorkerPlugin`` named after its spec, so that two runs on one scheduler keep their own),
+  with :func:`midnet.restore.make_restorer` and the options the command line gave
+  (``--engine auto`` measured once, on the client, at the workers' thread count); a worker restores one file at a time, its thread budget given to
   torch (a worker's threads share one network, whose tiled path keeps per-frame state in
   hooks, so two frames must not run through it at once);
 - a worker that dies (killed, out of memory) has its files rescheduled on the others by
@@ -24,10 +25,13 @@ address joins an existing scheduler (dask-jobqueue on SLURM, dask-kubernetes, or
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import json
 import logging
 import os
 import threading
+import weakref
 import time
 from collections.abc import Callable, Sequence
 from contextlib import contextmanager
@@ -42,7 +46,7 @@ from .batch import Job, Report, attempt, shown
 from .errors import MidnetError
 from .io import remove_stale_temporaries
 
-PLUGIN = "midnet-restorer"
+PLUGIN = "midnet-restorer"  # the prefix of every plugin's name: midnet-restorer-<sha256 of its spec>
 log = logging.getLogger("midnet.distributed")
 
 
@@ -51,7 +55,7 @@ class RestorerSpec:
     """What every worker builds its restorer from: :func:`make_restorer`'s arguments, and how frames are fed.
 
     ``options`` are make_restorer's keyword arguments (model, method, tile, overlap, device, calibration,
-    engine, tta); they travel to the workers, so they are names and numbers, not objects.
+    engine, tta, precision); they travel to the workers, so they are names and numbers, not objects.
     """
 
     options: dict[str, Any] = field(default_factory=dict)
@@ -90,13 +94,18 @@ def parse_local(spec: str) -> int:
     return int(count) if count else core_count()
 
 
+def plugin_name(spec: RestorerSpec) -> str:
+    """The worker plugin's name for ``spec``: another spec on the same scheduler gets another plugin."""
+    text = json.dumps(dataclasses.asdict(spec), sort_keys=True, default=str)
+    return f"{PLUGIN}-{hashlib.sha256(text.encode()).hexdigest()}"
+
+
 class RestorerPlugin(WorkerPlugin):
     """Builds the restorer once when a worker starts (and again in a restarted one); see the module docstring."""
 
-    name = PLUGIN
-
     def __init__(self, spec: RestorerSpec, threads: int | None = None):
         self.spec = spec
+        self.name = plugin_name(spec)
         self.threads = threads  # None: the worker's own thread count
         self.restorer = None
         self.restore_one = None
@@ -119,27 +128,69 @@ def _worker_threads(worker) -> int:
     return int(getattr(state, "nthreads", None) or getattr(worker, "nthreads", 1))
 
 
-def ensure_plugin(client, spec: RestorerSpec) -> None:
-    """Every worker of ``client`` (and every one that joins later) builds its restorer from ``spec``."""
-    client.register_plugin(RestorerPlugin(spec), name=PLUGIN)
+_REGISTERED: "weakref.WeakKeyDictionary[Any, dict[str, str]]" = weakref.WeakKeyDictionary()  # client: spec -> plugin
 
 
-def worker_restorer() -> RestorerPlugin:
-    """The plugin of the worker this task runs on."""
+def ensure_plugin(client, spec: RestorerSpec) -> str:
+    """Every worker of ``client`` (and every one that joins later) builds its restorer from ``spec``: the
+    plugin's name, for the tasks. Registered once per client and spec (:func:`release_plugins` ends them)."""
+    names = _REGISTERED.setdefault(client, {})
+    asked = plugin_name(spec)
+    if asked not in names:
+        concrete = resolve_engine(spec, min(client.nthreads().values(), default=1))
+        client.register_plugin(RestorerPlugin(concrete), name=plugin_name(concrete))
+        names[asked] = plugin_name(concrete)
+    return names[asked]
+
+
+def release_plugins(client) -> None:
+    """Unregister the restorers :func:`ensure_plugin` put on ``client``'s workers (the end of a run)."""
+    for name in set(_REGISTERED.pop(client, {}).values()):
+        try:
+            client.unregister_worker_plugin(name)
+        except Exception as exc:  # a scheduler gone or a worker leaving: nothing left to free there
+            log.warning("could not unregister %s: %s", name, exc)
+
+
+def resolve_engine(spec: RestorerSpec, threads: int) -> RestorerSpec:
+    """``spec`` with ``--engine auto`` decided here, at ``threads`` torch threads (a worker's), once for all
+    workers: they get a concrete engine and precision instead of each timing the engines at once."""
+    options = spec.options
+    if options.get("engine") != "auto" or options.get("method", "midnet") != "midnet":
+        return spec
+    import torch
+
+    from .devices import pick_device
+    from .engine_choice import choose_engine
+    from .fast import inference_copy
+    from .zoo import DEFAULT_MODEL, load_model
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(max(1, threads))
+    try:
+        net = inference_copy(load_model(str(options.get("model") or DEFAULT_MODEL), pick_device(options.get("device"))))
+        choice = choose_engine(net, options.get("precision", "fp32"))
+    finally:
+        torch.set_num_threads(before)
+    return dataclasses.replace(spec, options={**options, "engine": choice.engine, "precision": choice.precision})
+
+
+def worker_restorer(name: str | None = None) -> RestorerPlugin:
+    """The plugin ``name`` (:func:`ensure_plugin`'s answer) of the worker this task runs on."""
     from distributed import get_worker
 
     worker = get_worker()
-    plugin = worker.plugins.get(PLUGIN)
+    plugin = worker.plugins.get(name) if name else None
     if plugin is None or plugin.restorer is None:
         raise MidnetError(f"worker {worker.address} has no midnet restorer; register RestorerPlugin first")
     return plugin
 
 
-def restore_file(job: Job, overwrite: bool, output_is_input: bool) -> dict:
-    """The task of one file, run on a worker: one report record (see :func:`record`)."""
+def restore_file(job: Job, overwrite: bool, output_is_input: bool, plugin: str | None = None) -> dict:
+    """The task of one file, run on a worker with the restorer of plugin ``plugin``: one report record."""
     from distributed import get_worker
 
-    plugin = worker_restorer()
+    plugin = worker_restorer(plugin)
     compare_writer = _compare_writer if plugin.spec.compare else None
     inputs = {job.output.resolve()} if output_is_input else set()
     with plugin.lock:
@@ -172,7 +223,8 @@ def report_line(source: Path, output: Path, status: str, why: str = "", seconds:
 def dask_client(cluster: str | None = None, scheduler: str | None = None, quiet: bool = True):
     """A ``distributed.Client``: of a new LocalCluster (``local:N``) or of the scheduler at ``scheduler``.
 
-    A LocalCluster gets ``cores // N`` threads per worker; it and its workers end with the block.
+    A LocalCluster gets ``cores // N`` threads per worker; it and its workers end with the block; on a
+    scheduler's cluster, the restorers registered meanwhile (:func:`ensure_plugin`) are unregistered.
     """
     from distributed import Client, LocalCluster
 
@@ -182,7 +234,10 @@ def dask_client(cluster: str | None = None, scheduler: str | None = None, quiet:
         except OSError as exc:
             raise MidnetError(f"cannot reach the dask scheduler at {scheduler}: {exc}; is it running?") from exc
         with client:
-            yield client
+            try:
+                yield client
+            finally:
+                release_plugins(client)  # a shared scheduler: this run's restorers leave its workers
         return
     workers = parse_local(cluster or "local")
     threads = max(1, core_count() // workers)
@@ -204,14 +259,14 @@ def run_distributed(
 ) -> Report:
     """Restore ``jobs`` with one task per file on ``client``'s cluster; the same Report as run_batch.
 
-    ``task(job, overwrite, output_is_input)`` runs on the workers (:func:`restore_file`; a test may wrap
+    ``task(job, overwrite, output_is_input, plugin=NAME)`` runs on the workers (:func:`restore_file`; a test may wrap
     it). Each finished file is written at once to ``report_file`` (JSON lines; a path, or the writer of
     :func:`open_report`) and logged.
     """
     report = Report()
     for folder in sorted({t.parent for job in jobs for t in (job.output, job.compare) if t is not None}):
         report.cleaned += remove_stale_temporaries(folder)  # those of dead runs on this host
-    ensure_plugin(client, spec)
+    name = ensure_plugin(client, spec)
     inputs = {job.source.resolve() for job in jobs if job.skip is None}
     todo = [job for job in jobs if job.skip is None]
     with open_report(report_file) as out:
@@ -219,7 +274,7 @@ def run_distributed(
             if job.skip is not None:  # midnet's own output among the inputs: as run_batch says it
                 add_line(report, out, record(job, *attempt(job, None, overwrite, inputs)))
         futures = client.map(task, todo, [overwrite] * len(todo), [job.output.resolve() in inputs for job in todo],
-                             pure=False)
+                             plugin=name, pure=False)
         by_key = {f.key: job for f, job in zip(futures, todo)}
         for future in _progress(futures, quiet):
             add_line(report, out, _outcome(future, by_key[future.key]))
@@ -231,14 +286,21 @@ def _outcome(future, job: Job) -> dict:
     try:
         return future.result()
     except Exception as exc:
-        from distributed import KilledWorker
+        return record(job, "failed", failure(job.source, exc))
 
-        if isinstance(exc, KilledWorker):
-            why = (f"{shown(job.source)}: the workers restoring it died (killed, or out of memory) "
-                   "too many times; restore it alone, or with a smaller --tile")
-        else:
-            why = f"{shown(job.source)}: {type(exc).__name__}: {str(exc)[:300]}"
-        return record(job, "failed", " ".join(why.split()))
+
+def failure(source: Path, exc: BaseException) -> str:
+    """One line saying why a task on ``source`` failed (a file, or a plane of a Zarr input)."""
+    from distributed import KilledWorker
+
+    if isinstance(exc, KilledWorker):
+        why = (f"{shown(source)}: the workers restoring it died (killed, or out of memory) "
+               "too many times; restore it alone, or with a smaller --tile")
+    elif isinstance(exc, MidnetError) and str(source) in str(exc):
+        why = str(exc)
+    else:
+        why = f"{shown(source)}: {type(exc).__name__}: {str(exc)[:300]}"
+    return " ".join(why.split())
 
 
 def _progress(futures: list, quiet: bool):

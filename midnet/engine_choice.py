@@ -21,7 +21,6 @@ import importlib.util
 import json
 import time
 from dataclasses import asdict, dataclass, field
-from importlib import metadata
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +28,8 @@ import torch
 from torch import nn
 
 from .cache import cache_path, cached
-from .precision import TOLERANCE, cpu_flags, reduced_precision, resolve_precision
+from .precision import TOLERANCE, reduced_precision, resolve_precision
+from .runtime_info import cpu_flags, cpu_model, package_version
 
 CHOICE_VERSION = "1"  # bump when the measurement changes: older choices are not reused
 TRIAL_SIDE = 512  # a 512x512 trial frame: a fifth of a 1280x960 one, enough for stable ranks
@@ -81,12 +81,12 @@ def choice_path(net: nn.Module, precision: str, pairs: list[tuple[str, str]]) ->
 
     key = {
         "model": model_key(net),
-        "cpu": _cpu_model(),
+        "cpu": cpu_model(),
         "flags": sorted(cpu_flags()),
         "threads": torch.get_num_threads(),
         "request": precision,
         "candidates": [list(p) for p in pairs],
-        "versions": {m: _version(m) for m in ("torch", "onnxruntime", "openvino", "onnx", "onnxscript")},
+        "versions": {m: package_version(m) for m in ("torch", "onnxruntime", "openvino", "onnx", "onnxscript")},
     }
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
     return cache_path("engine-choice", digest, f"v{CHOICE_VERSION}", ".json")
@@ -150,22 +150,3 @@ def _timed(run, x: torch.Tensor) -> float:
     t0 = time.perf_counter()
     run(x)
     return time.perf_counter() - t0
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text(encoding="ascii", errors="replace").splitlines():
-            if line.startswith("model name"):
-                return line.partition(":")[2].strip()
-    except OSError:
-        pass
-    import platform
-
-    return platform.processor() or platform.machine()
-
-
-def _version(module: str) -> str | None:
-    try:
-        return metadata.version(module)
-    except metadata.PackageNotFoundError:
-        return None

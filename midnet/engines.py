@@ -7,7 +7,8 @@ midnet's cache (midnet/cache.py), so every frame size, every later process and e
 engine that reads ONNX share it. ONNX Runtime executes this graph of 1x1/depthwise
 convolutions and element-wise products faster than eager PyTorch on a CPU (figures:
 docs/performance.md), so ``--engine onnx`` pays on a batch of micrographs, or on one once
-the cache holds the file; it is a choice, not the default.
+the cache holds the file. ``--engine auto`` (midnet/engine_choice.py) measures torch and
+every installed engine here once per machine and model, and may pick one of them.
 
 Tiled frames stay on PyTorch. Their whole-frame statistics come from forward hooks on
 every global pooling layer (midnet/tiling.py): a first pass records each pool's sums
@@ -112,10 +113,12 @@ _compiled: dict[tuple, object] = {}  # (file, precision, threads) -> compiled mo
 class OpenVinoEngine(ExportedEngine):
     """OpenVINO's CPU plugin on the cached ONNX file, compiled once with dynamic shapes.
 
-    ``precision`` is OpenVINO's INFERENCE_PRECISION_HINT: bf16 runs the convolutions in
-    bf16 (on CPUs without native bf16 the plugin keeps f32; :attr:`precision` then says
-    what it runs). The compiled blob is kept in OpenVINO's own cache (CACHE_DIR) inside
-    midnet's cache folder, so a later process loads it instead of compiling again.
+    ``precision`` is OpenVINO's INFERENCE_PRECISION_HINT. The plugin may run another one
+    (f32 where the CPU lacks bf16; bf16 for an f16 hint on a CPU without native f16):
+    once the model is compiled (first call), :attr:`precision` is what the plugin reports
+    it runs, in midnet's names. The compiled blob is kept in OpenVINO's own cache
+    (CACHE_DIR) in the ``openvino`` folder of midnet's cache, so a later process loads it
+    instead of compiling again; ``midnet cache`` lists and clears it.
     """
 
     name = "openvino"
@@ -126,12 +129,12 @@ class OpenVinoEngine(ExportedEngine):
     def _load(self, path: Path):
         import openvino as ov
 
-        from .cache import cache_dir
+        from .cache import OPENVINO_KIND, cache_dir
 
         key = (str(path), self.precision, self.threads)
         if key not in _compiled:
             core = ov.Core()
-            core.set_property({"CACHE_DIR": str(cache_dir() / "openvino")})
+            core.set_property({"CACHE_DIR": str(cache_dir() / OPENVINO_KIND)})
             config = {"INFERENCE_PRECISION_HINT": OPENVINO_PRECISIONS[self.precision],
                       "INFERENCE_NUM_THREADS": self.threads, "PERFORMANCE_HINT": "LATENCY"}
             try:
@@ -140,13 +143,23 @@ class OpenVinoEngine(ExportedEngine):
                 raise MidnetError(f"{path}: OpenVINO cannot compile this cached model ({type(exc).__name__}); "
                                   "run `midnet cache --clear` and try again") from exc
         compiled = _compiled[key]
-        ran = str(compiled.get_property("INFERENCE_PRECISION_HINT"))
-        self.precision = next((k for k, v in OPENVINO_PRECISIONS.items() if v == ran), self.precision)
+        self.precision = midnet_precision(compiled.get_property("INFERENCE_PRECISION_HINT"))
         return compiled.create_infer_request()
 
     def _run(self, x: np.ndarray) -> np.ndarray:
         self._model.infer({0: x}, share_inputs=True)
         return self._model.get_output_tensor(0).data.copy()
+
+
+def midnet_precision(element_type) -> str:
+    """midnet's name (fp32, bf16, fp16) of the ``openvino.Type`` a compiled model reports it runs.
+
+    ``str()`` of the Type is ``"<Type: 'bfloat16'>"``; its ``to_string()`` is OpenVINO's short
+    name ("bf16"). A type midnet has no name for is returned as OpenVINO names it, so it
+    matches no requested precision and ``--engine auto`` does not choose it.
+    """
+    name = element_type.to_string() if hasattr(element_type, "to_string") else str(element_type)
+    return next((ours for ours, theirs in OPENVINO_PRECISIONS.items() if theirs == name), name)
 
 
 ENGINES: dict[str, type[ExportedEngine]] = {"onnx": OnnxEngine, "openvino": OpenVinoEngine}

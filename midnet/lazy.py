@@ -7,10 +7,11 @@ with the tiles read from the store as they are needed:
    array computed chunk by chunk) gives the intensity map and the data's maximum: the very
    subsample the in-memory path measures a large frame on, so both give the same map;
 2. a first pass over the tiles records every channel-attention pool's whole-frame sums
-   (tiling's ``_GlobalPoolStats``), as ``predict_tiled`` does;
+   (tiling's :class:`GlobalPoolStats`), as ``predict_tiled`` does;
 3. a second pass runs the tiles row by row with those whole-frame means and blends them as
    ``predict_tiled`` does (same windows, same order of sums), so the result is the in-memory
-   tiled result; a row of the output is final once the next row of tiles starts below it,
+   tiled result of the restorer's tile network (:attr:`Restorer.tile_network`: fp32, or its bf16/fp16
+   copy for ``--precision``; engine torch, no TTA: see :func:`block_spec`); a row of the output is final once the next row of tiles starts below it,
    and is written out then. Memory: a band of two tile rows by the plane's width.
 
 Output: ``DIR/NAME.ome.zarr`` (OME-Zarr 0.5 by ome-zarr's writer) with the input's axes and
@@ -18,15 +19,18 @@ scale, and a pyramid of 2x2 means. It is built under a hidden temporary name and
 complete; finished rows (whole chunk rows) and the pass-1 statistics of every plane are
 recorded there, so a killed run resumes where it stopped. The planes of a stack (z, t or
 channels) are restored one per task on a dask cluster, or one after the other here.
-The info bar of a micrograph is not looked for: give ``--infobar ROWS`` to keep bottom rows.
+The info bar of a micrograph is not looked for (``--infobar auto`` means none, with a warning line):
+give ``--infobar ROWS`` to keep bottom rows.
 """
 
 from __future__ import annotations
 
 import hashlib
+import dataclasses
 import json
 import os
 import shutil
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,8 +44,8 @@ import zarr
 from . import intensity
 from .errors import MidnetError
 from .io import dtype_range
-from .restore import AUTO_OVERLAP, AUTO_TILE, _on_file_scale, _to_dtype
-from .tiling import _cores, _GlobalPoolStats, _ramp_two, final_output, tile_starts
+from .restore import AUTO_OVERLAP, AUTO_TILE, to_dtype, to_file_scale
+from .tiling import GlobalPoolStats, TilePlan, final_output, plan_tiles
 
 CHUNK = 1024  # output chunk side: the unit of resumption (whole chunk rows are written at once)
 PARTIAL = ".midnet-partial"
@@ -141,7 +145,7 @@ def measure_plane(plane: da.Array) -> PlaneScale:
         lo, hi = float(lo), float(hi)
         offset, span = (0.0, 1.0) if 0.0 <= lo and hi <= 1.0 else (lo, (hi - lo) or 1.0)
         ceiling = 0.0
-    scale = intensity.from_sample(_on_file_scale(np.asarray(sample), offset, span))
+    scale = intensity.from_sample(to_file_scale(np.asarray(sample), offset, span))
     return PlaneScale(offset, span, ceiling, scale.low, scale.span)
 
 
@@ -152,37 +156,28 @@ def _ceiling(dtype: np.dtype, largest: int) -> float:
     return data_ceiling(np.array([largest], dtype=dtype))
 
 
-class TileGrid:
-    """predict_tiled's tiling of an (h, w) plane for ``net``: aligned tiles, overlaps and cores."""
-
-    def __init__(self, net: torch.nn.Module, h: int, w: int, tile: int, overlap: int):
-        align = int(getattr(net, "padder_size", 1))
-        self.h, self.w = h, w
-        tile = max(align, tile // align * align)
-        overlap = min(overlap, tile // 2) // (2 * align) * (2 * align) if align > 1 else min(overlap, tile // 2)
-        self.ph, self.pw = -(-h // align) * align, -(-w // align) * align
-        self.ys, self.xs = tile_starts(self.ph, tile, overlap, align), tile_starts(self.pw, tile, overlap, align)
-        self.th, self.tw = min(tile, self.ph), min(tile, self.pw)
-        self.cores_y, self.cores_x = _cores(self.ys, self.th, self.ph, align), _cores(self.xs, self.tw, self.pw, align)
-        # pad_to_multiple's choice for the whole frame: reflection unless a side is too short
-        self.pad_mode = "reflect" if self.ph - h < h and self.pw - w < w else "replicate"
+def tile_plan(net: torch.nn.Module, h: int, w: int, tile: int, overlap: int) -> TilePlan:
+    """predict_tiled's tiling of an (h, w) plane for ``net`` (midnet/tiling.py's plan: the same tiles)."""
+    return plan_tiles(h, w, tile, overlap, int(getattr(net, "padder_size", 1)))
 
 
-def _tile_input(read: Callable, grid: TileGrid, scale: PlaneScale, y: int, x: int, chans: int) -> torch.Tensor:
+def _tile_input(read: Callable, grid: TilePlan, scale: PlaneScale, y: int, x: int, chans: int) -> torch.Tensor:
     """The network's input for the tile at (y, x): read, mapped as the whole frame is, padded as it is."""
     y1, x1 = min(y + grid.th, grid.h), min(x + grid.tw, grid.w)
-    values = scale.map.forward(_on_file_scale(read(y, y1, x, x1), scale.offset, scale.span))
+    values = scale.map.forward(to_file_scale(read(y, y1, x, x1), scale.offset, scale.span))
     tensor = torch.from_numpy(values)[None, None]
     pad_h, pad_w = y + grid.th - y1, x + grid.tw - x1
     if pad_h or pad_w:  # only tiles at the bottom or right edge reach into the frame's padding
-        tensor = F.pad(tensor, (0, pad_w, 0, pad_h), mode=grid.pad_mode)
+        # pad_to_multiple's choice for the whole frame: reflection unless a side is too short
+        mode = "reflect" if grid.ph - grid.h < grid.h and grid.pw - grid.w < grid.w else "replicate"
+        tensor = F.pad(tensor, (0, pad_w, 0, pad_h), mode=mode)
     return tensor.expand(-1, chans, -1, -1).contiguous() if chans > 1 else tensor
 
 
 @torch.inference_mode()
-def record_statistics(net, read, grid: TileGrid, scale: PlaneScale, on_tile=None) -> list[torch.Tensor] | None:
+def record_statistics(net, read, grid: TilePlan, scale: PlaneScale, on_tile=None) -> list[torch.Tensor] | None:
     """Pass 1: the whole-frame mean of every channel-attention pool, in the order of the pools (or None)."""
-    stats = _GlobalPoolStats(net)
+    stats = GlobalPoolStats(net)
     try:
         if not stats.pools:
             return None
@@ -190,8 +185,7 @@ def record_statistics(net, read, grid: TileGrid, scale: PlaneScale, on_tile=None
         chans = getattr(getattr(net, "config", None), "in_chans", 1)
         for iy, y in enumerate(grid.ys):
             for ix, x in enumerate(grid.xs):
-                (cy0, cy1), (cx0, cx1) = grid.cores_y[iy], grid.cores_x[ix]
-                stats.core = (cy0 - y, cy1 - y, cx0 - x, cx1 - x)
+                stats.core = grid.core(iy, ix)
                 net(_tile_input(read, grid, scale, y, x, chans))
                 if on_tile:
                     on_tile()
@@ -202,10 +196,10 @@ def record_statistics(net, read, grid: TileGrid, scale: PlaneScale, on_tile=None
 
 
 @torch.inference_mode()
-def restore_rows(net, read, grid: TileGrid, scale: PlaneScale, means, dtype, start: int = 0,
+def restore_rows(net, read, grid: TilePlan, scale: PlaneScale, means, dtype, start: int = 0,
                  on_tile=None) -> Iterator[tuple[int, np.ndarray]]:
     """Pass 2: (first row, restored rows in ``dtype``) from row ``start`` down, as the rows become final."""
-    stats = _GlobalPoolStats(net) if means is not None else None
+    stats = GlobalPoolStats(net) if means is not None else None
     if stats is not None:
         stats.means = {id(pool): mean for pool, mean in zip(stats.pools, means)}
     chans = getattr(getattr(net, "config", None), "in_chans", 1)
@@ -236,17 +230,11 @@ def restore_rows(net, read, grid: TileGrid, scale: PlaneScale, means, dtype, sta
 
 def _blend_row(net, read, grid, scale, iy, chans, out, weight, top, on_tile) -> None:
     """One row of tiles into the accumulators, blended with predict_tiled's windows in its order."""
-    ys, xs, th, tw = grid.ys, grid.xs, grid.th, grid.tw
-    y = ys[iy]
-    ov_top = ys[iy - 1] + th - y if iy > 0 else 0
-    ov_bottom = y + th - ys[iy + 1] if iy + 1 < len(ys) else 0
-    for ix, x in enumerate(xs):
+    th, tw, y = grid.th, grid.tw, grid.ys[iy]
+    for ix, x in enumerate(grid.xs):
         pred = final_output(net(_tile_input(read, grid, scale, y, x, chans)))
         pred = pred[0, 0] if chans == 1 else pred[0].mean(0)
-        ov_left = xs[ix - 1] + tw - x if ix > 0 else 0
-        ov_right = x + tw - xs[ix + 1] if ix + 1 < len(xs) else 0
-        win = _ramp_two(th, ov_top, ov_bottom, pred.device, pred.dtype)[:, None] * _ramp_two(
-            tw, ov_left, ov_right, pred.device, pred.dtype)[None, :]
+        win = grid.window(iy, ix, pred.device, pred.dtype)
         out[top : top + th, x : x + tw] += pred * win
         weight[top : top + th, x : x + tw] += win
         if on_tile:
@@ -256,7 +244,7 @@ def _blend_row(net, read, grid, scale, iy, chans, out, weight, top, on_tile) -> 
 def final_output_rows(rows: torch.Tensor, scale: PlaneScale, dtype) -> np.ndarray:
     """Network-scale rows back on the file's scale and in its dtype, as the in-memory restorer maps them."""
     values = scale.map.inverse(rows.float().cpu().numpy())
-    return _to_dtype(values, np.dtype(dtype), scale.offset, scale.span, scale.ceiling)
+    return to_dtype(values, np.dtype(dtype), scale.offset, scale.span, scale.ceiling)
 
 
 # ---------------------------------------------------------------- one plane into the store, resumable
@@ -278,7 +266,7 @@ def restore_plane(net, image: LazyImage, index: tuple[int, ...], store: Path, ti
     scale, means = progress.load()
     if scale is None:
         scale = measure_plane(plane[:body])
-    grid = TileGrid(net, body, w, tile or AUTO_TILE, AUTO_OVERLAP if overlap is None else overlap)
+    grid = tile_plan(net, body, w, tile or AUTO_TILE, AUTO_OVERLAP if overlap is None else overlap)
     if means is None and progress.rows == 0:
         means = record_statistics(net, read, grid, scale, on_tile)
         progress.save_statistics(scale, means)
@@ -366,11 +354,15 @@ def restore_zarr_file(source: Path, outdir: Path, suffix: str, spec, overwrite: 
     if final.exists() and not overwrite:
         return "skipped", f"{final} exists (use --overwrite to replace it)"
     try:
+        spec = block_spec(spec)
         image = open_lazy(source)
         store = final.parent / f".{final.name}{PARTIAL}"
         _prepare(store, image, spec)
         todo = [i for i in image.planes if not _PlaneProgress(store, i).finished]
         rows = spec.infobar if isinstance(spec.infobar, int) else 0
+        if spec.infobar == "auto":  # finding it needs the whole bottom band of every plane: not looked for
+            print(f"warning: {source}: --infobar auto is not looked for in Zarr or large tiled TIFF inputs; "
+                  "no rows kept (give --infobar ROWS to keep an info bar)", file=sys.stderr)
         tile, overlap = spec.options.get("tile"), spec.options.get("overlap")
         if client is not None:
             made = _planes_on_cluster(client, spec, source, store, todo, tile, overlap, rows, quiet)
@@ -381,6 +373,10 @@ def restore_zarr_file(source: Path, outdir: Path, suffix: str, spec, overwrite: 
         return "failed", str(exc) if str(source) in str(exc) else f"{source}: {exc}"
     except OSError as exc:
         return "failed", f"{source}: {exc.strerror or exc} ({exc.filename or final}); check the -o folder"
+    except Exception as exc:  # a plane's RuntimeError, ValueError...: this file fails, the batch goes on
+        from .distributed import failure
+
+        return "failed", failure(source, exc)
     return "restored", ""
 
 
@@ -391,37 +387,63 @@ def _planes_here(spec, image, store, todo, tile, overlap, rows, quiet) -> dict:
 
     restorer = spec.build()
     grid_tiles = 0
-    if todo and restorer.network is not None:
+    if todo and restorer.tile_network is not None:
         h, w = image.array.shape[-2:]
-        grid = TileGrid(restorer.network, h - rows, w, tile or AUTO_TILE, AUTO_OVERLAP if overlap is None else overlap)
+        grid = tile_plan(restorer.tile_network, h - rows, w, tile or AUTO_TILE, AUTO_OVERLAP if overlap is None else overlap)
         grid_tiles = 2 * len(grid.ys) * len(grid.xs) * len(todo)
     with tqdm(total=grid_tiles, desc=image.source.name, unit="tile", file=sys.stderr,
               disable=True if quiet else None) as bar:
-        for index in todo:
-            restore_plane(restorer.network, image, index, store, tile, overlap, rows, lambda: bar.update(1))
-    return restorer.provenance
+        made = block_provenance(restorer)
+        _remember(store, made)
+        for index in todo:  # a plane's error is the file's: the store keeps what was done, a rerun resumes
+            restore_plane(restorer.tile_network, image, index, store, tile, overlap, rows, lambda: bar.update(1))
+    return made
 
 
-def restore_plane_task(source: Path, store: Path, index: tuple[int, ...], tile, overlap, rows: int) -> dict:
+def block_spec(spec):
+    """The spec a block-by-block run builds its restorer from: engine torch at the precision asked.
+
+    Whole-frame engines (ONNX Runtime, OpenVINO) do not apply to blocks, whose tiles share whole-frame
+    statistics through torch hooks; TTA and ``--uncertainty`` (eight views of the whole plane) are refused.
+    """
+    if spec.uncertainty or spec.options.get("tta"):
+        raise MidnetError("--tta and --uncertainty do not apply to Zarr or large tiled TIFF inputs (restored block "
+                          "by block); drop them, or restore those inputs apart")
+    return dataclasses.replace(spec, options={**spec.options, "engine": "torch"})
+
+
+def block_provenance(restorer) -> dict:
+    """What a block-by-block output records: the restorer's provenance (engine torch, the precision its tile
+    network ran in) and that the planes went block by block."""
+    return {**restorer.provenance, "frames": "block by block"}
+
+
+def restore_plane_task(source: Path, store: Path, index: tuple[int, ...], tile, overlap, rows: int,
+                       name: str | None = None) -> dict:
     """One plane on a dask worker, with the restorer midnet/distributed.py's plugin built there."""
     from .distributed import worker_restorer
 
-    plugin = worker_restorer()
+    plugin = worker_restorer(name)
     with plugin.lock:
-        restore_plane(plugin.restorer.network, open_lazy(source), index, store, tile, overlap, rows)
-    return plugin.restorer.provenance
+        restore_plane(plugin.restorer.tile_network, open_lazy(source), index, store, tile, overlap, rows)
+    return block_provenance(plugin.restorer)
 
 
 def _planes_on_cluster(client, spec, source, store, todo, tile, overlap, rows, quiet) -> dict:
-    from .distributed import _progress, ensure_plugin
+    from .distributed import _progress, ensure_plugin, failure
 
-    ensure_plugin(client, spec)
+    name = ensure_plugin(client, spec)  # once per client: the files after this one reuse the workers' restorers
     n = len(todo)
     futures = client.map(restore_plane_task, [source] * n, [store] * n, todo, [tile] * n, [overlap] * n, [rows] * n,
-                         pure=False)
+                         name=name, pure=False)
     made = {}
     for future in _progress(futures, quiet):
-        made = future.result()  # a plane's error is the file's: the store keeps what was done, a rerun resumes
+        try:
+            made = future.result()
+        except Exception as exc:  # KilledWorker, or any error of a plane: the file's (the store keeps what was
+            client.cancel(futures)  # done, a rerun resumes); its other planes are not worth a worker's time
+            raise MidnetError(failure(source, exc)) from exc
+        _remember(store, made)
     return made
 
 
@@ -439,7 +461,7 @@ def _prepare(store: Path, image: LazyImage, spec) -> None:
     """Reuse a partial store made by the same run, else start one: level 0 chunked one plane at a time."""
     signature = _signature(image, spec)
     run = store / RUN_FILE
-    if run.is_file() and json.loads(run.read_text()) == signature:
+    if run.is_file() and json.loads(run.read_text()).get("signature") == signature:
         return
     if store.exists():
         shutil.rmtree(store)
@@ -448,12 +470,23 @@ def _prepare(store: Path, image: LazyImage, spec) -> None:
     shape = image.array.shape
     group.create_array("0", shape=shape, chunks=(1,) * (len(shape) - 2) + (CHUNK, CHUNK), dtype=image.array.dtype,
                        fill_value=0)
-    run.write_text(json.dumps(signature))
+    run.write_text(json.dumps({"signature": signature}))
+
+
+def _remember(store: Path, made: dict) -> None:
+    """Keep the restorer's provenance in the run file: a resumed run with no plane left still records it."""
+    run = store / RUN_FILE
+    state = json.loads(run.read_text())
+    if state.get("made") != made:
+        tmp = run.with_suffix(".tmp")
+        tmp.write_text(json.dumps({**state, "made": made}))
+        os.replace(tmp, run)
 
 
 def _finish(store: Path, image: LazyImage, final: Path, overwrite: bool, made: dict | None = None) -> None:
     """The pyramid and OME-Zarr metadata (ome-zarr's writer) and how it was made (the restorer's provenance,
-    attribute ``midnet``; none when every plane was done by an earlier run), then the store under its final name."""
+    attribute ``midnet``; from the run file when every plane was done by an earlier run), then the store under
+    its final name."""
     from ome_zarr.writer import write_multiscales_metadata
 
     group = zarr.open_group(str(store), mode="r+")
@@ -464,6 +497,8 @@ def _finish(store: Path, image: LazyImage, final: Path, overwrite: bool, made: d
         datasets.append({"path": str(k), "coordinateTransformations": [
             {"type": "scale", "scale": [s * f for s, f in zip(image.scale, factor)]}]})
     write_multiscales_metadata(group, datasets, axes=image.axes, name=final.name[: -len(".ome.zarr")])
+    run = store / RUN_FILE
+    made = made or (json.loads(run.read_text()).get("made") if run.is_file() else None)
     if made:
         group.attrs["midnet"] = made
     shutil.rmtree(store / "midnet-progress", ignore_errors=True)

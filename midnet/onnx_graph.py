@@ -37,6 +37,7 @@ from .cache import cache_path, cached, weights_sha256
 from .errors import MidnetError, one_line
 from .fast import inference_copy
 from .io import atomic_write
+from .runtime_info import midnet_version, package_version
 from .tiling import final_output
 
 GRAPH_VERSION = "1"  # bump when the exported graph changes (names, metadata, dynamic axes): old caches are not reused
@@ -61,16 +62,6 @@ class FinalOutput(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return final_output(self.net(x))
-
-
-def midnet_version() -> str:
-    """midnet's installed version (read here: importing the package from the core would make a cycle)."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("midnet")
-    except PackageNotFoundError:  # a source tree without installation
-        return "0.0.0+unknown"
 
 
 def cpu_inference_copy(net: nn.Module) -> nn.Module:
@@ -151,16 +142,8 @@ def _in_channels(net: nn.Module) -> int:
 
 def runtime_tag() -> str:
     """The versions that shape an exported file, for its cache name."""
-    return f"torch{torch.__version__}-onnx{_version('onnx')}-onnxscript{_version('onnxscript')}-graph{GRAPH_VERSION}"
-
-
-def _version(name: str) -> str:
-    """A package's version without importing it (onnx and onnxscript take seconds; a warm cache never needs them)."""
-    import sys
-    from importlib.metadata import version
-
-    module = sys.modules.get(name)
-    return getattr(module, "__version__", None) or version(name)
+    onnx, onnxscript = package_version("onnx"), package_version("onnxscript")
+    return f"torch{torch.__version__}-onnx{onnx}-onnxscript{onnxscript}-graph{GRAPH_VERSION}"
 
 
 def model_key(net: nn.Module) -> str:

@@ -22,14 +22,13 @@ allows it is in docs/performance.md.
 from __future__ import annotations
 
 import copy
-import functools
-from pathlib import Path
 
 import torch
 from torch import nn
 
 from .errors import MidnetError
 from .models.blocks import pad_to_multiple
+from .runtime_info import cpu_flags  # empty off Linux: then ``auto`` stays fp32
 
 PRECISIONS = ("fp32", "bf16", "fp16", "auto")
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -42,19 +41,6 @@ DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 # 8x finer: 7.4e-4 seen, bound 2.5e-3.
 TOLERANCE = {"fp32": 1e-4, "bf16": 2e-2, "fp16": 2.5e-3}
 NATIVE_BF16_FLAGS = ("avx512_bf16", "amx_bf16")  # /proc/cpuinfo names (Linux); Zen 4+, Cooper Lake, Sapphire Rapids+
-
-
-@functools.cache
-def cpu_flags() -> frozenset[str]:
-    """The CPU's feature flags as Linux reports them; empty elsewhere (then ``auto`` stays fp32)."""
-    try:
-        text = Path("/proc/cpuinfo").read_text(encoding="ascii", errors="replace")
-    except OSError:
-        return frozenset()
-    for line in text.splitlines():
-        if line.startswith("flags"):
-            return frozenset(line.partition(":")[2].split())
-    return frozenset()
 
 
 def native_bf16() -> bool:

@@ -30,6 +30,7 @@ from .errors import MidnetError
 from .fast import inference_copy
 from .infobar import InfobarSpec, resolve_infobar
 from .io import check_finite, data_ceiling, dtype_range, to_gray_float
+from .runtime_info import midnet_version
 from .tiling import predict_tiled, predict_whole
 from .zoo import DEFAULT_MODEL, file_state, load_model
 
@@ -52,6 +53,9 @@ class Restorer:
         self._restore_gray = restore_gray
         self.description = description
         self.network = network  # the inference copy, or None for a classical method
+        # the torch module that runs tiles, at the precision chosen (the inference copy or its bf16/fp16 copy):
+        # what a block-by-block caller (midnet/lazy.py) must run to make what this restorer makes
+        self.tile_network = network
         self.tta = tta
         self.on_tile: ProgressCallback | None = None
         self.made_with: Callable[[], dict] = lambda: {}  # set by make_restorer: see provenance
@@ -63,13 +67,7 @@ class Restorer:
         midnet's version, the method or model name, and for a network the weights' SHA-256,
         the engine and precision that actually ran, the tile size and overlap, and TTA.
         """
-        from importlib.metadata import PackageNotFoundError, version
-
-        try:  # as midnet/__init__.py does (importing the package from here would be an import cycle)
-            release = version("midnet")
-        except PackageNotFoundError:
-            release = "0.0.0+unknown"
-        return {"midnet": release, "method": self.description, "tta": self.tta, **self.made_with()}
+        return {"midnet": midnet_version(), "method": self.description, "tta": self.tta, **self.made_with()}
 
     def __call__(self, gray: np.ndarray) -> np.ndarray:
         """Restore one gray float image in [0, 1], shape (H, W): no info bar, no dtype handling (see :meth:`deblur`)."""
@@ -189,6 +187,7 @@ def _network_restorer(model, tile, overlap, device, engine, tta, precision="fp32
 
     restorer = Restorer(restore_gray, label, net, tta)
     restorer.choice = choice  # what engine="auto" measured (None otherwise): the command line reports it
+    restorer.tile_network = torch_net
     sha: list[str] = []
 
     def made_with() -> dict:
@@ -290,7 +289,7 @@ def _file_scale(array: np.ndarray) -> tuple[float, float]:
     return lo, (hi - lo) or 1.0
 
 
-def _to_dtype(values: np.ndarray, dtype: np.dtype, offset: float, span: float, ceiling: float) -> np.ndarray:
+def to_dtype(values: np.ndarray, dtype: np.dtype, offset: float, span: float, ceiling: float) -> np.ndarray:
     """File-scale [0, 1] values back in the file's dtype; integers clipped to 0..``ceiling``."""
     # in place, in float32: an 8192x8192 frame must not grow float64 temporaries
     out = values.astype(np.float32, copy=True)
@@ -307,7 +306,8 @@ def _to_dtype(values: np.ndarray, dtype: np.dtype, offset: float, span: float, c
     return out.astype(dtype, copy=False)
 
 
-def _on_file_scale(values: np.ndarray, offset: float, span: float) -> np.ndarray:
+def to_file_scale(values: np.ndarray, offset: float, span: float) -> np.ndarray:
+    """File values mapped to [0, 1] by (offset, span) (see _file_scale), in float32: :func:`to_dtype` undoes it."""
     out = values.astype(np.float32, copy=True)
     out -= offset
     out /= span
@@ -317,7 +317,7 @@ def _on_file_scale(values: np.ndarray, offset: float, span: float) -> np.ndarray
 def _gray_on_file_scale(colour: np.ndarray, offset: float, span: float) -> np.ndarray:
     """The channels' mean mapped to [0, 1] like the file (io.to_gray_float: one conversion in midnet)."""
     gray = to_gray_float(colour)  # on the dtype's scale: integer files are done, float files still need theirs
-    return gray if np.issubdtype(colour.dtype, np.integer) else _on_file_scale(gray, offset, span)
+    return gray if np.issubdtype(colour.dtype, np.integer) else to_file_scale(gray, offset, span)
 
 
 def _check_shape(array: np.ndarray) -> None:
@@ -353,12 +353,12 @@ def _deblur_array(restorer: Restorer, array: np.ndarray, infobar: InfobarSpec | 
     out = array.copy()  # the info bar, alpha and any untouched channel stay bit for bit
 
     def restored(gray: np.ndarray, unit_scale: bool = False) -> np.ndarray:
-        on_file_scale = gray if unit_scale else _on_file_scale(gray, offset, span)
+        on_file_scale = gray if unit_scale else to_file_scale(gray, offset, span)
         if spread is None:
-            return _to_dtype(restorer(on_file_scale), array.dtype, offset, span, ceiling)
+            return to_dtype(restorer(on_file_scale), array.dtype, offset, span, ceiling)
         mean, deviation = restorer.restore_with_spread(on_file_scale)
         np.maximum(spread[: h - rows], deviation * np.float32(span), out=spread[: h - rows])
-        return _to_dtype(mean, array.dtype, offset, span, ceiling)
+        return to_dtype(mean, array.dtype, offset, span, ceiling)
 
     if array.ndim == 2:
         out[: h - rows] = restored(body)

@@ -25,6 +25,7 @@ to its size multiple that padding has nothing left to do.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -87,7 +88,55 @@ def _cores(starts: list[int], tile: int, length: int, align: int) -> list[tuple[
     return list(zip(cuts, cuts[1:]))
 
 
-class _GlobalPoolStats:
+@dataclass(frozen=True)
+class TilePlan:
+    """How an (h, w) frame is tiled: the frame padded to (ph, pw), tiles of (th, tw) at rows ``ys`` and columns
+    ``xs``, each tile's core (a partition of the padded frame, for the whole-frame statistics) and its blend.
+
+    The one plan of :func:`predict_tiled` and of midnet/lazy.py's block-by-block restoration, so that both
+    run the same tiles and blend them with the same windows.
+    """
+
+    h: int
+    w: int
+    ph: int
+    pw: int
+    th: int
+    tw: int
+    ys: list[int]
+    xs: list[int]
+    cores_y: list[tuple[int, int]]
+    cores_x: list[tuple[int, int]]
+
+    def core(self, iy: int, ix: int) -> tuple[int, int, int, int]:
+        """The core of tile (iy, ix) in the tile's own coordinates: y0, y1, x0, x1."""
+        (cy0, cy1), (cx0, cx1), y, x = self.cores_y[iy], self.cores_x[ix], self.ys[iy], self.xs[ix]
+        return cy0 - y, cy1 - y, cx0 - x, cx1 - x
+
+    def window(self, iy: int, ix: int, device, dtype) -> torch.Tensor:
+        """Tile (iy, ix)'s blending weights: raised cosines over its overlaps with its neighbours."""
+        ys, xs, th, tw = self.ys, self.xs, self.th, self.tw
+        y, x = ys[iy], xs[ix]
+        ov_top = ys[iy - 1] + th - y if iy > 0 else 0
+        ov_bottom = y + th - ys[iy + 1] if iy + 1 < len(ys) else 0
+        ov_left = xs[ix - 1] + tw - x if ix > 0 else 0
+        ov_right = x + tw - xs[ix + 1] if ix + 1 < len(xs) else 0
+        return _ramp_two(th, ov_top, ov_bottom, device, dtype)[:, None] * _ramp_two(
+            tw, ov_left, ov_right, device, dtype)[None, :]
+
+
+def plan_tiles(h: int, w: int, tile: int, overlap: int, align: int = 1) -> TilePlan:
+    """The tiling of an (h, w) frame for a network of size multiple ``align``: tiles and overlaps aligned to
+    it (so every tile's feature maps line up with the whole frame's), the frame padded to it once."""
+    tile = max(align, tile // align * align)
+    overlap = min(overlap, tile // 2) // (2 * align) * (2 * align) if align > 1 else min(overlap, tile // 2)
+    ph, pw = -(-h // align) * align, -(-w // align) * align  # pad_to_multiple's size
+    ys, xs = tile_starts(ph, tile, overlap, align), tile_starts(pw, tile, overlap, align)
+    th, tw = min(tile, ph), min(tile, pw)
+    return TilePlan(h, w, ph, pw, th, tw, ys, xs, _cores(ys, th, ph, align), _cores(xs, tw, pw, align))
+
+
+class GlobalPoolStats:
     """Forward hooks on every global average pool: record sums over tile cores, or replay whole-frame means."""
 
     def __init__(self, model: nn.Module):
@@ -145,15 +194,10 @@ def predict_tiled(
         return out
     # Align tiles to the network's size multiple and pad the frame once, as the whole-image
     # forward does, so every tile's feature maps line up with the whole frame's.
-    tile = max(align, tile // align * align)
-    overlap = min(overlap, tile // 2) // (2 * align) * (2 * align) if align > 1 else min(overlap, tile // 2)
+    plan = plan_tiles(h, w, tile, overlap, align)
     padded = pad_to_multiple(image, align, mode="reflect")
-    ph, pw = padded.shape[-2:]
-
-    ys, xs = tile_starts(ph, tile, overlap, align), tile_starts(pw, tile, overlap, align)
-    th, tw = min(tile, ph), min(tile, pw)
-    cores_y, cores_x = _cores(ys, th, ph, align), _cores(xs, tw, pw, align)
-    stats = _GlobalPoolStats(model) if stats_passes > 1 and isinstance(model, nn.Module) else None
+    ph, pw, ys, xs, th, tw = plan.ph, plan.pw, plan.ys, plan.xs, plan.th, plan.tw
+    stats = GlobalPoolStats(model) if stats_passes > 1 and isinstance(model, nn.Module) else None
     if stats is not None and not stats.pools:
         stats.close()
         stats = None
@@ -169,19 +213,12 @@ def predict_tiled(
                 out = torch.zeros_like(padded)
                 weight = torch.zeros((1, 1, ph, pw), device=image.device, dtype=image.dtype)
             for iy, y in enumerate(ys):
-                ov_top = ys[iy - 1] + th - y if iy > 0 else 0
-                ov_bottom = y + th - ys[iy + 1] if iy + 1 < len(ys) else 0
                 for ix, x in enumerate(xs):
                     if stats is not None:
-                        (cy0, cy1), (cx0, cx1) = cores_y[iy], cores_x[ix]
-                        stats.core = (cy0 - y, cy1 - y, cx0 - x, cx1 - x)
+                        stats.core = plan.core(iy, ix)
                     pred = final_output(model(padded[:, :, y : y + th, x : x + tw]))
                     if last:
-                        ov_left = xs[ix - 1] + tw - x if ix > 0 else 0
-                        ov_right = x + tw - xs[ix + 1] if ix + 1 < len(xs) else 0
-                        win = _ramp_two(th, ov_top, ov_bottom, image.device, image.dtype)[:, None] * _ramp_two(
-                            tw, ov_left, ov_right, image.device, image.dtype
-                        )[None, :]
+                        win = plan.window(iy, ix, image.device, image.dtype)
                         out[:, :, y : y + th, x : x + tw] += pred * win
                         weight[:, :, y : y + th, x : x + tw] += win
                     done += 1

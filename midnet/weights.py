@@ -11,17 +11,17 @@ the package's ONNX or TorchScript weights, which are for other tools.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
+import json
 import os
 import pickle
 import re
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import Any
 
 import torch
+import safetensors.torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 from torch import nn
@@ -64,8 +64,7 @@ def read_weights(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict
     if not path.is_file():
         raise MidnetError(f"{path}: no such weights file")
     if path.suffix == ".zip":
-        with _package_weights(path) as inner:
-            return read_weights(inner)
+        return _package_weights(path)
     if path.suffix == ".safetensors":
         try:
             with safe_open(str(path), framework="pt") as f:
@@ -93,8 +92,7 @@ def read_metadata(path: str | os.PathLike) -> dict[str, str]:
     """The metadata of a ``.safetensors`` file without reading its tensors ({} for other formats)."""
     path = Path(path)
     if path.suffix == ".zip":
-        with _package_weights(path) as inner:
-            return read_metadata(inner)
+        return _package_weights(path)[1]
     if path.suffix != ".safetensors":
         return {}
     try:
@@ -104,14 +102,31 @@ def read_metadata(path: str | os.PathLike) -> dict[str, str]:
         raise MidnetError(f"{path}: not a readable .safetensors file ({one_line(exc)}); re-download or re-export it") from exc
 
 
-@contextlib.contextmanager
-def _package_weights(path: Path):
-    """The ``.safetensors`` attachment of a midnet-made BMZ package, as a temporary file."""
+def _package_weights(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """The state dict and metadata of a midnet-made BMZ package's ``.safetensors`` attachment, read in memory."""
     data, name = read_package_attachment(path)
-    with tempfile.TemporaryDirectory(prefix="midnet-bmz-") as tmp:
-        inner = Path(tmp) / name
-        inner.write_bytes(data)
-        yield inner
+    try:
+        return safetensors.torch.load(data), _safetensors_metadata(data)
+    except (SafetensorError, ValueError, TypeError) as exc:
+        raise unreadable_package(path, f"{name} is not a readable .safetensors file ({one_line(exc, 120)})") from exc
+
+
+def _safetensors_metadata(data: bytes) -> dict[str, str]:
+    """The ``__metadata__`` of safetensors ``data`` that safetensors.torch.load accepted (it returns no metadata).
+
+    The format: an 8-byte little-endian header length, then that header as JSON.
+    """
+    length = int.from_bytes(data[:8], "little")
+    meta = json.loads(data[8:8 + length]).get("__metadata__") or {}
+    if not isinstance(meta, dict) or not all(isinstance(v, str) for v in meta.values()):
+        raise ValueError("__metadata__ is not a mapping of strings")
+    return meta
+
+
+def unreadable_package(path: Path, what: str) -> MidnetError:
+    """The one-line error for a zip that cannot be a package midnet made, saying what is wrong with it."""
+    return MidnetError(f"not a readable midnet BMZ package: {path}: {what}; "
+                       "re-download it or re-export it with `midnet export --format bmz`")
 
 
 def _package_member(archive: zipfile.ZipFile, name: str, limit: int, path: Path) -> bytes:
@@ -127,7 +142,14 @@ def _package_member(archive: zipfile.ZipFile, name: str, limit: int, path: Path)
     if info.file_size > limit:
         raise MidnetError(f"{path}: {name!r} declares {info.file_size:,} bytes (limit {limit:,}); "
                           "refusing to decompress it; re-export the package with `midnet export`")
-    return archive.read(info)
+    try:
+        return archive.read(info)
+    except NotImplementedError as exc:  # a RuntimeError too: first
+        raise unreadable_package(path, f"{name!r} uses a compression method Python's zipfile cannot read "
+                                       f"({one_line(exc, 120)})") from exc
+    except RuntimeError as exc:  # zipfile's word for an encrypted member (its message repeats the whole ZipInfo)
+        what = " is encrypted; midnet reads no passwords" if info.flag_bits & 0x1 else f": {one_line(exc, 120)}"
+        raise unreadable_package(path, f"{name!r}{what}") from exc
 
 
 def read_package_attachment(path: str | os.PathLike) -> tuple[bytes, str]:
@@ -135,27 +157,47 @@ def read_package_attachment(path: str | os.PathLike) -> tuple[bytes, str]:
     import yaml
 
     path = Path(path)
-    foreign = (f"{path}: not a BioImage Model Zoo package exported by midnet; midnet runs only its own "
-               "packages (`midnet export --format bmz`); run others with bioimageio.core or deepImageJ")
     try:
         with zipfile.ZipFile(path) as archive:
-            names = set(archive.namelist())
-            rdf_name = next((n for n in ("rdf.yaml", "bioimageio.yaml") if n in names), None)
-            if rdf_name is None:
-                raise MidnetError(foreign)
-            rdf = yaml.safe_load(_package_member(archive, rdf_name, PACKAGE_RDF_LIMIT, path))
-            own = (rdf.get("config") or {}).get("midnet") if isinstance(rdf, dict) else None
-            if not isinstance(own, dict) or own.get("format") != PACKAGE_FORMAT:
-                raise MidnetError(foreign)
+            own = _midnet_section(archive, path)
             name, digest = own.get("weights"), own.get("weights_sha256")
-            if not isinstance(name, str) or not name.endswith(".safetensors") or "/" in name or "\\" in name:
+            if not (isinstance(name, str) and name.endswith(".safetensors") and name.isprintable()
+                    and "/" not in name and "\\" not in name):
                 raise MidnetError(f"{path}: its config.midnet.weights is not a .safetensors file name; re-export it")
             data = _package_member(archive, name, PACKAGE_WEIGHTS_LIMIT, path)
-    except (zipfile.BadZipFile, yaml.YAMLError, OSError, EOFError) as exc:
-        raise MidnetError(f"{path}: not a readable zip package ({one_line(exc, 120)}); re-download or re-export it") from exc
+    except MidnetError:  # a ValueError too: said already
+        raise
+    except yaml.YAMLError as exc:
+        raise unreadable_package(path, f"its rdf.yaml is not YAML ({one_line(exc, 120)})") from exc
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError) as exc:
+        raise unreadable_package(path, f"not a readable zip file ({one_line(exc, 120)})") from exc
     if hashlib.sha256(data).hexdigest() != digest:
         raise MidnetError(f"{path}: {name} does not match the SHA-256 its rdf.yaml records; the package is damaged")
     return data, name
+
+
+def _midnet_section(archive: zipfile.ZipFile, path: Path) -> dict:
+    """``config.midnet`` of the package's rdf.yaml, checked to be a mapping of midnet's format."""
+    import yaml
+
+    foreign = (f"{path}: not a BioImage Model Zoo package exported by midnet; midnet runs only its own "
+               "packages (`midnet export --format bmz`); run others with bioimageio.core or deepImageJ")
+    names = set(archive.namelist())
+    rdf_name = next((n for n in ("rdf.yaml", "bioimageio.yaml") if n in names), None)
+    if rdf_name is None:
+        raise MidnetError(foreign)
+    rdf = yaml.safe_load(_package_member(archive, rdf_name, PACKAGE_RDF_LIMIT, path))
+    if not isinstance(rdf, dict):  # yaml gives lists, strings, numbers as readily as mappings
+        raise unreadable_package(path, f"its {rdf_name} holds a {type(rdf).__name__}, not a mapping")
+    config = rdf.get("config")
+    if config is not None and not isinstance(config, dict):
+        raise unreadable_package(path, f"config in its {rdf_name} is a {type(config).__name__}, not a mapping")
+    section = (config or {}).get("midnet")
+    if section is not None and not isinstance(section, dict):
+        raise unreadable_package(path, f"config.midnet in its {rdf_name} is a {type(section).__name__}, not a mapping")
+    if section is None or section.get("format") != PACKAGE_FORMAT:
+        raise MidnetError(foreign)
+    return section
 
 
 def _unwrap_state_dict(obj: Any, path: Path) -> dict[str, torch.Tensor]:

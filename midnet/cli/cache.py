@@ -1,4 +1,4 @@
-"""``midnet cache``: where midnet keeps exported models (midnet/cache.py), what is there, and emptying it."""
+"""``midnet cache``: where midnet keeps what it derives from a network (midnet/cache.py), what is there, emptying it."""
 
 from __future__ import annotations
 
@@ -13,13 +13,16 @@ def _size(n: int) -> str:
     return f"{n} B"
 
 
-@click.command("cache", short_help="Show or clear the cache of exported models.")
+@click.command("cache", short_help="Show or clear the cache of exported and compiled models.")
 @click.option("--path", "show_path", is_flag=True, help="Print the cache folder and nothing else.")
-@click.option("--clear", is_flag=True, help="Remove everything in the cache; it is rebuilt when needed.")
+@click.option("--clear", is_flag=True, help="Remove every cached file midnet made (a write under way stays); it is rebuilt when needed.")
 def cache_cmd(show_path: bool, clear: bool) -> None:
-    """List the cache of exported models (ONNX files of --engine onnx...), print its folder or clear it.
+    """List the cache, print its folder or clear it.
 
-    The folder is the user cache folder (e.g. ~/.cache/midnet), or $MIDNET_CACHE_DIR when set.
+    The cache holds the ONNX export of each network (--engine onnx, openvino), OpenVINO's
+    compiled models and --engine auto's measurements. Its folder is the user cache folder
+    (e.g. ~/.cache/midnet), or $MIDNET_CACHE_DIR when set; only midnet's subfolders of it
+    (onnx, openvino, engine-choice) are listed or cleared.
     """
     from .. import cache
 

@@ -102,6 +102,9 @@ def deblur_on_dask(inputs, outdir: str, restorer: dict, infobar, *, recursive: b
         raise click.UsageError("--only-blurry does not combine with --cluster, --scheduler or Zarr inputs yet; "
                                "select the files with `midnet score` first")
     zarrs = [Path(i) for i in inputs if is_lazy(Path(i))]  # Zarr stores and large tiled TIFFs: block by block
+    if zarrs and (uncertainty or restorer.get("tta")):  # refused before any work (midnet.lazy.block_spec)
+        raise click.UsageError(f"--tta and --uncertainty do not apply to Zarr or large tiled TIFF inputs ({zarrs[0]}, "
+                               "restored block by block); drop them, or restore those inputs apart")
     files = [i for i in inputs if Path(i) not in zarrs]
     try:
         jobs = plan_jobs(collect_inputs(files, recursive), Path(outdir), suffix, fmt, compare, uncertainty) if files else []

@@ -9,16 +9,16 @@ reports no tiles) stops at the end of that frame.
 
 from __future__ import annotations
 
-import importlib.util
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from .. import engines, restore
 from ..classical import CLASSICAL_METHODS
 from ..errors import MidnetError, one_line
+from ..precision import PRECISIONS as NUMBER_FORMATS
 from ..zoo import PRESETS
 
 FILE_CHOICE = "weights file or BMZ package..."
@@ -26,15 +26,11 @@ SHIPPED_MODELS = tuple(name for name, preset in PRESETS.items() if preset.weight
 MODEL_CHOICES = (*SHIPPED_MODELS, FILE_CHOICE, *CLASSICAL_METHODS)
 
 
-def engine_choices() -> tuple[str, ...]:
-    """The engines make_restorer takes (midnet/engines.py lists them), and "auto" where midnet can choose."""
-    names = tuple(engines.engine_names()) if hasattr(engines, "engine_names") else ("torch", "onnx")
-    if importlib.util.find_spec("midnet.engine_choice") is not None:  # measures once per machine and model
-        names += ("auto",)
-    return names
-
-
-ENGINES = engine_choices()
+# the choices and defaults of `midnet deblur` (midnet/cli): engine auto measures once per machine and model which
+# engine and precision run fastest here (midnet/engine_choice.py); precision auto takes bf16 where the CPU has it
+ENGINES = ("auto", *engines.engine_names())
+PRECISIONS = ("auto", *(p for p in NUMBER_FORMATS if p != "auto"))
+DEFAULT_ENGINE = DEFAULT_PRECISION = "auto"
 INFOBAR_CHOICES = ("auto", "rows", "none")
 
 
@@ -49,7 +45,8 @@ class Settings:
     model: str
     infobar: str | int = "auto"  # "auto", "none" or a number of bottom rows
     tile: int | None = None  # None: make_restorer's automatic choice
-    engine: str = "torch"
+    engine: str = DEFAULT_ENGINE
+    precision: str = DEFAULT_PRECISION
 
     @property
     def is_classical(self) -> bool:
@@ -65,6 +62,7 @@ class Outcome:
     message: str = ""
     tiles: int = 0  # on_tile calls seen
     tiles_total: int = 0  # the frame's tile count the last call reported
+    provenance: dict = field(default_factory=dict)  # "done": Restorer.provenance, what actually ran
 
 
 def frames_of(data, rgb: bool) -> tuple[int, bool]:
@@ -88,7 +86,8 @@ def build_restorer(settings: Settings, on_tile: Callable[[int, int], None]) -> r
     """The restorer for ``settings``: through make_restorer, the one constructor."""
     if settings.is_classical:
         return restore.make_restorer(None, method=settings.model, on_tile=on_tile)
-    return restore.make_restorer(settings.model, tile=settings.tile, on_tile=on_tile, engine=settings.engine)
+    return restore.make_restorer(settings.model, tile=settings.tile, on_tile=on_tile, engine=settings.engine,
+                                 precision=settings.precision)
 
 
 def run(data, rgb: bool, settings: Settings, cancel: threading.Event,
@@ -123,7 +122,8 @@ def run(data, rgb: bool, settings: Settings, cancel: threading.Event,
                 out[frame_index] = restored
             if report is not None:
                 report((frame_index + 1) / count)
-        return Outcome("done", out, tiles=tiles, tiles_total=tiles_total)
+        # read after the run: the engine and precision auto chose, the weights' SHA-256, midnet's version
+        return Outcome("done", out, tiles=tiles, tiles_total=tiles_total, provenance=restorer.provenance)
     except Cancelled:
         return Outcome("cancelled", tiles=tiles, tiles_total=tiles_total)
     except MidnetError as exc:

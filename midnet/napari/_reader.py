@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import MidnetError
+from ..errors import MidnetError, one_line
 from ..io import TIFF_SUFFIXES, ImageData, read_image
 from ..metadata import pixel_size_nm
 
@@ -22,7 +22,12 @@ SAMPLE = "sem_blurry_sample.png"
 
 
 def get_reader(path: str | list[str]) -> Callable[[str], list[tuple]] | None:
-    """npe2 reader hook: ``read_sem_tiff`` for one TIFF file, None for anything else (other readers try)."""
+    """npe2 reader hook: ``read_sem_tiff`` for one file tifffile can open, None for anything else.
+
+    Readability is decided here, not in the reader function: a file tifffile cannot parse
+    (not a TIFF, a header cut short) gets None, so napari silently tries its other readers
+    instead of showing an error.
+    """
     if isinstance(path, (list, tuple)):
         if len(path) != 1:
             return None
@@ -30,9 +35,12 @@ def get_reader(path: str | list[str]) -> Callable[[str], list[tuple]] | None:
     p = Path(path)
     if p.suffix.lower() not in TIFF_SUFFIXES or not p.is_file():
         return None
-    with open(p, "rb") as f:  # the TIFF signature: II*\0, MM\0*, or BigTIFF's II+\0 / MM\0+
-        head = f.read(4)
-    if head[:2] not in (b"II", b"MM"):
+    import tifffile
+
+    try:  # parses the header and the first page's tags only; the pixels are read later
+        with tifffile.TiffFile(p) as tif:
+            tif.pages.first.shape  # noqa: B018 (touching it parses the first page)
+    except Exception:  # tifffile raises TiffFileError, ValueError, struct.error... for a file it cannot parse
         return None
     return read_sem_tiff
 
@@ -59,17 +67,28 @@ def layer_data(image: ImageData, name: str) -> tuple:
 
 
 def read_sem_tiff(path: str | list[str]) -> list[tuple]:
-    """Read one TIFF with midnet's reader; a file it cannot decode is a one-line notification, then napari's turn."""
+    """Read one TIFF with midnet's reader; never raises (napari would show a traceback dialog).
+
+    A file whose pixels midnet cannot decode after all (data cut short, a missing codec)
+    is one notification line in midnet's words, and npe2's "no layers" value ``[(None,)]``,
+    which napari accepts without an error of its own.
+    """
     if isinstance(path, (list, tuple)):
         path = path[0]
     try:
         image = read_image(path)
     except MidnetError as exc:
-        from napari.utils.notifications import show_error
-
-        show_error(str(exc))  # what is wrong with the file, in midnet's words
-        raise  # napari then offers its other TIFF readers
+        return _nothing_read(str(exc))
+    except Exception as exc:  # a decoder's own exception: still one line, not a traceback dialog
+        return _nothing_read(f"{path}: cannot read this TIFF ({type(exc).__name__}: {one_line(exc, 200)})")
     return [layer_data(image, Path(path).stem)]
+
+
+def _nothing_read(message: str) -> list[tuple]:
+    from napari.utils.notifications import show_error
+
+    show_error(message)
+    return [(None,)]  # npe2's null layer sentinel: the reader handled the file and adds no layer
 
 
 def sample_micrograph() -> list[tuple]:

@@ -18,11 +18,12 @@ from magicgui.widgets import ComboBox, Container, FileEdit, ProgressBar, PushBut
 from napari.layers import Image
 from napari.qt.threading import thread_worker
 from napari.utils.notifications import show_error, show_info
-from qtpy.QtCore import QObject, Signal
+from qtpy.QtCore import QEvent, QObject, Signal
 
 from ..errors import MidnetError
 from . import _compare
-from ._job import ENGINES, FILE_CHOICE, INFOBAR_CHOICES, MODEL_CHOICES, Outcome, Settings, frames_of, run
+from ._job import (DEFAULT_ENGINE, DEFAULT_PRECISION, ENGINES, FILE_CHOICE, INFOBAR_CHOICES, MODEL_CHOICES, PRECISIONS,
+                   Outcome, Settings, frames_of, run)
 
 PROGRESS_STEPS = 1000
 RESTORED_SUFFIX = " restored"
@@ -32,6 +33,19 @@ class _Relay(QObject):
     """Carries progress from the worker thread to the GUI thread (a queued Qt connection)."""
 
     progress = Signal(float)
+
+
+class _CloseWatch(QObject):
+    """Calls ``on_close`` when the widget is closed or taken out of its window (napari's dock 'x' un-parents it)."""
+
+    def __init__(self, on_close):
+        super().__init__()
+        self._on_close = on_close
+
+    def eventFilter(self, watched, event) -> bool:  # noqa: N802 (Qt's name)
+        if event.type() == QEvent.Close or (event.type() == QEvent.ParentChange and watched.parent() is None):
+            self._on_close()
+        return False  # the widget still gets the event
 
 
 class RestoreWidget(Container):
@@ -51,6 +65,8 @@ class RestoreWidget(Container):
         self._build_form()
         self.plot = _compare.ProfilePlot()
         self.native.layout().addWidget(self.plot)
+        self._close_watch = _CloseWatch(self._stop_run)  # closing the widget cancels its run
+        self.native.installEventFilter(self._close_watch)
 
     # ------------------------------------------------------------------ form
 
@@ -61,7 +77,8 @@ class RestoreWidget(Container):
         self.infobar = ComboBox(label="info bar", choices=INFOBAR_CHOICES, value="auto")
         self.rows = SpinBox(label="bar rows", min=1, max=1_000_000, value=64, visible=False)
         self.tile = SpinBox(label="tile (0 = auto)", min=0, max=65_536, step=64, value=0)
-        self.engine = ComboBox(label="engine", choices=ENGINES, value=ENGINES[0])
+        self.engine = ComboBox(label="engine", choices=ENGINES, value=DEFAULT_ENGINE)  # as `midnet deblur`
+        self.precision = ComboBox(label="precision", choices=PRECISIONS, value=DEFAULT_PRECISION)
         self.restore_button = PushButton(text="Restore")
         self.cancel_button = PushButton(text="Cancel", enabled=False)
         self.progress = ProgressBar(label="progress", min=0, max=PROGRESS_STEPS, value=0)
@@ -70,7 +87,7 @@ class RestoreWidget(Container):
         run_row = Container(layout="horizontal", labels=False, widgets=[self.restore_button, self.cancel_button])
         look_row = Container(layout="horizontal", labels=False, widgets=[self.compare_button, self.profile_button])
         self.extend([self.image, self.model, self.weights, self.infobar, self.rows, self.tile, self.engine,
-                     run_row, self.progress, look_row])
+                     self.precision, run_row, self.progress, look_row])
         self.model.changed.connect(self._on_model)
         self.infobar.changed.connect(lambda value: setattr(self.rows, "visible", value == "rows"))
         self.restore_button.changed.connect(lambda: self.start())
@@ -86,6 +103,7 @@ class RestoreWidget(Container):
         network = not Settings(value).is_classical
         self.tile.enabled = network
         self.engine.enabled = network
+        self.precision.enabled = network
 
     def settings(self) -> Settings:
         """The form as :class:`Settings`; a MidnetError when a model file is asked for but not given."""
@@ -97,7 +115,8 @@ class RestoreWidget(Container):
                                   "or a BMZ package of a midnet model")
             model = str(path)
         infobar = int(self.rows.value) if self.infobar.value == "rows" else self.infobar.value
-        return Settings(model=model, infobar=infobar, tile=int(self.tile.value) or None, engine=self.engine.value)
+        return Settings(model=model, infobar=infobar, tile=int(self.tile.value) or None, engine=self.engine.value,
+                        precision=self.precision.value)
 
     # ------------------------------------------------------------------ running
 
@@ -146,13 +165,16 @@ class RestoreWidget(Container):
         self._cancel.set()
         self.cancel_button.enabled = False
 
+    def _stop_run(self) -> None:
+        self._cancel.set()  # only the flag: the widget's Qt parts may be on their way out
+
     def _on_progress(self, fraction: float) -> None:
         self.progress.value = int(round(min(max(fraction, 0.0), 1.0) * PROGRESS_STEPS))
 
     def _on_returned(self, layer: Image, settings: Settings, outcome: Outcome) -> None:
         self.last_outcome = outcome
         if outcome.status == "done":
-            self._pair = (layer, self._add_result(layer, settings, outcome.array))
+            self._pair = (layer, self._add_result(layer, settings, outcome))
         elif outcome.status == "cancelled":
             self.progress.value = 0
             show_info(f"restoring {layer.name!r} cancelled; nothing was added")
@@ -163,14 +185,17 @@ class RestoreWidget(Container):
         self._busy = False
         self.restore_button.enabled, self.cancel_button.enabled = True, False
 
-    def _add_result(self, layer: Image, settings: Settings, array: np.ndarray) -> Image:
-        """The restored layer: named after the input, with its scale, translate, units and metadata."""
+    def _add_result(self, layer: Image, settings: Settings, outcome: Outcome) -> Image:
+        """The restored layer: named after the input, with its scale, translate, units and metadata.
+
+        Its metadata's ``midnet`` entry is the restorer's provenance (what ran: the engine and
+        precision ``auto`` chose, the weights' SHA-256, midnet's version), as every output file records.
+        """
         metadata = dict(layer.metadata)
-        metadata["midnet"] = {"restored_from": layer.name, "model": settings.model, "infobar": settings.infobar,
-                              "tile": settings.tile, "engine": None if settings.is_classical else settings.engine}
+        metadata["midnet"] = {"restored_from": layer.name, "infobar": settings.infobar, **outcome.provenance}
         return self.viewer.add_image(
-            array, name=layer.name + RESTORED_SUFFIX, rgb=layer.rgb, scale=layer.scale, translate=layer.translate,
-            rotate=layer.rotate, shear=layer.shear, units=layer.units, axis_labels=layer.axis_labels,
+            outcome.array, name=layer.name + RESTORED_SUFFIX, rgb=layer.rgb, scale=layer.scale,
+            translate=layer.translate, rotate=layer.rotate, shear=layer.shear, units=layer.units, axis_labels=layer.axis_labels,
             metadata=metadata, colormap=layer.colormap, contrast_limits=layer.contrast_limits, gamma=layer.gamma,
         )
 

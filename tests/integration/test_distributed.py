@@ -116,14 +116,14 @@ def test_the_thread_count_moves_a_few_pixels_by_one_grey_level_at_most(client, m
         assert np.abs(one - two).max() <= 1
 
 
-def kill_worker_once(job, overwrite, output_is_input):
+def kill_worker_once(job, overwrite, output_is_input, plugin=None):
     """The batch's task, but the first time it meets crop-*1-1* it kills its own worker process outright."""
     marker = job.output.parent / "killed-once"
     if "1-1" in job.source.name and not marker.exists():
         marker.parent.mkdir(parents=True, exist_ok=True)
         marker.write_text(str(os.getpid()))
         os.kill(os.getpid(), signal.SIGKILL)
-    return restore_file(job, overwrite, output_is_input)
+    return restore_file(job, overwrite, output_is_input, plugin)
 
 
 def test_a_killed_workers_file_is_restored_by_another(client, micrographs, model_file, alone, tmp_path):
@@ -191,3 +191,62 @@ def test_cli_on_a_scheduler_reports_a_bad_file_at_the_end_and_resumes(client, mi
     assert not [p for p in (tmp_path / "out").iterdir() if ".tmp" in p.name or ".midnet-partial" in p.name]
     second = CliRunner().invoke(cli, args, obj={})  # a rerun skips what is done
     assert "0 restored, 3 skipped, 1 failed" in second.output and second.exit_code == 1
+
+
+def test_two_specs_on_one_scheduler_keep_their_own_restorers(client, model_file):
+    from midnet.distributed import ensure_plugin, release_plugins, worker_restorer
+
+    a = RestorerSpec({"model": str(model_file), "tile": 64, "overlap": 32}, "none")
+    b = RestorerSpec({"model": str(model_file), "tile": 96, "overlap": 32}, "none")
+    name_a, name_b = ensure_plugin(client, a), ensure_plugin(client, b)  # as two runs on one scheduler would
+    assert name_a != name_b and name_a.startswith("midnet-restorer-")
+
+    def built(name, dask_worker):
+        return id(dask_worker.plugins[name].restorer)
+
+    first = client.run(built, name_a)
+    assert ensure_plugin(client, a) == name_a and client.run(built, name_a) == first  # once per client: not rebuilt
+
+    def tile(name):
+        return worker_restorer(name).spec.options["tile"]
+
+    assert client.gather([client.submit(tile, n, pure=False) for n in (name_a, name_b)]) == [64, 96]
+    release_plugins(client)  # the end of a run: its restorers leave the workers
+    left = client.run(lambda dask_worker: [n for n in dask_worker.plugins if n.startswith("midnet-restorer")])
+    assert not any(name in names for names in left.values() for name in (name_a, name_b))
+
+
+def test_engine_auto_is_chosen_once_on_the_client_at_the_workers_thread_count(client, model_file, monkeypatch):
+    from midnet import engine_choice
+    from midnet.distributed import ensure_plugin, release_plugins
+
+    threads = []
+
+    def choose(net, precision="auto"):  # stands in for the minute of timing: what matters is where and how often
+        threads.append(torch.get_num_threads())
+        return engine_choice.Choice("torch", "bf16", measured=False)
+
+    monkeypatch.setattr(engine_choice, "choose_engine", choose)
+    spec = RestorerSpec({"model": str(model_file), "tile": 64, "engine": "auto", "precision": "auto"}, "none")
+    name = ensure_plugin(client, spec)
+    assert threads == [1]  # here, once, at the workers' one thread each
+    ran = client.run(lambda dask_worker: (dask_worker.plugins[name].spec.options["engine"],
+                                          dask_worker.plugins[name].restorer.provenance["precision"]))
+    assert set(ran.values()) == {("torch", "bf16")}  # the workers got the choice; none measured its own
+    release_plugins(client)
+
+
+def test_a_zarr_plane_that_fails_on_the_cluster_fails_its_file_only(client, model_file, tmp_path):
+    from midnet.lazy import restore_zarr_file
+
+    stack = np.random.default_rng(4).integers(0, 255, (3, 48, 64), dtype=np.uint8)
+    for name in ("bad.zarr", "good.zarr"):
+        zarr.open_array(str(tmp_path / name), mode="w", shape=stack.shape, chunks=(1, 48, 64), dtype=np.uint8)[:] = stack
+    chunk = tmp_path / "bad.zarr" / "c" / "1" / "0" / "0"
+    assert chunk.is_file()
+    chunk.write_bytes(b"not zstd")  # plane 1 cannot be decoded: the codec's own error on a worker
+    spec = RestorerSpec({"model": str(model_file), "tile": 64, "overlap": 32}, "none")
+    status, why = restore_zarr_file(tmp_path / "bad.zarr", tmp_path / "out", "", spec, client=client, quiet=True)
+    assert status == "failed" and "bad.zarr" in why and "\n" not in why
+    assert restore_zarr_file(tmp_path / "good.zarr", tmp_path / "out", "", spec, client=client, quiet=True) == (
+        "restored", "")

@@ -13,6 +13,7 @@ import midnet  # noqa: E402
 from midnet.napari._compare import grid  # noqa: E402
 from midnet.napari._job import FILE_CHOICE  # noqa: E402
 from midnet.napari._widget import RestoreWidget  # noqa: E402
+from midnet.restore import make_restorer  # noqa: E402
 from tests.conftest import smooth_image  # noqa: E402
 
 WAIT_MS = 120_000  # a 2-core CI machine shared with other jobs; the runs themselves take seconds
@@ -49,10 +50,13 @@ def test_restores_a_real_micrograph_like_midnet_deblur(viewer, qtbot, sem_pairs)
     layer = viewer.add_image(crop, name="3-1", scale=(4.0, 4.0), translate=(10.0, -5.0),
                              metadata={"source": "3-1.png"})
     widget = _widget(viewer)
+    # the widget's defaults are auto (as `midnet deblur`), deblur()'s are torch fp32: name one engine and
+    # precision for both, so the two runs are the same computation
+    widget.engine.value, widget.precision.value = "torch", "fp32"
     outcome = _run(qtbot, widget, layer)
     assert outcome.status == "done", outcome.message
     result = viewer.layers["3-1 restored"]
-    expected = midnet.deblur(crop, model="midnet-sem", infobar="auto")
+    expected = midnet.deblur(crop, model="midnet-sem", infobar="auto", engine="torch", precision="fp32")
     assert result.data.dtype == crop.dtype
     # the same restorer code on the same CPU in another thread: bit for bit, not "close"
     np.testing.assert_array_equal(result.data, expected)
@@ -61,6 +65,9 @@ def test_restores_a_real_micrograph_like_midnet_deblur(viewer, qtbot, sem_pairs)
     np.testing.assert_array_equal(result.scale, layer.scale)
     np.testing.assert_array_equal(result.translate, layer.translate)
     assert result.metadata["source"] == "3-1.png"
+    made = result.metadata["midnet"]
+    assert (made["engine"], made["precision"], made["model"]) == ("torch", "fp32", "midnet-sem")
+    assert made["weights_sha256"] == make_restorer("midnet-sem").provenance["weights_sha256"]
 
 
 def test_a_stack_is_restored_frame_by_frame_with_the_input_geometry(viewer, qtbot):
@@ -78,7 +85,7 @@ def test_a_stack_is_restored_frame_by_frame_with_the_input_geometry(viewer, qtbo
     np.testing.assert_array_equal(result.data, expected)
     np.testing.assert_array_equal(result.scale, layer.scale)
     np.testing.assert_array_equal(result.translate, layer.translate)
-    assert result.metadata["operator"] == "lab" and result.metadata["midnet"]["model"] == "unsharp"
+    assert result.metadata["operator"] == "lab" and result.metadata["midnet"]["method"] == "unsharp"
     assert widget.progress.value == widget.progress.max
 
 
@@ -88,12 +95,66 @@ def test_cancel_stops_a_tiled_run_mid_frame(viewer, qtbot):
     widget = _widget(viewer)
     widget.tile.value = 64  # 64-px tiles with two passes: about a hundred tiles for this one frame
     widget.infobar.value = "none"
+    widget.engine.value = "torch"  # the default, auto, would first measure the engines (tens of seconds here)
     widget._relay.progress.connect(lambda _fraction: widget.cancel())  # Cancel as soon as the first tile reports
     outcome = _run(qtbot, widget, layer)
     assert outcome.status == "cancelled"
     assert 1 <= outcome.tiles < outcome.tiles_total, f"{outcome.tiles} of {outcome.tiles_total} tiles ran"
     assert [lay.name for lay in viewer.layers] == ["big"]
     assert widget.restore_button.enabled and not widget.cancel_button.enabled
+
+
+def test_the_defaults_and_choices_are_those_of_midnet_deblur(viewer):
+    from midnet.cli import cli
+
+    options = {p.name: p for p in cli.commands["deblur"].params}
+    widget = _widget(viewer)
+    for name in ("engine", "precision"):
+        field = getattr(widget, name)
+        assert field.value == options[name].default, f"{name}: the widget and the command line differ"
+        assert set(field.choices) == set(options[name].type.choices)
+
+
+def test_the_result_records_the_engine_and_precision_that_ran(viewer, qtbot, monkeypatch):
+    from midnet import engine_choice
+
+    asked = []
+
+    def choose(net, precision):  # what measuring would pick, without measuring (seconds on a busy CI machine)
+        asked.append(precision)
+        return engine_choice.Choice("torch", "fp32", measured=False)
+
+    monkeypatch.setattr(engine_choice, "choose_engine", choose)
+    image = np.round(smooth_image(48, 64) * 255).astype(np.uint8)
+    layer = viewer.add_image(image, name="small")
+    widget = _widget(viewer)
+    widget.infobar.value = "none"
+    assert (widget.engine.value, widget.precision.value) == ("auto", "auto")
+    outcome = _run(qtbot, widget, layer)
+    assert outcome.status == "done", outcome.message
+    assert asked == ["auto"]
+    made = viewer.layers["small restored"].metadata["midnet"]
+    # what ran, not what the form said ("auto"): the same record every output file of midnet deblur gets
+    assert made == {"restored_from": "small", "infobar": "none", **make_restorer("midnet-sem").provenance}
+    assert (made["engine"], made["precision"]) == ("torch", "fp32") and len(made["weights_sha256"]) == 64
+
+
+def test_closing_the_widget_cancels_its_run(viewer, qtbot):
+    image = np.round(smooth_image(256, 256) * 255).astype(np.uint8)
+    layer = viewer.add_image(image, name="big")
+    widget = RestoreWidget(viewer)
+    dock = viewer.window.add_dock_widget(widget, name="midnet")
+    widget.tile.value = 64  # about a hundred tiles: the run is still going when the dock closes
+    widget.infobar.value = "none"
+    widget.engine.value = "torch"  # not auto: no measuring first
+    widget.image.reset_choices()
+    widget.image.value = layer
+    widget.start()
+    dock.destroyOnClose()  # what the dock's 'x' button does
+    qtbot.waitUntil(lambda: not widget.running, timeout=WAIT_MS)
+    qtbot.wait(20)
+    assert widget.last_outcome.status == "cancelled"  # before its first tile, or within one tile
+    assert [lay.name for lay in viewer.layers] == ["big"]
 
 
 def test_a_labels_layer_is_refused_with_one_line(viewer):

@@ -99,7 +99,7 @@ def test_foreign_packages_are_refused_in_one_line(tmp_path, small_weights, case)
 def test_damaged_and_malformed_packages_are_refused(tmp_path, small_weights):
     not_a_zip = tmp_path / "bad.zip"
     not_a_zip.write_bytes(b"PK\x03\x04 truncated")
-    with pytest.raises(MidnetError, match="not a readable zip package"):
+    with pytest.raises(MidnetError, match="not a readable midnet BMZ package"):
         load_model(not_a_zip)
     tampered = write_package(tmp_path / "tampered.zip", small_weights,
                              {"format": PACKAGE_FORMAT, "weights": "small.safetensors", "weights_sha256": "0" * 64})
@@ -113,6 +113,76 @@ def test_damaged_and_malformed_packages_are_refused(tmp_path, small_weights):
     missing = write_package(tmp_path / "missing.zip", None)
     with pytest.raises(MidnetError, match="lacks 'small.safetensors'"):
         load_model(missing)
+
+
+def patch_central_directory(path: Path, member: str, flags: int = 0, method: int | None = None) -> None:
+    """Set ``member``'s flag bits and compression method where zipfile reads them (the central directory).
+
+    zipfile itself writes neither encrypted members nor compression methods it lacks.
+    """
+    data = bytearray(path.read_bytes())
+    pos = data.find(b"PK\x01\x02")
+    while pos >= 0:
+        length = int.from_bytes(data[pos + 28:pos + 30], "little")
+        if data[pos + 46:pos + 46 + length] == member.encode():
+            data[pos + 8:pos + 10] = (int.from_bytes(data[pos + 8:pos + 10], "little") | flags).to_bytes(2, "little")
+            if method is not None:
+                data[pos + 10:pos + 12] = method.to_bytes(2, "little")
+            path.write_bytes(bytes(data))
+            return
+        pos = data.find(b"PK\x01\x02", pos + 4)
+    raise AssertionError(f"{member} not in {path}")
+
+
+def write_rdf(path: Path, rdf_text: str) -> Path:
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("rdf.yaml", rdf_text)
+    return path
+
+
+@pytest.mark.parametrize("case", ["encrypted", "compression", "config_list", "rdf_list", "midnet_str",
+                                  "not_safetensors"])
+def test_malformed_packages_say_what_is_wrong_in_one_line(tmp_path, small_weights, case):
+    package = tmp_path / "malformed.zip"
+    if case in ("encrypted", "compression"):
+        write_package(package, small_weights)
+        if case == "encrypted":
+            patch_central_directory(package, "small.safetensors", flags=0x1)  # zipfile: RuntimeError
+        else:
+            patch_central_directory(package, "small.safetensors", method=6)  # implode: NotImplementedError
+    elif case == "config_list":
+        write_rdf(package, "type: model\nconfig: [midnet]\n")  # was AttributeError
+    elif case == "rdf_list":
+        write_rdf(package, "- type\n- model\n")
+    elif case == "midnet_str":
+        write_rdf(package, f"config:\n  midnet: {PACKAGE_FORMAT}\n")
+    else:  # the recorded hash matches, but the attachment is no safetensors file
+        junk = tmp_path / "small.safetensors"
+        junk.write_bytes(b"\x10" + b"\x00" * 7 + b"not json, nor tensors")
+        write_package(package, junk)
+    expected = {"encrypted": "is encrypted", "compression": "uses a compression method", "config_list": "config in its "
+                "rdf.yaml is a list", "rdf_list": "rdf.yaml holds a list", "midnet_str": "config.midnet in its rdf.yaml "
+                "is a str", "not_safetensors": "small.safetensors is not a readable .safetensors"}[case]
+    for read in (load_model, read_metadata):
+        with pytest.raises(MidnetError) as err:
+            read(package)
+        message = str(err.value)
+        assert message.startswith(f"not a readable midnet BMZ package: {package}: "), message
+        assert expected in message and "\n" not in message
+    if case == "config_list":  # the command line prints the one line, not "error: AttributeError: ..."
+        from PIL import Image
+
+        Image.fromarray(np.zeros((32, 32), np.uint8)).save(tmp_path / "in.png")
+        result = CliRunner().invoke(cli, ["deblur", str(tmp_path / "in.png"), "-o", str(tmp_path / "out"),
+                                          "--model", str(package), "--infobar", "none", "--engine", "torch"])
+        assert result.exit_code != 0 and "error: not a readable midnet BMZ package" in result.output, result.output
+
+
+def test_a_weights_name_with_a_nul_is_refused(tmp_path, small_weights):
+    package = write_package(tmp_path / "nul.zip", small_weights,
+                            {"format": PACKAGE_FORMAT, "weights": "small\0.safetensors", "weights_sha256": "0" * 64})
+    with pytest.raises(MidnetError, match="not a .safetensors file name"):  # was ValueError: embedded null byte
+        load_model(package)
 
 
 def test_oversized_entries_are_refused_before_decompression(tmp_path, small_weights, monkeypatch):

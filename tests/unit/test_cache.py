@@ -1,6 +1,8 @@
 """The one cache of exported models: keys that follow the weights and the tools, an override, atomic files, clearing."""
 
 import os
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -10,6 +12,7 @@ import midnet
 from midnet import cache
 from midnet.cli import cli
 from midnet.fast import optimize_for_inference
+from midnet.io import HOST, atomic_write
 
 
 @pytest.fixture
@@ -90,21 +93,49 @@ def test_a_failed_export_leaves_nothing_that_is_used_later(cache_dir):
     assert target.read_bytes() == b"whole" and len(made) == 1
 
 
+def _dead_pid() -> int:
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
 def test_cache_clear_removes_everything_and_says_how_much(cache_dir):
-    for kind, sha in (("onnx", "a" * 64), ("onnx", "b" * 64), ("openvino", "c" * 64)):
+    for kind, sha in (("onnx", "a" * 64), ("onnx", "b" * 64), ("engine-choice", "c" * 64)):
         path = cache.cache_path(kind, sha, "tool1", ".bin")
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(b"x" * 1000)
-    stale = cache_dir / "onnx" / ".half.onnx.midnet.123.host.abc.tmp"  # a killed writer's temporary
+    blob = cache_dir / "openvino" / "4947395460013535649.blob"  # OpenVINO names its compiled models itself
+    blob.parent.mkdir()
+    blob.write_bytes(b"x" * 1000)
+    stale = cache_dir / "onnx" / f".half.onnx.midnet.{_dead_pid()}.{HOST}.abc.tmp"  # a killed writer's temporary
     stale.write_bytes(b"x")
     mine = cache_dir / "notes.txt"  # MIDNET_CACHE_DIR may point at a folder that holds other files
     mine.write_text("keep me")
-    assert len(cache.entries()) == 3 and cache.total_size() == 3000
+    (cache_dir / "Desktop").mkdir()  # ... and empty folders that are not midnet's
+    assert len(cache.entries()) == 4 and cache.total_size() == 4000
     listing = CliRunner().invoke(cli, ["cache"], obj={})
-    assert listing.exit_code == 0 and "3 files, 3.0 kB" in listing.output
+    assert listing.exit_code == 0 and "4 files, 4.0 kB" in listing.output
+    assert os.path.join("openvino", blob.name) in listing.output
     result = CliRunner().invoke(cli, ["cache", "--clear"], obj={})
     assert result.exit_code == 0, result.output
-    assert "removed 3 cached files" in result.output
-    assert sorted(os.listdir(cache_dir)) == ["notes.txt"]  # artefacts, temporaries and emptied folders gone
+    assert "removed 4 cached files" in result.output
+    assert sorted(os.listdir(cache_dir)) == ["Desktop", "notes.txt"]  # artefacts, temporaries, emptied folders gone
     again = CliRunner().invoke(cli, ["cache", "--clear"], obj={})
     assert "removed 0 cached files" in again.output
+
+
+def test_cache_clear_keeps_the_temporary_of_a_writer_still_running(cache_dir):
+    target = cache.cache_path("onnx", "a" * 64, "tool1", ".onnx")
+    done = cache.cache_path("onnx", "b" * 64, "tool1", ".onnx")
+    with atomic_write(target) as tmp:  # this process is the writer, still under way
+        open(tmp, "wb").write(b"half")
+        cache.cached(done, lambda t: open(t, "wb").write(b"whole"))
+        assert cache.clear() == 1
+        assert os.path.exists(tmp) and not done.exists()  # the live writer's file (and its folder) stay
+        open(tmp, "ab").write(b" and the rest")
+    assert target.read_bytes() == b"half and the rest"
+
+
+def test_cache_kinds_are_only_the_folders_clear_knows():
+    with pytest.raises(ValueError, match="unknown cache kind"):
+        cache.cache_path("Desktop", "a" * 64, "tool1", ".bin")

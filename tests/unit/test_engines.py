@@ -80,3 +80,24 @@ def test_onnx_engine_without_onnxruntime_says_how_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import now raises ImportError
     with pytest.raises(MidnetError, match=r'pip install "midnet\[onnx\]"'):
         make_restorer(trained_like(width=8), engine="onnx")
+
+
+@pytest.mark.parametrize("asked", ["fp32", "bf16", "fp16"])
+def test_openvino_reports_the_precision_it_compiled_in_midnets_names(asked):
+    ov = pytest.importorskip("openvino")
+    from openvino import opset13 as ops
+
+    from midnet.engines import OPENVINO_PRECISIONS, midnet_precision
+    from midnet.precision import native_bf16
+
+    x = ops.parameter([1, 4], np.float32)
+    tiny = ov.Model([ops.relu(x)], [x])
+    compiled = ov.Core().compile_model(tiny, "CPU", {"INFERENCE_PRECISION_HINT": OPENVINO_PRECISIONS[asked]})
+    ran = midnet_precision(compiled.get_property("INFERENCE_PRECISION_HINT"))
+    assert ran in ("fp32", "bf16", "fp16")
+    if asked == "fp32" or (asked == "bf16" and native_bf16()):
+        assert ran == asked
+    # an f16 hint on a CPU without native f16 runs bf16 (or f32): then ran differs from asked and
+    # --engine auto does not choose it (midnet/engine_choice.py)
+    assert midnet_precision(ov.Type.bf16) == "bf16" and midnet_precision(ov.Type.f16) == "fp16"
+    assert midnet_precision(ov.Type.f64) == "f64"  # no midnet name: matches no requested precision

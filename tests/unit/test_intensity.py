@@ -87,10 +87,10 @@ def test_gain_and_offset_of_a_float_frame_do_not_change_the_restoration(restorer
 
 @pytest.mark.parametrize("dtype", [np.uint32, np.int32])
 def test_saturated_wide_integer_pixels_stay_saturated(dtype):
-    from midnet.restore import _to_dtype
+    from midnet.restore import to_dtype
 
     top = np.iinfo(dtype).max  # float32 rounds 2**31 - 1 and 2**32 - 1 up, past the dtype: it wrapped round
-    out = _to_dtype(np.array([[1.0, 1.5, 0.5]], np.float32), dtype, 0.0, float(top), float(top))
+    out = to_dtype(np.array([[1.0, 1.5, 0.5]], np.float32), dtype, 0.0, float(top), float(top))
     assert out.dtype == dtype and out[0, 0] == top and out[0, 1] == top and abs(int(out[0, 2]) - top // 2) <= 256
 
 

@@ -116,7 +116,7 @@ def test_a_killed_run_resumes_block_by_block_and_publishes_only_when_complete(mo
     out = tmp_path / "out"
     store = out / f".frame.ome.zarr{lazy.PARTIAL}"
     calls = []
-    grid = lazy.TileGrid(spec.build().network, *image.shape, TILE, OVERLAP)
+    grid = lazy.tile_plan(spec.build().network, *image.shape, TILE, OVERLAP)
     stop = len(grid.ys) * len(grid.xs) + 2 * len(grid.xs) + 1  # all of pass 1, two rows of tiles and one more
 
     def stop_in_pass_two():
@@ -124,7 +124,7 @@ def test_a_killed_run_resumes_block_by_block_and_publishes_only_when_complete(mo
         if len(calls) == stop:
             raise Interrupted
 
-    lazy._prepare(store, open_lazy(source), spec)
+    lazy._prepare(store, open_lazy(source), lazy.block_spec(spec))  # the spec restore_zarr_file runs
     with pytest.raises(Interrupted):
         lazy.restore_plane(spec.build().network, open_lazy(source), (), store, TILE, OVERLAP, 0, stop_in_pass_two)
     done = json.loads((store / "midnet-progress" / "plane.json").read_text())["rows"]
@@ -190,7 +190,8 @@ def test_midnet_deblur_writes_name_ome_zarr_and_keeps_an_info_bar(model_file, im
     assert line == {"input": str(tmp_path / "scan.zarr"), "output": str(tmp_path / "out" / "scan.ome.zarr"),
                     "status": "restored", "seconds": line["seconds"], "worker": None, "error": None}
     got = open_lazy(tmp_path / "out" / "scan.ome.zarr").array.compute()
-    want = _spec(model_file).build().deblur(framed, 10)  # the in-memory restorer, same tiles and info bar
+    # the in-memory restorer, same tiles, info bar and precision (the command's default, auto: bf16 where native)
+    want = RestorerSpec({**_spec(model_file).options, "precision": "auto"}, "none").build().deblur(framed, 10)
     np.testing.assert_array_equal(got, want)
     assert (got[-10:] == 4095).all()
     again = CliRunner().invoke(cli, args, obj={})
@@ -241,7 +242,7 @@ def test_midnet_deblur_restores_a_large_tiled_bigtiff_block_by_block_with_a_repo
     assert result.exit_code == 0, result.output
     assert "2 restored, 0 skipped, 0 failed" in result.output
     got = open_lazy(tmp_path / "out" / "big.ome.zarr").array.compute()
-    restorer = _spec(model_file).build()
+    restorer = RestorerSpec({**_spec(model_file).options, "precision": "auto"}, "none").build()  # as the command
     np.testing.assert_array_equal(got, restorer.deblur(image, "none"))  # the in-memory tiled result, to the bit
     alone = CliRunner().invoke(cli, ["deblur", str(tmp_path / "small.tif"), "-o", str(tmp_path / "alone")]
                                + args[5:-2], obj={})  # small.tif by itself: the ordinary single-process path
@@ -262,3 +263,76 @@ def test_midnet_deblur_restores_a_large_tiled_bigtiff_block_by_block_with_a_repo
     statuses = [(os.path.basename(x["input"]), x["status"], bool(x["error"]))
                 for x in map(json.loads, report.read_text().splitlines())]
     assert sorted(statuses) == [("big.tif", "skipped", True), ("small.tif", "skipped", True)]
+
+
+@pytest.mark.slow
+def test_a_zarr_output_records_what_ran_bf16_asked_is_bf16_run(model_file, image, tmp_path):
+    source = _ome_zarr(tmp_path / "frame.ome.zarr", image)
+    asked = RestorerSpec({"model": str(model_file), "tile": TILE, "overlap": OVERLAP, "engine": "onnx",
+                          "precision": "bf16"}, "none")  # a whole-frame engine: does not apply block by block
+    assert restore_zarr_file(source, tmp_path / "out", "", asked) == ("restored", "")
+    made = zarr.open_group(str(tmp_path / "out" / "frame.ome.zarr"), mode="r").attrs["midnet"]
+    assert (made["engine"], made["precision"], made["frames"]) == ("torch", "bf16", "block by block")
+    got = open_lazy(tmp_path / "out" / "frame.ome.zarr").array.compute()
+    bf16 = RestorerSpec({**asked.options, "engine": "torch"}, "none").build()
+    assert next(bf16.tile_network.parameters()).dtype == torch.bfloat16  # the module the tiles run through
+    # the in-memory restorer's bf16 tiles, read from the store: equal to the bit (as the fp32 test above)
+    np.testing.assert_array_equal(got, bf16.deblur(image, "none"))
+    fp32 = _spec(model_file).build().deblur(image, "none")
+    assert np.abs(got.astype(int) - fp32).max() > 0  # bf16 did run: its rounding shows
+
+
+def test_tta_and_uncertainty_are_refused_for_zarr_inputs_in_one_line(model_file, tmp_path):
+    from click.testing import CliRunner
+
+    from midnet.cli import cli
+
+    zarr.open_array(str(tmp_path / "scan.zarr"), mode="w", shape=(64, 64), chunks=(32, 32), dtype=np.uint8)[:] = 7
+    for flag in ("--tta", "--uncertainty"):
+        result = CliRunner().invoke(cli, ["deblur", str(tmp_path / "scan.zarr"), "-o", str(tmp_path / "out"),
+                                          "--model", str(model_file), flag], obj={})
+        assert result.exit_code == 2 and "--tta and --uncertainty do not apply to Zarr" in result.output
+        assert not (tmp_path / "out").exists()
+    spec = RestorerSpec({"model": str(model_file), "tta": True}, "none")
+    status, why = restore_zarr_file(tmp_path / "scan.zarr", tmp_path / "out", "", spec)  # the API says it too
+    assert status == "failed" and "do not apply to Zarr" in why and "\n" not in why
+
+
+def test_a_plane_that_raises_fails_its_file_and_the_next_file_is_restored(model_file, tmp_path, monkeypatch):
+    stack = np.round(np.stack([smooth_image(48, 64, seed=s) for s in range(3)]) * 200).astype(np.uint8)
+    for name in ("a.zarr", "b.zarr"):
+        zarr.open_array(str(tmp_path / name), mode="w", shape=stack.shape, chunks=(1, 48, 64), dtype=np.uint8)[:] = stack
+    plane = lazy.restore_plane
+
+    def second_plane_of_a_raises(net, image, index, *args, **kwargs):
+        if image.source.name == "a.zarr" and index == (1,):
+            raise RuntimeError("simulated failure in a plane")
+        return plane(net, image, index, *args, **kwargs)
+
+    monkeypatch.setattr(lazy, "restore_plane", second_plane_of_a_raises)
+    status, why = restore_zarr_file(tmp_path / "a.zarr", tmp_path / "out", "", _spec(model_file))
+    assert status == "failed" and "a.zarr" in why and "RuntimeError: simulated failure" in why and "\n" not in why
+    assert restore_zarr_file(tmp_path / "b.zarr", tmp_path / "out", "", _spec(model_file)) == ("restored", "")
+
+
+def test_a_resumed_run_with_no_plane_left_still_records_how_it_was_made(model_file, tmp_path, monkeypatch, capsys):
+    frame = np.round(smooth_image(48, 64, seed=4) * 200).astype(np.uint8)
+    zarr.open_array(str(tmp_path / "s.zarr"), mode="w", shape=frame.shape, chunks=(48, 64), dtype=np.uint8)[:] = frame
+    spec = RestorerSpec({"model": str(model_file), "tile": TILE, "overlap": OVERLAP}, "auto")
+    finish = lazy._finish
+
+    class Killed(BaseException):  # as a kill: not an error of the file, which restore_zarr_file would report
+        pass
+
+    def killed_before_finishing(*args, **kwargs):
+        raise Killed
+
+    monkeypatch.setattr(lazy, "_finish", killed_before_finishing)
+    with pytest.raises(Killed):  # every plane done, killed before the store got its name
+        restore_zarr_file(tmp_path / "s.zarr", tmp_path / "out", "", spec)
+    assert "--infobar auto is not looked for" in capsys.readouterr().err  # auto means 0 rows: said, once
+    monkeypatch.setattr(lazy, "_finish", finish)
+    monkeypatch.setattr(lazy, "_planes_here", lambda *args: {})  # what a cluster run with no plane left returns
+    assert restore_zarr_file(tmp_path / "s.zarr", tmp_path / "out", "", spec) == ("restored", "")
+    made = zarr.open_group(str(tmp_path / "out" / "s.ome.zarr"), mode="r").attrs["midnet"]
+    assert made["engine"] == "torch" and made["frames"] == "block by block" and made["weights_sha256"]

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import midnet
+import midnet.restore
 from midnet.errors import MidnetError
 from midnet.napari._job import Settings, frames_of, run
 from tests.conftest import smooth_image
@@ -22,7 +23,9 @@ def test_cancel_stops_a_tiled_frame_at_the_next_tile():
         fractions.append(fraction)
         cancel.set()
 
-    outcome = run(image, False, Settings("midnet-sem", infobar="none", tile=64), cancel, report)
+    # engine and precision named: the defaults (auto) would measure the engines first
+    outcome = run(image, False, Settings("midnet-sem", infobar="none", tile=64, engine="torch", precision="fp32"),
+                  cancel, report)
     assert outcome.status == "cancelled" and outcome.array is None
     assert outcome.tiles == 2 < outcome.tiles_total  # the tile after the click raised; none ran after it
     assert len(fractions) == 1 and 0 < fractions[0] < 1
@@ -47,6 +50,25 @@ def test_a_finished_run_equals_deblur_frame_by_frame():
     assert outcome.status == "done"
     expected = np.stack([midnet.deblur(f, method="wiener", infobar="none") for f in stack])
     np.testing.assert_array_equal(outcome.array, expected)
+
+
+def test_a_finished_run_carries_what_ran_not_what_was_asked(monkeypatch):
+    from midnet import engine_choice
+
+    # what engine="auto" would pick here, without measuring (seconds on a busy machine)
+    monkeypatch.setattr(engine_choice, "choose_engine", lambda net, precision: engine_choice.Choice(
+        "torch", "fp32", measured=False))
+    image = np.round(smooth_image(32, 40) * 255).astype(np.uint8)
+    outcome = run(image, False, Settings("midnet-sem", infobar="none"), threading.Event())
+    assert Settings("midnet-sem").engine == Settings("midnet-sem").precision == "auto"  # `midnet deblur`'s defaults
+    assert outcome.status == "done"
+    assert (outcome.provenance["engine"], outcome.provenance["precision"]) == ("torch", "fp32")
+    assert outcome.provenance == midnet.restore.make_restorer("midnet-sem").provenance
+
+
+def test_a_classical_run_carries_its_method_and_parameters():
+    outcome = run(np.zeros((24, 24), np.uint8), False, Settings("unsharp", infobar="none"), threading.Event())
+    assert outcome.provenance["method"] == "unsharp" and "params" in outcome.provenance
 
 
 def test_a_missing_weights_file_ends_in_one_line(tmp_path):
