@@ -8,9 +8,10 @@ all hold as they do on one machine. What the cluster adds:
 - the restorer is built once per worker process (:class:`RestorerPlugin`, a
   ``WorkerPlugin`` named after its spec, so that two runs on one scheduler keep their own),
   with :func:`midnet.restore.make_restorer` and the options the command line gave
-  (``--engine auto`` measured once, on the client, at the workers' thread count); a worker restores one file at a time, its thread budget given to
-  torch (a worker's threads share one network, whose tiled path keeps per-frame state in
-  hooks, so two frames must not run through it at once);
+  (``--engine auto`` measured once, on the client, at the workers' thread count); a worker
+  restores one file at a time, its thread budget given to torch (a worker's threads share
+  one network, whose tiled path keeps per-frame state in hooks, so two frames must not run
+  through it at once);
 - a worker that dies (killed, out of memory) has its files rescheduled on the others by
   the scheduler; a file that has killed ``distributed.scheduler.allowed-failures`` + 1
   workers is reported failed (dask's ``KilledWorker``), and the batch goes on;

@@ -10,9 +10,10 @@ with the tiles read from the store as they are needed:
    (tiling's :class:`GlobalPoolStats`), as ``predict_tiled`` does;
 3. a second pass runs the tiles row by row with those whole-frame means and blends them as
    ``predict_tiled`` does (same windows, same order of sums), so the result is the in-memory
-   tiled result of the restorer's tile network (:attr:`Restorer.tile_network`: fp32, or its bf16/fp16
-   copy for ``--precision``; engine torch, no TTA: see :func:`block_spec`); a row of the output is final once the next row of tiles starts below it,
-   and is written out then. Memory: a band of two tile rows by the plane's width.
+   tiled result of the restorer's tile network (:attr:`Restorer.tile_network`: fp32, or its
+   bf16/fp16 copy for ``--precision``; engine torch, no TTA: see :func:`block_spec`); a row of
+   the output is final once the next row of tiles starts below it, and is written out then.
+   Memory: a band of two tile rows by the plane's width.
 
 Output: ``DIR/NAME.ome.zarr`` (OME-Zarr 0.5 by ome-zarr's writer) with the input's axes and
 scale, and a pyramid of 2x2 means. It is built under a hidden temporary name and renamed when
@@ -389,7 +390,8 @@ def _planes_here(spec, image, store, todo, tile, overlap, rows, quiet) -> dict:
     grid_tiles = 0
     if todo and restorer.tile_network is not None:
         h, w = image.array.shape[-2:]
-        grid = tile_plan(restorer.tile_network, h - rows, w, tile or AUTO_TILE, AUTO_OVERLAP if overlap is None else overlap)
+        grid = tile_plan(restorer.tile_network, h - rows, w, tile or AUTO_TILE,
+                         AUTO_OVERLAP if overlap is None else overlap)
         grid_tiles = 2 * len(grid.ys) * len(grid.xs) * len(todo)
     with tqdm(total=grid_tiles, desc=image.source.name, unit="tile", file=sys.stderr,
               disable=True if quiet else None) as bar:

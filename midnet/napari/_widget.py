@@ -195,8 +195,9 @@ class RestoreWidget(Container):
         metadata["midnet"] = {"restored_from": layer.name, "infobar": settings.infobar, **outcome.provenance}
         return self.viewer.add_image(
             outcome.array, name=layer.name + RESTORED_SUFFIX, rgb=layer.rgb, scale=layer.scale,
-            translate=layer.translate, rotate=layer.rotate, shear=layer.shear, units=layer.units, axis_labels=layer.axis_labels,
-            metadata=metadata, colormap=layer.colormap, contrast_limits=layer.contrast_limits, gamma=layer.gamma,
+            translate=layer.translate, rotate=layer.rotate, shear=layer.shear, units=layer.units,
+            axis_labels=layer.axis_labels, metadata=metadata, colormap=layer.colormap,
+            contrast_limits=layer.contrast_limits, gamma=layer.gamma,
         )
 
     # ------------------------------------------------------------------ comparing

@@ -241,7 +241,8 @@ def test_a_zarr_plane_that_fails_on_the_cluster_fails_its_file_only(client, mode
 
     stack = np.random.default_rng(4).integers(0, 255, (3, 48, 64), dtype=np.uint8)
     for name in ("bad.zarr", "good.zarr"):
-        zarr.open_array(str(tmp_path / name), mode="w", shape=stack.shape, chunks=(1, 48, 64), dtype=np.uint8)[:] = stack
+        zarr.open_array(str(tmp_path / name), mode="w", shape=stack.shape, chunks=(1, 48, 64),
+                        dtype=np.uint8)[:] = stack
     chunk = tmp_path / "bad.zarr" / "c" / "1" / "0" / "0"
     assert chunk.is_file()
     chunk.write_bytes(b"not zstd")  # plane 1 cannot be decoded: the codec's own error on a worker

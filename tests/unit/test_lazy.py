@@ -301,7 +301,8 @@ def test_tta_and_uncertainty_are_refused_for_zarr_inputs_in_one_line(model_file,
 def test_a_plane_that_raises_fails_its_file_and_the_next_file_is_restored(model_file, tmp_path, monkeypatch):
     stack = np.round(np.stack([smooth_image(48, 64, seed=s) for s in range(3)]) * 200).astype(np.uint8)
     for name in ("a.zarr", "b.zarr"):
-        zarr.open_array(str(tmp_path / name), mode="w", shape=stack.shape, chunks=(1, 48, 64), dtype=np.uint8)[:] = stack
+        zarr.open_array(str(tmp_path / name), mode="w", shape=stack.shape, chunks=(1, 48, 64),
+                        dtype=np.uint8)[:] = stack
     plane = lazy.restore_plane
 
     def second_plane_of_a_raises(net, image, index, *args, **kwargs):
