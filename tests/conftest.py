@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 import torch
 
+import midnet
+
 REPO = Path(__file__).resolve().parents[1]
 SEM_PAIRS = REPO.parent / "shared" / "data" / "sem-pairs"
 TEST_DATA = Path(__file__).resolve().parent / "data"
@@ -64,6 +66,18 @@ def sem_onnx_cache(tmp_path_factory) -> CountedCache:
     pytest.importorskip("onnxruntime")
     pytest.importorskip("onnxscript")
     return CountedCache(tmp_path_factory.mktemp("sem-onnx-cache"))
+
+
+@pytest.fixture(scope="session")
+def model_file(tmp_path_factory) -> Path:
+    """A width-8 MIDNet whose residual scales are non-zero, so that it changes its input: fast, and not the identity."""
+    torch.manual_seed(0)
+    net = midnet.create_model("midnet-s", width=8)
+    with torch.no_grad():
+        for name, p in net.named_parameters():
+            if name.endswith(("beta", "gamma")):
+                p.normal_(0, 0.1)
+    return midnet.save_model(net, tmp_path_factory.mktemp("model") / "tiny.safetensors")
 
 
 @pytest.fixture

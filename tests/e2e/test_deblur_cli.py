@@ -19,7 +19,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tifffile
-import torch
 from click.testing import CliRunner
 from PIL import Image, PngImagePlugin
 
@@ -33,16 +32,6 @@ BAR = 16
 FEI_TEXT = "[User]\nDate=04/02/2024\n[Beam]\nHV=20000\n"
 
 
-
-@pytest.fixture(scope="module")
-def model_file(tmp_path_factory) -> Path:
-    torch.manual_seed(0)
-    net = midnet.create_model("midnet-s", width=8)
-    with torch.no_grad():
-        for name, p in net.named_parameters():
-            if name.endswith(("beta", "gamma")):
-                p.normal_(0, 0.1)
-    return midnet.save_model(net, tmp_path_factory.mktemp("model") / "tiny.safetensors")
 
 
 def _runner() -> CliRunner:

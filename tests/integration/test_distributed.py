@@ -20,23 +20,12 @@ from PIL import Image
 pytest.importorskip("distributed")
 zarr = pytest.importorskip("zarr")
 
-import midnet  # noqa: E402
 from tests.conftest import SEM_PAIRS  # noqa: E402
 from midnet.batch import collect_inputs, plan_jobs, run_batch  # noqa: E402
 from midnet.distributed import RestorerSpec, dask_client, restore_file, run_distributed  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
-
-@pytest.fixture(scope="module")
-def model_file(tmp_path_factory) -> Path:
-    torch.manual_seed(0)
-    net = midnet.create_model("midnet-s", width=8)
-    with torch.no_grad():
-        for name, p in net.named_parameters():
-            if name.endswith(("beta", "gamma")):
-                p.normal_(0, 0.1)
-    return midnet.save_model(net, tmp_path_factory.mktemp("model") / "tiny.safetensors")
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,6 @@ import torch
 
 zarr = pytest.importorskip("zarr")
 
-import midnet  # noqa: E402
 from midnet import lazy  # noqa: E402
 from midnet.distributed import RestorerSpec  # noqa: E402
 from midnet.lazy import open_lazy, restore_zarr_file  # noqa: E402
@@ -23,16 +22,6 @@ from ..conftest import smooth_image  # noqa: E402
 
 TILE, OVERLAP = 64, 32
 
-
-@pytest.fixture(scope="module")
-def model_file(tmp_path_factory):
-    torch.manual_seed(0)
-    net = midnet.create_model("midnet-s", width=8)
-    with torch.no_grad():
-        for name, p in net.named_parameters():
-            if name.endswith(("beta", "gamma")):
-                p.normal_(0, 0.1)
-    return midnet.save_model(net, tmp_path_factory.mktemp("model") / "tiny.safetensors")
 
 
 @pytest.fixture
