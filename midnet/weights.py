@@ -21,9 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import safetensors.torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import save_file
+from safetensors.torch import load as safetensors_from_bytes, save_file
 from torch import nn
 
 from .errors import MidnetError, one_line
@@ -106,7 +105,8 @@ def _package_weights(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str
     """The state dict and metadata of a midnet-made BMZ package's ``.safetensors`` attachment, read in memory."""
     data, name = read_package_attachment(path)
     try:
-        return safetensors.torch.load(data), _safetensors_metadata(data)
+        # safetensors' own parser of the format's bytes (a JSON header and raw tensors): no pickle, unlike torch.load
+        return safetensors_from_bytes(data), _safetensors_metadata(data)
     except (SafetensorError, ValueError, TypeError) as exc:
         raise unreadable_package(path, f"{name} is not a readable .safetensors file ({one_line(exc, 120)})") from exc
 
