@@ -130,12 +130,15 @@ class OpenVinoEngine(ExportedEngine):
         import openvino as ov
 
         from .cache import OPENVINO_KIND, cache_dir
+        from .precision import native_bf16
 
         key = (str(path), self.precision, self.threads)
         if key not in _compiled:
             core = ov.Core()
             core.set_property({"CACHE_DIR": str(cache_dir() / OPENVINO_KIND)})
-            config = {"INFERENCE_PRECISION_HINT": OPENVINO_PRECISIONS[self.precision],
+            # without usable bf16 (e.g. ONEDNN_MAX_CPU_ISA=AVX2) OpenVINO fails on a reduced-precision hint: ask f32
+            hint = self.precision if self.precision == "fp32" or native_bf16() else "fp32"
+            config = {"INFERENCE_PRECISION_HINT": OPENVINO_PRECISIONS[hint],
                       "INFERENCE_NUM_THREADS": self.threads, "PERFORMANCE_HINT": "LATENCY"}
             try:
                 _compiled[key] = core.compile_model(str(path), "CPU", config)

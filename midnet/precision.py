@@ -22,6 +22,7 @@ allows it is in docs/performance.md.
 from __future__ import annotations
 
 import copy
+import os
 
 import torch
 from torch import nn
@@ -43,8 +44,18 @@ TOLERANCE = {"fp32": 1e-4, "bf16": 2e-2, "fp16": 2.5e-3}
 NATIVE_BF16_FLAGS = ("avx512_bf16", "amx_bf16")  # /proc/cpuinfo names (Linux); Zen 4+, Cooper Lake, Sapphire Rapids+
 
 
+# oneDNN (torch's and OpenVINO's CPU kernels) levels below the one with bf16 instructions
+_ISA_WITHOUT_BF16 = ("SSE41", "AVX", "AVX2", "AVX2_VNNI", "AVX512_CORE", "AVX512_CORE_VNNI")
+
+
 def native_bf16() -> bool:
-    """Whether this CPU computes bf16 in hardware (a bf16 dot-product or matrix instruction)."""
+    """Whether this CPU computes bf16 in hardware (a bf16 dot-product or matrix instruction) and may use it.
+
+    A user who caps oneDNN's instruction set (ONEDNN_MAX_CPU_ISA) below bf16 has taken it away:
+    OpenVINO's CPU plugin then fails to run a bf16 graph ("Convolution node ... not initialized").
+    """
+    if os.environ.get("ONEDNN_MAX_CPU_ISA", "").upper() in _ISA_WITHOUT_BF16:
+        return False
     return any(flag in cpu_flags() for flag in NATIVE_BF16_FLAGS)
 
 

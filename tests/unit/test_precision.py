@@ -83,8 +83,12 @@ def _tiles_alone(restorer, gray):
 
 def test_auto_precision_follows_the_cpu(monkeypatch):
     cpu = torch.device("cpu")
+    monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)
     monkeypatch.setattr(precision, "cpu_flags", lambda: frozenset({"avx2", "avx512f", "avx512_bf16"}))
     assert resolve_precision("auto", cpu) == "bf16"
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")  # the user capped the kernels below bf16
+    assert resolve_precision("auto", cpu) == "fp32"
+    monkeypatch.delenv("ONEDNN_MAX_CPU_ISA")
     monkeypatch.setattr(precision, "cpu_flags", lambda: frozenset({"avx2", "amx_bf16"}))
     assert resolve_precision("auto", cpu) == "bf16"
     monkeypatch.setattr(precision, "cpu_flags", lambda: frozenset({"avx2", "avx512f"}))  # bf16 only emulated
