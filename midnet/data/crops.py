@@ -12,7 +12,10 @@ import numpy as np
 import torch
 
 from ..errors import MidnetError
+from .local_shift import shifted_target
 from .pairs import Pair
+
+LOCAL_MARGIN = 16  # pixels around a crop that take the wrap-around of its target's Fourier shift
 
 
 def batch_rng(seed: int, iteration: int, rank: int = 0) -> np.random.Generator:
@@ -20,22 +23,31 @@ def batch_rng(seed: int, iteration: int, rank: int = 0) -> np.random.Generator:
 
 
 def sample_batch(
-    pairs: Sequence[Pair], batch: int, crop: int, seed: int, iteration: int, rank: int = 0, augment: bool = True
+    pairs: Sequence[Pair], batch: int, crop: int, seed: int, iteration: int, rank: int = 0, augment: bool = True,
+    local_targets: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """(blur, sharp) float32 tensors of shape (batch, 1, crop, crop), intensity-normalised per micrograph."""
+    """(blur, sharp) float32 tensors of shape (batch, 1, crop, crop), intensity-normalised per micrograph.
+
+    ``local_targets`` moves each target crop by the misalignment its place in the pair
+    still has after registration (:mod:`midnet.data.local_shift`); crops then keep
+    ``LOCAL_MARGIN`` pixels from the frame's border.
+    """
+    margin = LOCAL_MARGIN if local_targets else 0
     for p in pairs:
-        if min(p.blur.shape) < crop:
-            raise MidnetError(f"{p.name}: {p.blur.shape[1]}x{p.blur.shape[0]} is smaller than the {crop}px crop; lower data.crop")
+        if min(p.blur.shape) < crop + 2 * margin:
+            raise MidnetError(f"{p.name}: {p.blur.shape[1]}x{p.blur.shape[0]} is smaller than the {crop}px crop"
+                              + (f" and its {margin}px margins (data.target_shift: local)" if margin else "")
+                              + "; lower data.crop")
     rng = batch_rng(seed, iteration, rank)
     areas = np.array([p.blur.size for p in pairs], dtype=np.float64)
     choice = rng.choice(len(pairs), size=batch, p=areas / areas.sum())  # every pixel equally likely
     xs, ys = np.empty((batch, 1, crop, crop), np.float32), np.empty((batch, 1, crop, crop), np.float32)
     for i, k in enumerate(choice):
         p = pairs[k]
-        top = rng.integers(0, p.blur.shape[0] - crop + 1)
-        left = rng.integers(0, p.blur.shape[1] - crop + 1)
+        top = rng.integers(margin, p.blur.shape[0] - crop - margin + 1)
+        left = rng.integers(margin, p.blur.shape[1] - crop - margin + 1)
         b = p.blur[top : top + crop, left : left + crop]
-        s = p.sharp[top : top + crop, left : left + crop]
+        s = _target(p, top, left, crop, margin)
         if augment:  # one of the 8 flips/rotations of the square
             k_rot, flip = int(rng.integers(4)), bool(rng.integers(2))
             b, s = np.rot90(b, k_rot), np.rot90(s, k_rot)
@@ -45,3 +57,11 @@ def sample_batch(
         scale = p.intensity
         xs[i, 0], ys[i, 0] = scale.forward(b), scale.forward(s)
     return torch.from_numpy(xs), torch.from_numpy(ys)
+
+
+def _target(p: Pair, top: int, left: int, crop: int, margin: int) -> np.ndarray:
+    """The sharp crop at (top, left); with a margin, moved by the local misalignment at its centre."""
+    if not margin:
+        return p.sharp[top : top + crop, left : left + crop]
+    window = p.sharp[top - margin : top + crop + margin, left - margin : left + crop + margin]
+    return shifted_target(window, p.local_shifts.at(top + crop / 2, left + crop / 2), margin)

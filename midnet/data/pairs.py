@@ -16,6 +16,7 @@ from ..intensity import IntensityMap
 from ..intensity import measure as measure_intensity
 from ..infobar import InfobarSpec, resolve_infobar
 from ..io import IMAGE_SUFFIXES, dtype_range, read_image, to_gray_float
+from .local_shift import LocalShifts, measure_local_shifts
 from .register import MAX_SHIFT_PX, align_to, measure_shift, measure_transform, register
 
 Align = Literal["affine", "shift", "none"]
@@ -39,6 +40,11 @@ class Pair:
     def intensity(self) -> IntensityMap:
         """The blurry frame's percentile map; training applies it to both exposures (midnet/intensity.py)."""
         return measure_intensity(self.blur)
+
+    @functools.cached_property
+    def local_shifts(self) -> LocalShifts:
+        """What registration left, patch by patch (``data.target_shift: local``; measured when first asked)."""
+        return measure_local_shifts(self.blur, self.sharp)
 
 
 def find_pairs(root: str | Path) -> list[tuple[str, Path, Path]]:

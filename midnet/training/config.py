@@ -63,6 +63,10 @@ class DataSection(BaseModel):
     crop: int = Field(256, ge=16, le=4096, description="Side of the square training crops, in pixels.")
     batch: int = Field(8, ge=1, le=1024, description="Crops per iteration, over all processes.")
     augment: bool = Field(True, description="Random flips and 90-degree rotations (the paper's augmentation).")
+    target_shift: Literal["frame", "local"] = Field(
+        "frame", description="'frame': targets as the frame's registration leaves them. 'local': each target crop "
+        "moved (Fourier, sub-pixel) by the misalignment its patch of the pair still shows beyond the frame's median, "
+        "measured on the blurry/sharp pair alone (midnet/data/local_shift.py); evaluation is unchanged.")
     protocol: Literal["micrograph", "paper"] = Field(
         "micrograph",
         description="'micrograph': split by micrograph (honest). 'paper': the paper's 512px tiles resized to 256 "
@@ -74,6 +78,13 @@ class DataSection(BaseModel):
     def align_true_false_mean_shift_none(cls, value):
         # configs saved before affine registration existed wrote align: true/false
         return {True: "shift", False: "none"}.get(value, value) if isinstance(value, bool) else value
+
+    @model_validator(mode="after")
+    def local_targets_need_registered_micrographs(self) -> "DataSection":
+        if self.target_shift == "local" and (self.align == "none" or self.protocol != "micrograph"):
+            raise ValueError("data.target_shift: local refines a registration: it needs data.align affine or shift "
+                             "and data.protocol micrograph")
+        return self
 
     @model_validator(mode="after")
     def held_out_fold_below_folds(self) -> "DataSection":

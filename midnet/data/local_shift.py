@@ -1,0 +1,84 @@
+"""What the frame's registration leaves: a registered pair's sub-pixel misalignment, patch by patch.
+
+The affine map of :mod:`midnet.data.register` is one map for the whole frame, but an SEM
+frame is scanned line by line over seconds, and drift or scan nonlinearity move parts of
+it differently. On the shared pairs the 192 px crops a network trains on still differ by
+about a pixel from crop to crop after registration (``scripts/residual_shift_report.py``),
+and a network that cannot see which way a target is off learns to hedge by blurring.
+
+:func:`measure_local_shifts` measures that residual on a grid of patches of the pair alone
+(plain cross-correlation upsampled 20x, as the report does), minus the frame's median: a
+shift the whole frame shares is also what an asymmetric blur does (an SEM's detector lags
+along the scan line), and the network should keep learning it. :func:`shifted_target` moves
+a target crop by the local value with a Fourier shift: sub-pixel, and unlike interpolation
+it keeps every spatial frequency of the sharp exposure, so the target is not smoothed.
+Training uses it with ``data.target_shift: local``; evaluation never does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.ndimage import fourier_shift, generic_filter
+from skimage.registration import phase_cross_correlation
+
+FLAT_STD = 0.02  # a patch with less contrast than this (of full scale) has nothing to lock onto
+MAX_LOCAL_SHIFT_PX = 3.0  # larger values are a failed match, not a drift
+
+
+@dataclass(frozen=True)
+class LocalShifts:
+    """(dy, dx) that moves the sharp patch onto the blurry one, beyond the frame's median, on a grid."""
+
+    centres_y: np.ndarray  # (rows,) patch centres, pixels
+    centres_x: np.ndarray  # (cols,)
+    shifts: np.ndarray  # (rows, cols, 2)
+
+    def at(self, y: float, x: float) -> tuple[float, float]:
+        """The bilinear value at pixel (y, x), held constant beyond the outermost patch centres."""
+        return tuple(float(_bilinear(self.centres_y, self.centres_x, self.shifts[..., k], y, x)) for k in (0, 1))
+
+
+def measure_local_shifts(blur: np.ndarray, sharp: np.ndarray, patch: int = 128, step: int = 64) -> LocalShifts:
+    """Local misalignment of a registered pair: one match per patch, robust to flat patches and outliers."""
+    h, w = blur.shape
+    patch = min(patch, h, w)
+    step = max(1, min(step, patch))
+    ys, xs = np.arange(0, h - patch + 1, step), np.arange(0, w - patch + 1, step)
+    grid = np.full((len(ys), len(xs), 2), np.nan)
+    for i, y in enumerate(ys):
+        for j, x in enumerate(xs):
+            b, s = blur[y : y + patch, x : x + patch], sharp[y : y + patch, x : x + patch]
+            if s.std() < FLAT_STD or b.std() < FLAT_STD / 4:
+                continue
+            shift, _, _ = phase_cross_correlation(b, s, upsample_factor=20, normalization=None)
+            if np.abs(shift).max() <= MAX_LOCAL_SHIFT_PX:
+                grid[i, j] = shift
+    if np.isnan(grid).all():
+        return LocalShifts(ys + patch / 2, xs + patch / 2, np.zeros_like(grid))
+    grid -= np.nanmedian(grid.reshape(-1, 2), axis=0)  # what the whole frame shares stays in the target
+    # the median of each 3x3 neighbourhood: one bad match neither moves its crop nor survives as a spike
+    smooth = np.stack([generic_filter(grid[..., k], np.nanmedian, size=3, mode="nearest") for k in (0, 1)], axis=-1)
+    return LocalShifts(ys + patch / 2, xs + patch / 2, np.nan_to_num(smooth, nan=0.0))
+
+
+def shifted_target(window: np.ndarray, shift: tuple[float, float], margin: int) -> np.ndarray:
+    """``window`` moved by ``shift`` (Fourier, sub-pixel), less ``margin`` pixels on every side.
+
+    The margin takes the wrap-around of the circular shift; it must exceed the shift.
+    """
+    moved = np.fft.ifft2(fourier_shift(np.fft.fft2(window.astype(np.float64)), shift)).real
+    return np.clip(moved[margin:-margin, margin:-margin], 0.0, 1.0).astype(np.float32)
+
+
+def _bilinear(gy: np.ndarray, gx: np.ndarray, values: np.ndarray, y: float, x: float) -> float:
+    y, x = float(np.clip(y, gy[0], gy[-1])), float(np.clip(x, gx[0], gx[-1]))
+    i = int(np.clip(np.searchsorted(gy, y) - 1, 0, max(len(gy) - 2, 0)))
+    j = int(np.clip(np.searchsorted(gx, x) - 1, 0, max(len(gx) - 2, 0)))
+    i1, j1 = min(i + 1, len(gy) - 1), min(j + 1, len(gx) - 1)
+    ty = 0.0 if i1 == i else (y - gy[i]) / (gy[i1] - gy[i])
+    tx = 0.0 if j1 == j else (x - gx[j]) / (gx[j1] - gx[j])
+    top = values[i, j] * (1 - tx) + values[i, j1] * tx
+    bottom = values[i1, j] * (1 - tx) + values[i1, j1] * tx
+    return top * (1 - ty) + bottom * ty

@@ -1,0 +1,72 @@
+"""How far apart the blurry and sharp crops a network trains on still are, after registration.
+
+Training crops come from the registered pairs (`load_pairs`, `data.align: affine`). This
+cuts every pair, as registered, into the recipe's 192 px crops on a grid and measures each
+crop's remaining sub-pixel shift by cross-correlation upsampled 20x (plain, not whitened:
+whitened correlation locks onto the blurry frame's noise, docs/results.md section 0). Flat
+crops (too little structure to lock onto) are skipped. It prints, per micrograph, the rms,
+median and 90th percentile of the shift length, the median shift, and the spread of the
+crops about that median: a shift shared by the whole frame can also be the centre of an
+asymmetric blur (an SEM's detector lags along the scan line) and a network learns it from
+any crop; only the spread is misalignment that changes from crop to crop, which a
+per-crop re-registration of the target could remove.
+    python scripts/residual_shift_report.py [--data ../shared/data/sem-pairs] [--crop 192]
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+from skimage.registration import phase_cross_correlation
+
+from midnet.data.pairs import load_pairs
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def crop_shifts(blur: np.ndarray, sharp: np.ndarray, crop: int) -> np.ndarray:
+    """(n, 2) sub-pixel (dy, dx) that moves each sharp crop onto its blurry crop."""
+    shifts = []
+    for y in range(0, blur.shape[0] - crop + 1, crop // 2):
+        for x in range(0, blur.shape[1] - crop + 1, crop // 2):
+            b, s = blur[y : y + crop, x : x + crop], sharp[y : y + crop, x : x + crop]
+            if s.std() < 0.02:  # flat: nothing to lock onto
+                continue
+            shift, _, _ = phase_cross_correlation(b, s, upsample_factor=20, normalization=None)
+            shifts.append(shift)
+    return np.array(shifts).reshape(-1, 2)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "sem-pairs"))
+    parser.add_argument("--crop", type=int, default=192)
+    args = parser.parse_args()
+    pairs = load_pairs(args.data, "auto", align="affine", warn_shift=False)
+    print("| micrograph | crops | shift length rms / median / 90th pct (px) | median (dy, dx) "
+          "| spread about the median: median / 90th pct (px) | crops > 0.5 px from it |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    lengths, spreads = [], []
+    for p in pairs:
+        shifts = crop_shifts(p.blur, p.sharp, args.crop)
+        length = np.hypot(shifts[:, 0], shifts[:, 1])
+        centre = np.median(shifts, axis=0)
+        spread = np.hypot(*(shifts - centre).T)
+        lengths.append(length)
+        spreads.append(spread)
+        print(f"| {p.name} | {len(shifts)} | {_rms(length):.2f} / {np.median(length):.2f} / {np.percentile(length, 90):.2f} "
+              f"| ({centre[0]:+.2f}, {centre[1]:+.2f}) | {np.median(spread):.2f} / {np.percentile(spread, 90):.2f} "
+              f"| {np.mean(spread > 0.5):.0%} |")
+    length, spread = np.concatenate(lengths), np.concatenate(spreads)
+    print(f"| all | {len(length)} | {_rms(length):.2f} / {np.median(length):.2f} / {np.percentile(length, 90):.2f} | "
+          f"| {np.median(spread):.2f} / {np.percentile(spread, 90):.2f} | {np.mean(spread > 0.5):.0%} |")
+
+
+def _rms(values: np.ndarray) -> float:
+    return float(np.sqrt(np.mean(values ** 2)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,85 @@
+"""Per-crop re-registration of training targets (data.target_shift: local).
+
+The pair is synthetic with a known misalignment that no single map removes: the blurry
+exposure's content is displaced by a sine across the frame, as a drifting scan would.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.ndimage import gaussian_filter, map_coordinates
+from skimage.registration import phase_cross_correlation
+
+from midnet.data.crops import LOCAL_MARGIN, sample_batch
+from midnet.data.local_shift import measure_local_shifts, shifted_target
+from midnet.data.pairs import Pair
+from midnet.training.config import DataSection
+
+H, W, AMPLITUDE = 448, 640, 1.2
+
+
+def displacement(x):
+    """Content of the blurry frame at column x shows the scene at x + d(x)."""
+    return AMPLITUDE * np.sin(2 * np.pi * x / W)
+
+
+@pytest.fixture(scope="module")
+def drifting_pair() -> Pair:
+    rng = np.random.default_rng(3)
+    scene = gaussian_filter(rng.random((H, W)), 1.5)
+    scene = (scene - scene.min()) / (scene.max() - scene.min())
+    rows, cols = np.mgrid[0:H, 0:W].astype(np.float64)
+    moved = map_coordinates(scene, [rows, cols + displacement(cols)], order=3, mode="reflect")
+    blur = np.clip(gaussian_filter(moved, 2.0), 0, 1).astype(np.float32)
+    return Pair("drift", blur, scene.astype(np.float32), 0, (0.0, 0.0), True, 1.0)
+
+
+def test_the_local_misalignment_is_measured_where_it_is(drifting_pair):
+    field = measure_local_shifts(drifting_pair.blur, drifting_pair.sharp, patch=128, step=64)
+    errors = []
+    for y in field.centres_y[1:-1]:
+        for x in field.centres_x[1:-1]:
+            dy, dx = field.at(y, x)
+            # sharp moved by -d lands on blur; the frame's median (0 for a whole sine period) is removed
+            errors.append((abs(dy), abs(dx + displacement(x))))
+    errors = np.array(errors)
+    assert errors[:, 0].max() < 0.15 and errors[:, 1].max() < 0.3, errors.max(axis=0)
+    # and it is a real signal, not zeros: the sine reaches 1.2 px
+    assert max(abs(field.at(H / 2, x)[1]) for x in field.centres_x) > 0.8
+
+
+def test_local_targets_line_up_with_their_blurry_crops(drifting_pair):
+    def mean_residual(local: bool) -> float:
+        x, y = sample_batch([drifting_pair], 16, 96, seed=0, iteration=0, local_targets=local)
+        shifts = [phase_cross_correlation(x[i, 0].numpy(), y[i, 0].numpy(), upsample_factor=20,
+                                          normalization=None)[0] for i in range(len(x))]
+        return float(np.mean(np.hypot(*np.array(shifts).T)))
+
+    frame, local = mean_residual(False), mean_residual(True)
+    assert frame > 0.5 and local < frame / 2, (frame, local)
+
+
+def test_a_zero_shift_leaves_the_target_as_it_was():
+    window = np.random.default_rng(0).random((64 + 2 * LOCAL_MARGIN, 80 + 2 * LOCAL_MARGIN)).astype(np.float32)
+    out = shifted_target(window, (0.0, 0.0), LOCAL_MARGIN)
+    np.testing.assert_allclose(out, window[LOCAL_MARGIN:-LOCAL_MARGIN, LOCAL_MARGIN:-LOCAL_MARGIN], atol=1e-6)
+
+
+def test_a_flat_pair_has_no_local_shift():
+    flat = np.full((256, 256), 0.5, np.float32)
+    field = measure_local_shifts(flat, flat, patch=128, step=64)
+    assert not field.shifts.any()
+
+
+def test_the_default_batch_is_unchanged_by_the_option_existing(drifting_pair):
+    # the frame-target path draws the same crops it always drew (resumed runs see the same data)
+    x0, y0 = sample_batch([drifting_pair], 4, 96, seed=5, iteration=7)
+    x1, y1 = sample_batch([drifting_pair], 4, 96, seed=5, iteration=7, local_targets=False)
+    assert np.array_equal(x0.numpy(), x1.numpy()) and np.array_equal(y0.numpy(), y1.numpy())
+
+
+def test_local_targets_need_a_registration():
+    with pytest.raises(ValueError, match="target_shift: local"):
+        DataSection(path=".", align="none", target_shift="local")
+    assert DataSection(path=".", target_shift="local").target_shift == "local"
