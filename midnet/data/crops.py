@@ -16,6 +16,8 @@ from .local_shift import shifted_target
 from .pairs import Pair
 
 LOCAL_MARGIN = 16  # pixels around a crop that take the wrap-around of its target's Fourier shift
+LOCAL_SPREAD_PX = 0.5  # a crop whose misalignment varies more than this is not registered by one shift
+LOCAL_TRIES = 50  # draws before taking a crop one shift cannot register (a frame misaligned everywhere)
 
 
 def batch_rng(seed: int, iteration: int, rank: int = 0) -> np.random.Generator:
@@ -29,8 +31,8 @@ def sample_batch(
     """(blur, sharp) float32 tensors of shape (batch, 1, crop, crop), intensity-normalised per micrograph.
 
     ``local_targets`` moves each target crop by the misalignment its place in the pair
-    still has after registration (:mod:`midnet.data.local_shift`); crops then keep
-    ``LOCAL_MARGIN`` pixels from the frame's border.
+    still has after registration (:mod:`midnet.data.local_shift`), draws again where that
+    misalignment varies across the crop, and keeps crops ``LOCAL_MARGIN`` pixels from the border.
     """
     margin = LOCAL_MARGIN if local_targets else 0
     for p in pairs:
@@ -44,8 +46,7 @@ def sample_batch(
     xs, ys = np.empty((batch, 1, crop, crop), np.float32), np.empty((batch, 1, crop, crop), np.float32)
     for i, k in enumerate(choice):
         p = pairs[k]
-        top = rng.integers(margin, p.blur.shape[0] - crop - margin + 1)
-        left = rng.integers(margin, p.blur.shape[1] - crop - margin + 1)
+        top, left = _position(rng, p, crop, margin)
         b = p.blur[top : top + crop, left : left + crop]
         s = _target(p, top, left, crop, margin)
         if augment:  # one of the 8 flips/rotations of the square
@@ -57,6 +58,16 @@ def sample_batch(
         scale = p.intensity
         xs[i, 0], ys[i, 0] = scale.forward(b), scale.forward(s)
     return torch.from_numpy(xs), torch.from_numpy(ys)
+
+
+def _position(rng: np.random.Generator, p: Pair, crop: int, margin: int) -> tuple[int, int]:
+    """A crop's (top, left); with local targets, one where a single shift registers the crop, when there is one."""
+    for _ in range(LOCAL_TRIES if margin else 1):
+        top = int(rng.integers(margin, p.blur.shape[0] - crop - margin + 1))
+        left = int(rng.integers(margin, p.blur.shape[1] - crop - margin + 1))
+        if not margin or p.local_shifts.spread(top, left, crop) <= LOCAL_SPREAD_PX:
+            break
+    return top, left
 
 
 def _target(p: Pair, top: int, left: int, crop: int, margin: int) -> np.ndarray:

@@ -1,18 +1,20 @@
 """What the frame's registration leaves: a registered pair's sub-pixel misalignment, patch by patch.
 
 The affine map of :mod:`midnet.data.register` is one map for the whole frame, but an SEM
-frame is scanned line by line over seconds, and drift or scan nonlinearity move parts of
-it differently. On the shared pairs the 192 px crops a network trains on still differ by
-about a pixel from crop to crop after registration (``scripts/residual_shift_report.py``),
-and a network that cannot see which way a target is off learns to hedge by blurring.
+frame is scanned line by line, and where each line starts the beam has not settled: on the
+shared pairs the 192 px crops are registered to ~0.15 px over most of the frame, but within
+~200 px of its left edge they are 2-8 px apart (``scripts/residual_shift_report.py``). A
+network that cannot see which way a target is off learns to hedge by blurring.
 
 :func:`measure_local_shifts` measures that residual on a grid of patches of the pair alone
 (plain cross-correlation upsampled 20x, as the report does), minus the frame's median: a
 shift the whole frame shares is also what an asymmetric blur does (an SEM's detector lags
 along the scan line), and the network should keep learning it. :func:`shifted_target` moves
 a target crop by the local value with a Fourier shift: sub-pixel, and unlike interpolation
-it keeps every spatial frequency of the sharp exposure, so the target is not smoothed.
-Training uses it with ``data.target_shift: local``; evaluation never does.
+it keeps every spatial frequency of the sharp exposure, so the target is not smoothed. One
+shift cannot register a crop across which the misalignment changes (the left edge), so
+:meth:`LocalShifts.spread` tells the sampler to draw another crop there. Training uses it
+with ``data.target_shift: local``; evaluation never does.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from scipy.ndimage import fourier_shift, generic_filter
 from skimage.registration import phase_cross_correlation
 
 FLAT_STD = 0.02  # a patch with less contrast than this (of full scale) has nothing to lock onto
-MAX_LOCAL_SHIFT_PX = 3.0  # larger values are a failed match, not a drift
+MAX_LOCAL_SHIFT_PX = 12.0  # larger values are a failed match (the shared pairs' left edges reach 8 px)
 
 
 @dataclass(frozen=True)
@@ -39,8 +41,14 @@ class LocalShifts:
         """The bilinear value at pixel (y, x), held constant beyond the outermost patch centres."""
         return tuple(float(_bilinear(self.centres_y, self.centres_x, self.shifts[..., k], y, x)) for k in (0, 1))
 
+    def spread(self, top: float, left: float, size: float) -> float:
+        """How far (px) the misalignment at the square's corners is from that at its centre: 0 where one shift fits."""
+        centre = np.array(self.at(top + size / 2, left + size / 2))
+        corners = [self.at(top + dy, left + dx) for dy in (0, size) for dx in (0, size)]
+        return float(max(np.hypot(*(np.array(c) - centre)) for c in corners))
 
-def measure_local_shifts(blur: np.ndarray, sharp: np.ndarray, patch: int = 128, step: int = 64) -> LocalShifts:
+
+def measure_local_shifts(blur: np.ndarray, sharp: np.ndarray, patch: int = 96, step: int = 48) -> LocalShifts:
     """Local misalignment of a registered pair: one match per patch, robust to flat patches and outliers."""
     h, w = blur.shape
     patch = min(patch, h, w)
