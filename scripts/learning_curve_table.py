@@ -45,6 +45,9 @@ def main() -> None:
         if not (run / "metrics.csv").is_file():
             continue
         config = yaml.safe_load((run / "config.yaml").read_text())
+        if config["data"]["folds"] != args.folds or config["data"]["fold"] != k:
+            raise SystemExit(f"{run}: trained as fold {config['data']['fold']} of {config['data']['folds']}, "
+                             f"not fold {k} of {args.folds}")
         weights[k] = len(fold_names(str(config["data"]["path"]), args.folds, k))
         curves[k] = read_curve(run)
     if not curves:

@@ -22,7 +22,9 @@ settings() {
     *) echo "unknown lever $1" >&2; exit 2 ;;
   esac
 }
+for lever in $LEVERS; do settings "$lever" >/dev/null; done  # a mistyped lever stops here, before any training
 for lever in $LEVERS; do
+  opts=$(settings "$lever")
   for f in 0 1 2; do
     out="$RUNS/lever/$lever-fold$f"
     if grep -q "^$STEPS," "$out/metrics.csv" 2>/dev/null; then echo "== $out: done"; continue; fi
@@ -30,8 +32,8 @@ for lever in $LEVERS; do
       echo "== $out: resuming"; midnet train --out "$out" --resume
     else
       echo "== $out: starting"
-      # shellcheck disable=SC2046
-      midnet train configs/cpu.yaml --out "$out" --set data.folds=3 --set data.fold=$f $(settings "$lever")
+      # shellcheck disable=SC2086
+      midnet train configs/cpu.yaml --out "$out" --set data.folds=3 --set data.fold=$f $opts
     fi
   done
 done

@@ -1,6 +1,6 @@
 """Draw the documentation's charts from the figures already written in docs/.
 
-    python scripts/make_docs_charts.py      # writes docs/images/speed.png and docs/images/learning_curve.png
+    python scripts/make_docs_charts.py      # writes docs/images/speed.png, learning_curve.png and long_run.png
 
 The numbers are read from the pages themselves (docs/performance.md, docs/results.md,
 docs/training.md: the benchmark outputs and tables quoted there), so a chart can never
@@ -14,6 +14,8 @@ measured here.
   every 500 steps (the table of docs/training.md, from each run's metrics.csv); right,
   MIDNet-s trained separately for 1,500 and for 3,000 steps (results sections 2 and 1,
   the same folds, seed and registration).
+- long_run.png: fold 0's held-out PSNR in one 12,000-step schedule (results section 10.1)
+  against the shipped 3,000-step schedule (docs/training.md's table).
 
 Needs matplotlib (in the docs extra: pip install -e ".[docs]").
 """
@@ -202,6 +204,40 @@ def learning_curve_chart(training_md: str, results_md: str, out: Path) -> Path:
     return out
 
 
+LONG_RUN_ROW = re.compile(r"^\| ([\d,]+) \| ([\d.]+) / ([\d.]+) \(([\d.]+)\) \|")
+
+
+def long_run_rows(results_md: str) -> dict[int, float]:
+    """Step -> fold 0's held-out PSNR in the 12,000-step run, from Results section 10.1's table."""
+    match = re.search(r"^### 10\.1 .*?(?=^##|\Z)", results_md, re.S | re.M)
+    rows = {int(m[1].replace(",", "")): float(m[2]) for line in (match.group(0) if match else "").splitlines()
+            if (m := LONG_RUN_ROW.match(line.strip()))}
+    if not rows:
+        raise SystemExit("docs/results.md has no section 10.1 table of the long run")
+    return rows
+
+
+def long_run_chart(training_md: str, results_md: str, out: Path) -> Path:
+    """Fold 0 in one 12,000-step schedule against the shipped 3,000-step schedule, held-out PSNR."""
+    long_run, short = long_run_rows(results_md), curve_rows(training_md)
+    held_out = {k: v for k, v in table_rows(section(results_md, 9)).items() if k in ("1-1", "2-1", "3-1")}
+    blurry = sum(v[0] for v in held_out.values()) / len(held_out)
+    fig, ax = plt.subplots(figsize=(8, 4.2))
+    ax.plot(sorted(short), [short[s][0] for s in sorted(short)], color="#90a4c0", lw=2, marker="o", ms=4,
+            label="shipped recipe: one 3,000-step schedule")
+    ax.plot(sorted(long_run), [long_run[s] for s in sorted(long_run)], color="#2b6cb0", lw=2.5, marker="o", ms=4,
+            label="the same recipe in one 12,000-step schedule")
+    ax.axhline(blurry, color="#a0aec0", ls=":", lw=1, label=f"blurry input ({blurry:.2f} dB)")
+    ax.set_xlabel("training step (points inside a schedule are intermediate checkpoints)")
+    ax.set_ylabel("held-out PSNR, dB (fold 0: 1-1, 2-1, 3-1)")
+    ax.set_title("Fold 0: 4x the training budget (Results 10.1)", fontsize=10)
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--docs", type=Path, default=ROOT / "docs", help="the docs folder (read and written)")
@@ -209,8 +245,9 @@ def main() -> None:
     images = args.docs / "images"
     images.mkdir(exist_ok=True)
     print("wrote", speed_chart((args.docs / "performance.md").read_text(encoding="utf-8"), images / "speed.png"))
-    print("wrote", learning_curve_chart((args.docs / "training.md").read_text(encoding="utf-8"),
-                                        (args.docs / "results.md").read_text(encoding="utf-8"), images / "learning_curve.png"))
+    training_md, results_md = ((args.docs / name).read_text(encoding="utf-8") for name in ("training.md", "results.md"))
+    print("wrote", learning_curve_chart(training_md, results_md, images / "learning_curve.png"))
+    print("wrote", long_run_chart(training_md, results_md, images / "long_run.png"))
 
 
 if __name__ == "__main__":

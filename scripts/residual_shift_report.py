@@ -26,22 +26,17 @@ import numpy as np
 from skimage.registration import phase_cross_correlation
 
 from midnet.data.crops import sample_batch
+from midnet.data.local_shift import patch_shifts
 from midnet.data.pairs import load_pairs
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def crop_shifts(blur: np.ndarray, sharp: np.ndarray, crop: int) -> np.ndarray:
-    """(n, 2) sub-pixel (dy, dx) that moves each sharp crop onto its blurry crop."""
-    shifts = []
-    for y in range(0, blur.shape[0] - crop + 1, crop // 2):
-        for x in range(0, blur.shape[1] - crop + 1, crop // 2):
-            b, s = blur[y : y + crop, x : x + crop], sharp[y : y + crop, x : x + crop]
-            if s.std() < 0.02:  # flat: nothing to lock onto
-                continue
-            shift, _, _ = phase_cross_correlation(b, s, upsample_factor=20, normalization=None)
-            shifts.append(shift)
-    return np.array(shifts).reshape(-1, 2)
+    """(n, 2) sub-pixel (dy, dx) that moves each sharp crop onto its blurry crop, flat crops left out."""
+    _, _, grid = patch_shifts(blur, sharp, crop, crop // 2)
+    shifts = grid.reshape(-1, 2)
+    return shifts[~np.isnan(shifts).any(axis=1)]
 
 
 def main() -> None:

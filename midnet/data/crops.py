@@ -15,7 +15,7 @@ from ..errors import MidnetError
 from .local_shift import shifted_target
 from .pairs import Pair
 
-LOCAL_MARGIN = 16  # pixels around a crop that take the wrap-around of its target's Fourier shift
+LOCAL_MARGIN = 16  # pixels around a crop for its target's Fourier shift: above local_shift.MAX_LOCAL_SHIFT_PX
 LOCAL_SPREAD_PX = 0.5  # a crop whose misalignment varies more than this is not registered by one shift
 LOCAL_TRIES = 50  # draws before taking a crop one shift cannot register (a frame misaligned everywhere)
 
@@ -42,7 +42,8 @@ def sample_batch(
                               + "; lower data.crop")
     rng = batch_rng(seed, iteration, rank)
     areas = np.array([p.blur.size for p in pairs], dtype=np.float64)
-    choice = rng.choice(len(pairs), size=batch, p=areas / areas.sum())  # every pixel equally likely
+    # frames by area: every pixel equally likely (local targets then pass over what one shift cannot register)
+    choice = rng.choice(len(pairs), size=batch, p=areas / areas.sum())
     xs, ys = np.empty((batch, 1, crop, crop), np.float32), np.empty((batch, 1, crop, crop), np.float32)
     for i, k in enumerate(choice):
         p = pairs[k]

@@ -19,6 +19,7 @@ with ``data.target_shift: local``; evaluation never does.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -48,8 +49,8 @@ class LocalShifts:
         return float(max(np.hypot(*(np.array(c) - centre)) for c in corners))
 
 
-def measure_local_shifts(blur: np.ndarray, sharp: np.ndarray, patch: int = 96, step: int = 48) -> LocalShifts:
-    """Local misalignment of a registered pair: one match per patch, robust to flat patches and outliers."""
+def patch_shifts(blur: np.ndarray, sharp: np.ndarray, patch: int, step: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(tops, lefts, grid): each patch's (dy, dx) moving sharp onto blur; NaN where the patch is flat."""
     h, w = blur.shape
     patch = min(patch, h, w)
     step = max(1, min(step, patch))
@@ -58,25 +59,38 @@ def measure_local_shifts(blur: np.ndarray, sharp: np.ndarray, patch: int = 96, s
     for i, y in enumerate(ys):
         for j, x in enumerate(xs):
             b, s = blur[y : y + patch, x : x + patch], sharp[y : y + patch, x : x + patch]
-            if s.std() < FLAT_STD or b.std() < FLAT_STD / 4:
-                continue
-            shift, _, _ = phase_cross_correlation(b, s, upsample_factor=20, normalization=None)
-            if np.abs(shift).max() <= MAX_LOCAL_SHIFT_PX:
-                grid[i, j] = shift
+            if s.std() >= FLAT_STD and b.std() >= FLAT_STD / 4:
+                grid[i, j] = phase_cross_correlation(b, s, upsample_factor=20, normalization=None)[0]
+    return ys, xs, grid
+
+
+def measure_local_shifts(blur: np.ndarray, sharp: np.ndarray, patch: int = 96, step: int = 48) -> LocalShifts:
+    """Local misalignment of a registered pair: one match per patch, robust to flat patches and outliers."""
+    ys, xs, grid = patch_shifts(blur, sharp, patch, step)
+    centres_y, centres_x = ys + min(patch, *blur.shape) / 2, xs + min(patch, *blur.shape) / 2
     if np.isnan(grid).all():
-        return LocalShifts(ys + patch / 2, xs + patch / 2, np.zeros_like(grid))
+        return LocalShifts(centres_y, centres_x, np.zeros_like(grid))
     grid -= np.nanmedian(grid.reshape(-1, 2), axis=0)  # what the whole frame shares stays in the target
-    # the median of each 3x3 neighbourhood: one bad match neither moves its crop nor survives as a spike
-    smooth = np.stack([generic_filter(grid[..., k], np.nanmedian, size=3, mode="nearest") for k in (0, 1)], axis=-1)
-    return LocalShifts(ys + patch / 2, xs + patch / 2, np.nan_to_num(smooth, nan=0.0))
+    grid[np.abs(grid).max(axis=-1) > MAX_LOCAL_SHIFT_PX] = np.nan
+    with warnings.catch_warnings():  # a neighbourhood of flat patches only is NaN, and stays 0 below
+        warnings.simplefilter("ignore", RuntimeWarning)
+        # the median of each 3x3 neighbourhood: one bad match neither moves its crop nor survives as a spike
+        smooth = np.stack([generic_filter(grid[..., k], np.nanmedian, size=3, mode="nearest") for k in (0, 1)], -1)
+    return LocalShifts(centres_y, centres_x, np.nan_to_num(smooth, nan=0.0))
 
 
 def shifted_target(window: np.ndarray, shift: tuple[float, float], margin: int) -> np.ndarray:
     """``window`` moved by ``shift`` (Fourier, sub-pixel), less ``margin`` pixels on every side.
 
-    The margin takes the wrap-around of the circular shift; it must exceed the shift.
+    The window is mirrored before the transform, so its periodic extension has no jump at
+    the wrap (a jump would ring into the crop at a sub-pixel shift); the shift must stay
+    below the margin, which the mirrored wrap-around then never reaches.
     """
-    moved = np.fft.ifft2(fourier_shift(np.fft.fft2(window.astype(np.float64)), shift)).real
+    if max(abs(v) for v in shift) >= margin:
+        raise ValueError(f"shift {shift} does not fit a {margin}px margin")
+    h, w = window.shape
+    mirrored = np.pad(window.astype(np.float64), ((0, h), (0, w)), mode="symmetric")
+    moved = np.fft.ifft2(fourier_shift(np.fft.fft2(mirrored), shift)).real[:h, :w]
     return np.clip(moved[margin:-margin, margin:-margin], 0.0, 1.0).astype(np.float32)
 
 

@@ -11,7 +11,7 @@ import pytest
 from scipy.ndimage import gaussian_filter, map_coordinates
 from skimage.registration import phase_cross_correlation
 
-from midnet.data.crops import LOCAL_MARGIN, sample_batch
+from midnet.data.crops import LOCAL_MARGIN, batch_rng, sample_batch
 from midnet.data.local_shift import measure_local_shifts, shifted_target
 from midnet.data.pairs import Pair
 from midnet.training.config import DataSection
@@ -94,14 +94,37 @@ def test_a_flat_pair_has_no_local_shift():
     assert not field.shifts.any()
 
 
-def test_the_default_batch_is_unchanged_by_the_option_existing(drifting_pair):
-    # the frame-target path draws the same crops it always drew (resumed runs see the same data)
-    x0, y0 = sample_batch([drifting_pair], 4, 96, seed=5, iteration=7)
-    x1, y1 = sample_batch([drifting_pair], 4, 96, seed=5, iteration=7, local_targets=False)
-    assert np.array_equal(x0.numpy(), x1.numpy()) and np.array_equal(y0.numpy(), y1.numpy())
+def test_frame_targets_are_the_crops_the_seeded_draws_name(drifting_pair):
+    # the default path draws what it always drew (resumed runs see the same data): frame by area,
+    # top, left, rotation, flip, in that order, from batch_rng(seed, iteration, rank)
+    x, y = sample_batch([drifting_pair], 3, 96, seed=5, iteration=7)
+    rng = batch_rng(5, 7, 0)
+    rng.choice(1, size=3, p=[1.0])
+    scale = drifting_pair.intensity
+    for i in range(3):
+        top, left = rng.integers(0, H - 96 + 1), rng.integers(0, W - 96 + 1)
+        k_rot, flip = int(rng.integers(4)), bool(rng.integers(2))
+        expect = np.rot90(drifting_pair.sharp[top : top + 96, left : left + 96], k_rot)
+        expect = expect[:, ::-1] if flip else expect
+        np.testing.assert_array_equal(y[i, 0].numpy(), scale.forward(expect))
+
+
+def test_an_integer_shift_moves_the_target_by_whole_pixels():
+    window = np.random.default_rng(1).random((40 + 2 * LOCAL_MARGIN, 48 + 2 * LOCAL_MARGIN)).astype(np.float32)
+    m = LOCAL_MARGIN
+    out = shifted_target(window, (2.0, -3.0), m)
+    # out(y, x) = in(y - 2, x + 3): content moves 2 rows down and 3 columns left
+    np.testing.assert_allclose(out, window[m - 2 : -m - 2, m + 3 : -m + 3], atol=1e-5)
+
+
+def test_a_shift_beyond_the_margin_is_refused():
+    with pytest.raises(ValueError, match="margin"):
+        shifted_target(np.zeros((64, 64), np.float32), (0.0, 16.0), 16)
 
 
 def test_local_targets_need_a_registration():
     with pytest.raises(ValueError, match="target_shift: local"):
         DataSection(path=".", align="none", target_shift="local")
+    with pytest.raises(ValueError, match="target_shift: local"):
+        DataSection(path=".", protocol="paper", target_shift="local")
     assert DataSection(path=".", target_shift="local").target_shift == "local"
