@@ -7,7 +7,7 @@
 # resumes its checkpoint, so the script can be re-run after an interruption.
 #   bash scripts/learning_curve.sh [steps] [run-prefix] [folds...]   # runs/lc-fold0, -fold1, -fold2
 #   python scripts/learning_curve_table.py --prefix runs/lc             # the table of docs/results.md
-#   python scripts/kfold_table.py --methods input,sem,lc               # the last step by `midnet eval`
+#   python scripts/kfold_table.py --methods input,lc                   # the last step by `midnet eval`
 set -euo pipefail
 cd "$(dirname "$0")/.."
 STEPS=${1:-12000}

@@ -6,7 +6,7 @@
 # re-run after an interruption. About 27 minutes a run on 2 cores for the same-size
 # network (0.54 s a step), ~2.2x that for width 24.
 #   bash scripts/levers.sh [runs-folder] [lever...]      # default: every lever, in this order
-#   python scripts/kfold_table.py --methods input,sem,lever/seed1,lever/local,lever/w24,lever/lr2e-3
+#   python scripts/kfold_table.py --methods input,lever/seed1,lever/local,lever/w24,lever/lr2e-3  # vs results 9.3
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${1:-runs}; shift || true
