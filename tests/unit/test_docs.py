@@ -98,6 +98,7 @@ def test_chart_script_reads_the_figures_the_pages_quote():
     assert len(charts.table_rows(charts.section(results, 2))) == 7
     curve = charts.curve_rows((DOCS / "training.md").read_text(encoding="utf-8"))
     assert len(curve) >= 2 and all(len(v) == 4 for v in curve.values())  # three folds and their mean, per step
+    assert len(charts.long_run_rows(results)) >= 2  # section 10.1: the long run's held-out curve
 
 
 @pytest.mark.slow
