@@ -14,8 +14,8 @@ STEPS=${1:-12000}
 RUNS=${2:-runs/lc}
 shift $(( $# > 2 ? 2 : $# )) || true
 FOLDS=${*:-0 1 2}
-# A quiet machine: spinning OpenMP threads are ~20% faster than sleeping ones (0.54 vs
-# 0.68 s a step here). Set OMP_WAIT_POLICY=PASSIVE if anything else shares the cores.
+# Spinning OpenMP threads are faster on a quiet machine, and far slower when anything else
+# shares the cores: set OMP_WAIT_POLICY=PASSIVE then.
 export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-ACTIVE}
 for f in $FOLDS; do
   out="$RUNS-fold$f"
