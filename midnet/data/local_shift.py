@@ -23,7 +23,7 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.ndimage import fourier_shift, generic_filter
+from scipy.ndimage import fourier_shift, generic_filter, map_coordinates
 from skimage.registration import phase_cross_correlation
 
 FLAT_STD = 0.02  # a patch with less contrast than this (of full scale) has nothing to lock onto
@@ -40,7 +40,10 @@ class LocalShifts:
 
     def at(self, y: float, x: float) -> tuple[float, float]:
         """The bilinear value at pixel (y, x), held constant beyond the outermost patch centres."""
-        return tuple(float(_bilinear(self.centres_y, self.centres_x, self.shifts[..., k], y, x)) for k in (0, 1))
+        # fractional grid indices, clamped to the grid by np.interp; map_coordinates interpolates
+        at = [[np.interp(y, self.centres_y, np.arange(len(self.centres_y)))],
+              [np.interp(x, self.centres_x, np.arange(len(self.centres_x)))]]
+        return tuple(float(map_coordinates(self.shifts[..., k], at, order=1, mode="nearest")[0]) for k in (0, 1))
 
     def spread(self, top: float, left: float, size: float) -> float:
         """How far (px) the misalignment at the square's corners is from that at its centre: 0 where one shift fits."""
@@ -92,15 +95,3 @@ def shifted_target(window: np.ndarray, shift: tuple[float, float], margin: int) 
     mirrored = np.pad(window.astype(np.float64), ((0, h), (0, w)), mode="symmetric")
     moved = np.fft.ifft2(fourier_shift(np.fft.fft2(mirrored), shift)).real[:h, :w]
     return np.clip(moved[margin:-margin, margin:-margin], 0.0, 1.0).astype(np.float32)
-
-
-def _bilinear(gy: np.ndarray, gx: np.ndarray, values: np.ndarray, y: float, x: float) -> float:
-    y, x = float(np.clip(y, gy[0], gy[-1])), float(np.clip(x, gx[0], gx[-1]))
-    i = int(np.clip(np.searchsorted(gy, y) - 1, 0, max(len(gy) - 2, 0)))
-    j = int(np.clip(np.searchsorted(gx, x) - 1, 0, max(len(gx) - 2, 0)))
-    i1, j1 = min(i + 1, len(gy) - 1), min(j + 1, len(gx) - 1)
-    ty = 0.0 if i1 == i else (y - gy[i]) / (gy[i1] - gy[i])
-    tx = 0.0 if j1 == j else (x - gx[j]) / (gx[j1] - gx[j])
-    top = values[i, j] * (1 - tx) + values[i, j1] * tx
-    bottom = values[i1, j] * (1 - tx) + values[i1, j1] * tx
-    return top * (1 - ty) + bottom * ty

@@ -128,3 +128,11 @@ def test_local_targets_need_a_registration():
     with pytest.raises(ValueError, match="target_shift: local"):
         DataSection(path=".", protocol="paper", target_shift="local")
     assert DataSection(path=".", target_shift="local").target_shift == "local"
+
+
+def test_a_one_row_grid_interpolates_along_its_row_and_holds_beyond_it():
+    from midnet.data.local_shift import LocalShifts
+
+    field = LocalShifts(np.array([10.0]), np.array([5.0, 15.0]), np.array([[[0.0, 0.0], [2.0, 4.0]]]))
+    assert field.at(0, 10) == (1.0, 2.0)  # halfway between the two patch centres, any row
+    assert field.at(99, 0) == (0.0, 0.0) and field.at(10, 20) == (2.0, 4.0)  # held at the outermost centres
