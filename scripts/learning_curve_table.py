@@ -3,7 +3,8 @@
 Reads each fold's metrics.csv (the held-out PSNR/SSIM the training loop logs at every
 validation step, computed by the same `score_pairs` as `midnet eval`) and prints one
 markdown row per validated step: the cumulative training wall time, each fold's held-out
-mean, and the k-fold mean over the held-out micrographs (each fold weighted by how many it
+mean and its training L1 (the mean of the steps logged since the previous row: a held-out
+score falling while this falls is overfitting), and the k-fold mean over the held-out micrographs (each fold weighted by how many it
 holds out, so the mean is over micrographs, as kfold_table.py's is) where every fold has
 reached that step.
     python scripts/learning_curve_table.py [--prefix runs/lc] [--folds 3]
@@ -20,17 +21,24 @@ import yaml
 from kfold_table import fold_names
 
 
-def read_curve(run: Path) -> dict[int, tuple[float, float, float]]:
-    """step -> (held-out PSNR, SSIM, cumulative wall seconds); a resumed run's clock restarts at 0."""
-    curve, offset, previous = {}, 0.0, 0.0
+def read_curve(run: Path) -> dict[int, tuple[float, float, float, float]]:
+    """step -> (held-out PSNR, SSIM, cumulative wall seconds, training L1 since the previous validation).
+
+    A resumed run's clock restarts at 0; its segments are added up.
+    """
+    curve, offset, previous, l1 = {}, 0.0, 0.0, []
     with open(run / "metrics.csv", newline="") as f:
         for row in csv.DictReader(f):
             elapsed = float(row["elapsed_s"] or 0.0)
             if elapsed < previous:  # a resumed segment: its clock starts again
                 offset += previous
             previous = elapsed
+            if row.get("l1"):
+                l1.append(float(row["l1"]))
             if row.get("val_psnr"):
-                curve[int(row["iteration"])] = (float(row["val_psnr"]), float(row["val_ssim"]), offset + elapsed)
+                mean_l1 = sum(l1) / len(l1) if l1 else float("nan")
+                curve[int(row["iteration"])] = (float(row["val_psnr"]), float(row["val_ssim"]), offset + elapsed, mean_l1)
+                l1 = []
     return curve
 
 
@@ -53,14 +61,18 @@ def main() -> None:
     if not curves:
         raise SystemExit(f"no runs {args.prefix}-fold<k> with a metrics.csv")
     steps = sorted(set().union(*curves.values()))
-    header = ["step"] + [f"fold {k} PSNR / SSIM (wall h)" for k in curves] + ["k-fold mean PSNR / SSIM"]
+    header = ["step"] + [h for k in curves for h in (f"fold {k} PSNR / SSIM (wall h)", f"fold {k} training L1")]
+    header += ["k-fold mean PSNR / SSIM"]
     print("| " + " | ".join(header) + " |")
     print("|" + " --- |" * len(header))
     for step in steps:
         cells = [f"{step:,}"]
         for k, curve in curves.items():
-            cells.append(f"{curve[step][0]:.2f} / {curve[step][1]:.4f} ({curve[step][2] / 3600:.2f})"
-                         if step in curve else "-")
+            if step in curve:
+                psnr, ssim, seconds, l1 = curve[step]
+                cells += [f"{psnr:.2f} / {ssim:.4f} ({seconds / 3600:.2f})", f"{l1:.4f}"]
+            else:
+                cells += ["-", "-"]
         if len(curves) == args.folds and all(step in c for c in curves.values()):
             total = sum(weights.values())
             psnr = sum(weights[k] * curves[k][step][0] for k in curves) / total

@@ -20,11 +20,12 @@ def table_module(monkeypatch):
     return learning_curve_table
 
 
-def write_run(folder: Path, data: Path, fold: int, rows: list[tuple[int, float, str, str]]) -> None:
+def write_run(folder: Path, data: Path, fold: int, rows: list[tuple]) -> None:
+    """rows: (iteration, elapsed_s, val_psnr, val_ssim[, l1]); empty strings where nothing was validated."""
     folder.mkdir(parents=True)
     (folder / "config.yaml").write_text(yaml.safe_dump({"data": {"path": str(data), "folds": 3, "fold": fold}}))
-    lines = ["iteration,loss,val_psnr,val_ssim,elapsed_s"]
-    lines += [f"{it},0.1,{psnr},{ssim},{elapsed}" for it, elapsed, psnr, ssim in rows]
+    lines = ["iteration,loss,l1,val_psnr,val_ssim,elapsed_s"]
+    lines += [f"{r[0]},0.1,{r[4] if len(r) > 4 else 0.1},{r[2]},{r[3]},{r[1]}" for r in rows]
     (folder / "metrics.csv").write_text("\n".join(lines) + "\n")
 
 
@@ -53,11 +54,13 @@ def test_kfold_mean_weights_folds_by_held_out_micrographs(table_module, seven_pa
 def test_a_resumed_runs_clock_is_added_to_the_time_before(table_module, seven_pairs, tmp_path):
     run = tmp_path / "lc-fold0"
     # validated at 1000 after 1 h; stopped; resumed at 0 s, validated at 2000 after 0.5 h more
-    write_run(run, seven_pairs, 0, [(1000, 3600, "25.0", "0.8"), (1500, 5400, "", ""),
-                                    (1600, 360, "", ""), (2000, 1800, "26.0", "0.85")])
+    write_run(run, seven_pairs, 0, [(1000, 3600, "25.0", "0.8", 0.05), (1500, 5400, "", "", 0.04),
+                                    (1600, 360, "", "", 0.03), (2000, 1800, "26.0", "0.85", 0.02)])
     curve = table_module.read_curve(run)
-    assert curve[1000] == (25.0, 0.8, 3600.0)
-    assert curve[2000] == (26.0, 0.85, 5400.0 + 1800.0)
+    assert curve[1000] == (25.0, 0.8, 3600.0, 0.05)
+    psnr, ssim, seconds, l1 = curve[2000]
+    assert (psnr, ssim, seconds) == (26.0, 0.85, 5400.0 + 1800.0)
+    assert l1 == pytest.approx(0.03)  # the training L1 of the steps logged since step 1000 only
 
 
 def test_a_missing_fold_leaves_the_kfold_mean_empty(table_module, seven_pairs, tmp_path, capsys, monkeypatch):
@@ -66,4 +69,4 @@ def test_a_missing_fold_leaves_the_kfold_mean_empty(table_module, seven_pairs, t
     monkeypatch.setattr(sys, "argv", ["learning_curve_table.py", "--prefix", str(prefix)])
     table_module.main()
     row = capsys.readouterr().out.strip().splitlines()[-1]
-    assert row.startswith("| 1,000 | 25.00 / 0.8000 (1.00) |") and row.endswith("| - |")
+    assert row.startswith("| 1,000 | 25.00 / 0.8000 (1.00) | 0.1000 |") and row.endswith("| - |")
