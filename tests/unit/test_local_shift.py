@@ -62,6 +62,8 @@ def test_the_local_misalignment_is_measured_where_it_is(drifting_pair):
             # sharp moved by -d lands on blur; the frame's median (0 for a whole sine period) is removed
             errors.append((abs(dy), abs(dx + displacement(x))))
     errors = np.array(errors)
+    # measured: 0.00 px in dy, 0.19 px in dx (a 128 px patch averages the sine's curvature, the
+    # 3x3 median flattens its peaks, matches are on a 1/20 px grid); arithmetic differs by ~1e-12
     assert errors[:, 0].max() < 0.15 and errors[:, 1].max() < 0.3, errors.max(axis=0)
     # and it is a real signal, not zeros: the sine reaches 1.2 px
     assert max(abs(field.at(H / 2, x)[1]) for x in field.centres_x) > 0.8
@@ -70,6 +72,7 @@ def test_the_local_misalignment_is_measured_where_it_is(drifting_pair):
 def test_local_targets_line_up_with_their_blurry_crops(drifting_pair):
     frame, local = (float(residuals(*sample_batch([drifting_pair], 16, 96, seed=0, iteration=0, local_targets=on)).mean())
                     for on in (False, True))
+    # measured: 0.74 px with frame targets, 0.23 with local ones (noise floor of 48 px quarters)
     assert frame > 0.5 and local < frame / 2, (frame, local)
 
 
@@ -79,6 +82,7 @@ def test_a_crop_one_shift_cannot_register_is_not_drawn():
     frame = np.concatenate([residuals(*sample_batch([pair], 16, 96, 0, it)) for it in range(2)])
     local = np.concatenate([residuals(*sample_batch([pair], 16, 96, 0, it, local_targets=True)) for it in range(2)])
     assert frame.max() > 2.0, frame  # some frame targets are pixels off: the lever has something to fix
+    # measured: frame targets up to 4.05 px, local ones at most 0.07 px
     assert local.max() < 0.5, local
 
 
