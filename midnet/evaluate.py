@@ -4,6 +4,12 @@ Honest by construction: whole frames are restored (tiled if asked), the output i
 quantised to the files' own bit depth as a saved result would be, the info bar is
 excluded, and a shift between the two exposures is measured on the blurry/sharp pair
 alone (never on a method's output) and removed the same way for every method.
+
+``region="registered"`` is a diagnostic beside that protocol, never instead of it: it
+scores only the squares of the frame where the registered pair lines up to half a pixel
+(:func:`midnet.data.local_shift.registered_mask`, measured on the pair alone), so a method
+that restores sharper detail is not charged for the part of the frame, such as where an
+SEM's scan lines start, that one affine map cannot register.
 """
 
 from __future__ import annotations
@@ -14,12 +20,14 @@ from typing import Any
 import numpy as np
 from torch import nn
 
+from .data.local_shift import registered_mask
 from .data.pairs import Pair
 from .data.register import MAX_SHIFT_PX, align_to
 from .metrics import psnr, ssim
 from .restore import make_restorer
 
 Restorer = Callable[[np.ndarray], np.ndarray]
+REGIONS = ("all", "registered")
 
 
 def quantise(image: np.ndarray, full_scale: float) -> np.ndarray:
@@ -30,31 +38,43 @@ def quantise(image: np.ndarray, full_scale: float) -> np.ndarray:
     return image
 
 
-def score_pair(restored: np.ndarray, pair: Pair, align: bool = True) -> dict[str, Any]:
-    """PSNR/SSIM of ``restored`` and of the blurry input against the sharp frame of ``pair``."""
+def score_pair(restored: np.ndarray, pair: Pair, align: bool = True, region: str = "all") -> dict[str, Any]:
+    """PSNR/SSIM of ``restored`` and of the blurry input against the sharp frame of ``pair``.
+
+    With ``region="registered"`` only the registered squares are scored, and the result
+    says what fraction of the frame they are (``scored_fraction``).
+    """
+    if region not in REGIONS:
+        raise ValueError(f"region must be one of {REGIONS}, got {region!r}")
     blur, sharp = pair.blur, pair.sharp
     if align and not pair.aligned and max(abs(v) for v in pair.shift) > MAX_SHIFT_PX:
         restored_a, sharp_a = align_to(restored, sharp, pair.shift)
         blur, sharp = align_to(blur, sharp, pair.shift)
         restored = restored_a
-    return {
+    mask = registered_mask(blur, sharp) if region == "registered" else None
+    scores = {
         "name": pair.name,
-        "psnr": psnr(sharp, restored, data_range=1.0),
-        "ssim": ssim(sharp, restored, data_range=1.0),
-        "input_psnr": psnr(sharp, blur, data_range=1.0),
-        "input_ssim": ssim(sharp, blur, data_range=1.0),
+        "psnr": psnr(sharp, restored, data_range=1.0, mask=mask),
+        "ssim": ssim(sharp, restored, data_range=1.0, mask=mask),
+        "input_psnr": psnr(sharp, blur, data_range=1.0, mask=mask),
+        "input_ssim": ssim(sharp, blur, data_range=1.0, mask=mask),
     }
+    if mask is not None:
+        scores["scored_fraction"] = float(mask.mean())
+    return scores
 
 
-def score_restorer(restore: Restorer, pairs: Sequence[Pair], align: bool = True, on_image=None) -> dict[str, Any]:
+def score_restorer(
+    restore: Restorer, pairs: Sequence[Pair], align: bool = True, on_image=None, region: str = "all"
+) -> dict[str, Any]:
     """Score any ``restore(gray) -> gray`` function (network or classical) on every pair and the mean."""
     images = []
     for pair in pairs:
         restored = quantise(restore(pair.blur), pair.full_scale)
-        images.append(score_pair(restored, pair, align))
+        images.append(score_pair(restored, pair, align, region))
         if on_image:
             on_image(images[-1])
-    keys = ("psnr", "ssim", "input_psnr", "input_ssim")
+    keys = [k for k in images[0] if k != "name"] if images else ["psnr", "ssim", "input_psnr", "input_ssim"]
     mean = {k: float(np.mean([im[k] for im in images])) for k in keys}
     return {"images": images, "mean": mean}
 

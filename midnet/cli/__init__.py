@@ -76,6 +76,7 @@ def models_cmd(in_chans: int, as_json: bool) -> None:
 
 
 from ..restore import NETWORK  # noqa: E402
+from ..evaluate import REGIONS  # noqa: E402
 from ..engines import engine_names  # noqa: E402
 
 DEFAULT_ENGINE = "auto"  # measured fastest at equal quality (docs/performance.md, issue 18)
@@ -227,10 +228,13 @@ def calibrate_cmd(data, output, names, methods, infobar) -> None:
               help="'paper': score the paper's random test tiles (split by --seed; LEAKS, for comparison only).")
 @click.option("--seed", default=0, show_default=True, help="Seed of the paper protocol's random split (the run's seed).")
 @click.option("--tta", is_flag=True, help="Score the eight-view test-time augmentation (as deblur --tta).")
+@click.option("--region", type=click.Choice(REGIONS), default="all", show_default=True,
+              help="'registered': a diagnostic that scores only the 96 px squares where the registered pair lines "
+                   "up to 0.5 px (measured on the pair alone); 'all' is the protocol.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON to stdout (nothing else goes there).")
 @precision_option("fp32", " Scores are measured in fp32 unless asked.")
 def eval_cmd(model_name, method, calib, data, infobar, names, align, no_align, tile, device, protocol, seed,
-             tta, as_json, precision) -> None:
+             tta, region, as_json, precision) -> None:
     """PSNR/SSIM of a restorer on whole micrographs, beside the blurry input's."""
     from tqdm import tqdm
 
@@ -255,13 +259,16 @@ def eval_cmd(model_name, method, calib, data, infobar, names, align, no_align, t
     if method == NETWORK:
         _warn_if_trained_on(model_name, [p.name for p in pairs])
     bar = tqdm(total=len(pairs), unit="image", desc="eval", file=sys.stderr, disable=None)
-    result = score_restorer(restorer, pairs, align=False, on_image=lambda _: bar.update(1))  # registered above
+    result = score_restorer(restorer, pairs, align=False, on_image=lambda _: bar.update(1), region=region)  # registered above
     bar.close()
     if as_json:  # strict JSON: an infinite PSNR (identical images) becomes null
         click.echo(json.dumps(_finite(result), allow_nan=False))
         return
     registered = "paper tiles, registered affine" if protocol == "paper" else f"registered: {align}"
     click.echo(f"{label} on {data} ({registered}, info bar excluded)")
+    if region == "registered":
+        click.echo(f"diagnostic, not the protocol: scored only where the pair lines up to 0.5 px, "
+                   f"{result['mean']['scored_fraction']:.0%} of the frames on average")
     click.echo(f"{'micrograph':<16} {'PSNR dB':>8} {'SSIM':>7} {'input dB':>9} {'input SSIM':>10} {'gain dB':>8}")
     for im in result["images"] + [dict(result["mean"], name="mean")]:
         click.echo(

@@ -28,6 +28,7 @@ from skimage.registration import phase_cross_correlation
 
 FLAT_STD = 0.02  # a patch with less contrast than this (of full scale) has nothing to lock onto
 MAX_LOCAL_SHIFT_PX = 12.0  # larger values are a failed match (the shared pairs' left edges reach 8 px)
+REGISTERED_PX = 0.5  # a patch this close is registered: the same limit the crop sampler uses
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,24 @@ def measure_local_shifts(blur: np.ndarray, sharp: np.ndarray, patch: int = 96, s
         # the median of each 3x3 neighbourhood: one bad match neither moves its crop nor survives as a spike
         smooth = np.stack([generic_filter(grid[..., k], np.nanmedian, size=3, mode="nearest") for k in (0, 1)], -1)
     return LocalShifts(centres_y, centres_x, np.nan_to_num(smooth, nan=0.0))
+
+
+def registered_mask(blur: np.ndarray, sharp: np.ndarray, patch: int = 96, limit: float = REGISTERED_PX) -> np.ndarray:
+    """True where the pair lines up: each ``patch`` px square whose measured shift is at most ``limit`` px.
+
+    Squares that cannot be measured (flat) and the rows and columns past the last whole
+    square are False: nothing there says the pair is registered. Measured on the pair
+    alone, so it is the same region for every method scored on it.
+    """
+    ys, xs, grid = patch_shifts(blur, sharp, patch, patch)
+    size = min(patch, *blur.shape)
+    mask = np.zeros(blur.shape, dtype=bool)
+    with np.errstate(invalid="ignore"):  # NaN (flat) compares False
+        good = np.hypot(grid[..., 0], grid[..., 1]) <= limit
+    for i, y in enumerate(ys):
+        for j, x in enumerate(xs):
+            mask[y : y + size, x : x + size] = good[i, j]
+    return mask
 
 
 def shifted_target(window: np.ndarray, shift: tuple[float, float], margin: int) -> np.ndarray:

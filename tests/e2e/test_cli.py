@@ -56,6 +56,16 @@ def test_eval_json_is_exactly_the_documented_schema(pair_folder, tiny_model):
     assert data["mean"]["input_psnr"] == pytest.approx(sum(i["input_psnr"] for i in data["images"]) / 3)
 
 
+def test_eval_on_the_registered_region_says_how_much_of_the_frames_it_scored(pair_folder, tiny_model):
+    result = run("eval", "--model", str(tiny_model), "--data", str(pair_folder), "--region", "registered", "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    for im in data["images"] + [data["mean"]]:
+        assert 0 < im["scored_fraction"] <= 1 and {"psnr", "ssim", "input_psnr", "input_ssim"} < set(im)
+    table = run("eval", "--model", str(tiny_model), "--data", str(pair_folder), "--region", "registered").output
+    assert "diagnostic, not the protocol" in table and "gain dB" in table
+
+
 def test_eval_table_shows_the_gain(pair_folder, tiny_model):
     out = run("eval", "--model", str(tiny_model), "--data", str(pair_folder), "--names", "a").output
     assert "gain dB" in out and "\na " in out and "mean" in out

@@ -106,3 +106,34 @@ def test_shape_mismatch_raises():
         psnr(a, np.zeros((20, 21), np.uint8))
     with pytest.raises(MidnetError, match="shape"):
         ssim(a, np.zeros((21, 20), np.uint8))
+
+
+def test_a_mask_scores_only_the_pixels_it_selects():
+    rng = np.random.default_rng(0)
+    ref = rng.random((64, 80))
+    img = ref.copy()
+    img[:, :20] = rng.random((64, 20))  # wrong on the left, exact elsewhere
+    mask = np.zeros(ref.shape, bool)
+    mask[:, 40:] = True
+    assert psnr(ref, img, data_range=1.0, mask=mask) == float("inf")
+    assert psnr(ref, img, data_range=1.0, mask=~mask) == pytest.approx(psnr(ref[:, :40], img[:, :40], data_range=1.0))
+    # the SSIM map is 1 where the window sees no difference (the window reaches 5 px)
+    assert ssim(ref, img, data_range=1.0, mask=mask) == pytest.approx(1.0)
+    assert ssim(ref, img, data_range=1.0, mask=~mask) < 0.6
+
+
+def test_an_all_true_mask_is_the_unmasked_score():
+    rng = np.random.default_rng(1)
+    ref, img = rng.random((48, 56)), rng.random((48, 56))
+    everything = np.ones(ref.shape, bool)
+    # the same pixels averaged in another order: float64 summation, ~1e-16 apart
+    assert ssim(ref, img, data_range=1.0, mask=everything) == pytest.approx(ssim(ref, img, data_range=1.0), rel=1e-12)
+    assert psnr(ref, img, data_range=1.0, mask=everything) == pytest.approx(psnr(ref, img, data_range=1.0), rel=1e-12)
+
+
+def test_a_mask_that_selects_nothing_is_refused():
+    ref = np.zeros((32, 32))
+    with pytest.raises(MidnetError, match="no pixel"):
+        psnr(ref, ref, mask=np.zeros((32, 32), bool))
+    with pytest.raises(MidnetError, match="does not match"):
+        ssim(ref, ref, mask=np.ones((16, 32), bool))
