@@ -5,8 +5,10 @@ out: networks trained without them (runs/<prefix>-fold<k>/last.safetensors) and 
 methods calibrated without them (runs/calib/fold<k>.json). Prints one markdown table with
 each micrograph and the mean, and the exact commands it ran.
     python scripts/kfold_table.py --methods input,wiener,sem [--folds 3] [--only 0,1] [--runs runs]
-A method is `input`, `wiener`/`richardson-lucy`/`unsharp`, or a run prefix such as `sem`
-(runs/sem-fold0...) or `cmp/nafnet-all` (runs/cmp/nafnet-all-f0...).
+A method is `input`, `wiener`/`richardson-lucy`/`unsharp`, a run prefix such as `sem`
+(runs/sem-fold0...) or `cmp/nafnet-all` (runs/cmp/nafnet-all-f0...), or `label=weights` with
+`{fold}` in the weights' path (`v1=models/folds/midnet-sem-fold{fold}.safetensors`).
+`--region registered` passes eval's diagnostic on (scored only where the pair lines up).
 """
 
 from __future__ import annotations
@@ -35,6 +37,13 @@ def run_dir(runs: Path, prefix: str, fold: int) -> Path:
     raise SystemExit(f"no run for {prefix} fold {fold} under {runs}")
 
 
+def weights_for(runs: Path, method: str, fold: int) -> Path:
+    """The weights a network method was trained with for ``fold``: a `{fold}` pattern or a run's last."""
+    if "=" in method:
+        return Path(method.split("=", 1)[1].format(fold=fold))
+    return run_dir(runs, method, fold) / "last.safetensors"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--methods", default="input,wiener,sem")
@@ -42,6 +51,8 @@ def main() -> None:
     parser.add_argument("--only", default=None, help="comma-separated folds to score (default: all), e.g. 0,1 "
                         "while a method's last fold is still training")
     parser.add_argument("--runs", default=str(ROOT / "runs"))
+    parser.add_argument("--region", choices=("all", "registered"), default="all",
+                        help="eval's --region: 'registered' is the diagnostic, 'all' the protocol")
     parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "sem-pairs"))
     args = parser.parse_args()
     runs, methods = Path(args.runs), args.methods.split(",")
@@ -56,14 +67,14 @@ def main() -> None:
             if method in CLASSICAL_METHODS:
                 cmd = ["midnet", "eval", "--method", method, "--calib", str(runs / "calib" / f"fold{fold}.json")]
             else:
-                cmd = ["midnet", "eval", "--model", str(run_dir(runs, method, fold) / "last.safetensors")]
-            cmd += ["--data", args.data, "--names", names, "--json"]
+                cmd = ["midnet", "eval", "--model", str(weights_for(runs, method, fold))]
+            cmd += ["--data", args.data, "--names", names, "--region", args.region, "--json"]
             commands.append(" ".join(cmd))
             result = json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout)
             for im in result["images"]:
                 table.setdefault(im["name"], {})[method] = (im["psnr"], im["ssim"])
                 table[im["name"]][INPUT] = (im["input_psnr"], im["input_ssim"])
-    header = "| micrograph (fold) | " + " | ".join(f"{m} PSNR / SSIM" for m in methods) + " |"
+    header = "| micrograph (fold) | " + " | ".join(f"{m.split('=')[0]} PSNR / SSIM" for m in methods) + " |"
     print(header)
     print("|" + " --- |" * (len(methods) + 1))
     for name in sorted(table):
