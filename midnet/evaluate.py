@@ -20,14 +20,16 @@ from typing import Any
 import numpy as np
 from torch import nn
 
-from .data.local_shift import registered_mask
+from .data.local_shift import REGISTERED_PATCH, REGISTERED_PX, registered_mask
 from .data.pairs import Pair
 from .data.register import MAX_SHIFT_PX, align_to
+from .errors import MidnetError
 from .metrics import psnr, ssim
 from .restore import make_restorer
 
 Restorer = Callable[[np.ndarray], np.ndarray]
 REGIONS = ("all", "registered")
+SCORES = ("psnr", "ssim", "input_psnr", "input_ssim")
 
 
 def quantise(image: np.ndarray, full_scale: float) -> np.ndarray:
@@ -45,13 +47,17 @@ def score_pair(restored: np.ndarray, pair: Pair, align: bool = True, region: str
     says what fraction of the frame they are (``scored_fraction``).
     """
     if region not in REGIONS:
-        raise ValueError(f"region must be one of {REGIONS}, got {region!r}")
+        raise MidnetError(f"region must be one of {', '.join(REGIONS)}, got {region!r}")
     blur, sharp = pair.blur, pair.sharp
     if align and not pair.aligned and max(abs(v) for v in pair.shift) > MAX_SHIFT_PX:
         restored_a, sharp_a = align_to(restored, sharp, pair.shift)
         blur, sharp = align_to(blur, sharp, pair.shift)
         restored = restored_a
     mask = registered_mask(blur, sharp) if region == "registered" else None
+    if mask is not None and not mask.any():
+        raise MidnetError(f"{pair.name}: no {REGISTERED_PATCH} px square of the pair lines up to {REGISTERED_PX} px, "
+                          "so --region registered has nothing to score; register the pair (--align affine) or "
+                          "score it with --region all")
     scores = {
         "name": pair.name,
         "psnr": psnr(sharp, restored, data_range=1.0, mask=mask),
@@ -74,7 +80,7 @@ def score_restorer(
         images.append(score_pair(restored, pair, align, region))
         if on_image:
             on_image(images[-1])
-    keys = [k for k in images[0] if k != "name"] if images else ["psnr", "ssim", "input_psnr", "input_ssim"]
+    keys = SCORES + (("scored_fraction",) if region == "registered" else ())
     mean = {k: float(np.mean([im[k] for im in images])) for k in keys}
     return {"images": images, "mean": mean}
 

@@ -7,8 +7,9 @@ each micrograph and the mean, and the exact commands it ran.
     python scripts/kfold_table.py --methods input,wiener,sem [--folds 3] [--only 0,1] [--runs runs]
 A method is `input`, `wiener`/`richardson-lucy`/`unsharp`, a run prefix such as `sem`
 (runs/sem-fold0...) or `cmp/nafnet-all` (runs/cmp/nafnet-all-f0...), or `label=weights` with
-`{fold}` in the weights' path (`v1=models/folds/midnet-sem-fold{fold}.safetensors`).
-`--region registered` passes eval's diagnostic on (scored only where the pair lines up).
+`{fold}` in the weights' path, relative to the current folder
+(`v1=models/folds/midnet-sem-fold{fold}.safetensors`). `--region registered` passes eval's
+diagnostic on (scored only where the pair lines up) and adds each micrograph's scored fraction.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import sys
 from pathlib import Path
 
 from midnet.classical import CLASSICAL_METHODS, INPUT
+from midnet.evaluate import REGIONS
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -40,7 +42,13 @@ def run_dir(runs: Path, prefix: str, fold: int) -> Path:
 def weights_for(runs: Path, method: str, fold: int) -> Path:
     """The weights a network method was trained with for ``fold``: a `{fold}` pattern or a run's last."""
     if "=" in method:
-        return Path(method.split("=", 1)[1].format(fold=fold))
+        pattern = method.split("=", 1)[1]
+        if "{fold}" not in pattern:  # one model on every fold would score micrographs it was trained on
+            raise SystemExit(f"{method}: the weights' path needs {{fold}}, one model per fold")
+        weights = Path(pattern.format(fold=fold))
+        if not weights.is_file():
+            raise SystemExit(f"{method}: no weights {weights} for fold {fold}")
+        return weights
     return run_dir(runs, method, fold) / "last.safetensors"
 
 
@@ -51,12 +59,13 @@ def main() -> None:
     parser.add_argument("--only", default=None, help="comma-separated folds to score (default: all), e.g. 0,1 "
                         "while a method's last fold is still training")
     parser.add_argument("--runs", default=str(ROOT / "runs"))
-    parser.add_argument("--region", choices=("all", "registered"), default="all",
+    parser.add_argument("--region", choices=REGIONS, default="all",
                         help="eval's --region: 'registered' is the diagnostic, 'all' the protocol")
     parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "sem-pairs"))
     args = parser.parse_args()
     runs, methods = Path(args.runs), args.methods.split(",")
     table: dict[str, dict[str, tuple[float, float]]] = {}
+    scored: dict[str, float] = {}  # the fraction of each frame --region registered scored
     commands = []
     folds = [int(k) for k in args.only.split(",")] if args.only else range(args.folds)
     for fold in folds:
@@ -74,15 +83,19 @@ def main() -> None:
             for im in result["images"]:
                 table.setdefault(im["name"], {})[method] = (im["psnr"], im["ssim"])
                 table[im["name"]][INPUT] = (im["input_psnr"], im["input_ssim"])
-    header = "| micrograph (fold) | " + " | ".join(f"{m.split('=')[0]} PSNR / SSIM" for m in methods) + " |"
-    print(header)
-    print("|" + " --- |" * (len(methods) + 1))
+                if "scored_fraction" in im:
+                    scored[im["name"]] = im["scored_fraction"]
+    extra = " scored |" if scored else ""
+    print("| micrograph (fold) | " + " | ".join(f"{m.split('=')[0]} PSNR / SSIM" for m in methods) + " |" + extra)
+    print("|" + " --- |" * (len(methods) + 1 + bool(scored)))
     for name in sorted(table):
         fold = next(k for k in folds if name in fold_names(args.data, args.folds, k))
         cells = [f"{table[name][m][0]:.2f} / {table[name][m][1]:.4f}" for m in methods]
+        cells += [f"{scored[name]:.3f}"] if scored else []
         print(f"| {name} ({fold}) | " + " | ".join(cells) + " |")
     means = [(sum(table[n][m][0] for n in table) / len(table), sum(table[n][m][1] for n in table) / len(table)) for m in methods]
-    print("| **mean** | " + " | ".join(f"**{p:.2f} / {s:.4f}**" for p, s in means) + " |")
+    cells = [f"**{p:.2f} / {s:.4f}**" for p, s in means] + ([f"{sum(scored.values()) / len(scored):.3f}"] if scored else [])
+    print("| **mean** | " + " | ".join(cells) + " |")
     print("\ncommands:", file=sys.stderr)
     for c in commands:
         print("  " + c, file=sys.stderr)

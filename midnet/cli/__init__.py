@@ -77,6 +77,7 @@ def models_cmd(in_chans: int, as_json: bool) -> None:
 
 from ..restore import NETWORK  # noqa: E402
 from ..evaluate import REGIONS  # noqa: E402
+from ..data.local_shift import REGISTERED_PATCH, REGISTERED_PX  # noqa: E402
 from ..engines import engine_names  # noqa: E402
 
 DEFAULT_ENGINE = "auto"  # measured fastest at equal quality (docs/performance.md, issue 18)
@@ -229,8 +230,9 @@ def calibrate_cmd(data, output, names, methods, infobar) -> None:
 @click.option("--seed", default=0, show_default=True, help="Seed of the paper protocol's random split (the run's seed).")
 @click.option("--tta", is_flag=True, help="Score the eight-view test-time augmentation (as deblur --tta).")
 @click.option("--region", type=click.Choice(REGIONS), default="all", show_default=True,
-              help="'registered': a diagnostic that scores only the 96 px squares where the registered pair lines "
-                   "up to 0.5 px (measured on the pair alone); 'all' is the protocol.")
+              help=f"'registered': a diagnostic that scores only the {REGISTERED_PATCH} px squares where the "
+                   f"registered pair lines up to {REGISTERED_PX} px (measured on the pair alone); 'all' is the "
+                   "protocol.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON to stdout (nothing else goes there).")
 @precision_option("fp32", " Scores are measured in fp32 unless asked.")
 def eval_cmd(model_name, method, calib, data, infobar, names, align, no_align, tile, device, protocol, seed,
@@ -242,6 +244,9 @@ def eval_cmd(model_name, method, calib, data, infobar, names, align, no_align, t
     from ..evaluate import score_restorer
     from ..restore import NETWORK, make_restorer
 
+    if protocol == "paper" and region != "all":
+        raise MidnetError("--region registered measures whole micrographs; the paper protocol's resized tiles "
+                          "have no such region: use --protocol micrograph")
     restorer = make_restorer(model_name, method, tile, device=device, calibration=calib, tta=tta, precision=precision)
     label = f"model {model_name}" if method == NETWORK else f"{method} ({calib or 'built-in parameters'})"
     label += " with 8-view TTA" if tta else ""
@@ -267,7 +272,7 @@ def eval_cmd(model_name, method, calib, data, infobar, names, align, no_align, t
     registered = "paper tiles, registered affine" if protocol == "paper" else f"registered: {align}"
     click.echo(f"{label} on {data} ({registered}, info bar excluded)")
     if region == "registered":
-        click.echo(f"diagnostic, not the protocol: scored only where the pair lines up to 0.5 px, "
+        click.echo(f"diagnostic, not the protocol: scored only where the pair lines up to {REGISTERED_PX} px, "
                    f"{result['mean']['scored_fraction']:.0%} of the frames on average")
     click.echo(f"{'micrograph':<16} {'PSNR dB':>8} {'SSIM':>7} {'input dB':>9} {'input SSIM':>10} {'gain dB':>8}")
     for im in result["images"] + [dict(result["mean"], name="mean")]:

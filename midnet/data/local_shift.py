@@ -14,7 +14,9 @@ a target crop by the local value with a Fourier shift: sub-pixel, and unlike int
 it keeps every spatial frequency of the sharp exposure, so the target is not smoothed. One
 shift cannot register a crop across which the misalignment changes (the left edge), so
 :meth:`LocalShifts.spread` tells the sampler to draw another crop there. Training uses it
-with ``data.target_shift: local``; evaluation never does.
+with ``data.target_shift: local``; evaluation never moves a target, but its diagnostic
+``midnet eval --region registered`` scores only where :func:`registered_mask` says the pair
+lines up.
 """
 
 from __future__ import annotations
@@ -28,7 +30,8 @@ from skimage.registration import phase_cross_correlation
 
 FLAT_STD = 0.02  # a patch with less contrast than this (of full scale) has nothing to lock onto
 MAX_LOCAL_SHIFT_PX = 12.0  # larger values are a failed match (the shared pairs' left edges reach 8 px)
-REGISTERED_PX = 0.5  # a patch this close is registered: the same limit the crop sampler uses
+REGISTERED_PX = 0.5  # a square whose measured shift is at most this is registered (eval --region registered)
+REGISTERED_PATCH = 96  # the squares it is measured on: half the training crop, as the residual report's
 
 
 @dataclass(frozen=True)
@@ -53,12 +56,20 @@ class LocalShifts:
         return float(max(np.hypot(*(np.array(c) - centre)) for c in corners))
 
 
-def patch_shifts(blur: np.ndarray, sharp: np.ndarray, patch: int, step: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(tops, lefts, grid): each patch's (dy, dx) moving sharp onto blur; NaN where the patch is flat."""
+def patch_shifts(
+    blur: np.ndarray, sharp: np.ndarray, patch: int, step: int, flush: bool = False
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(tops, lefts, grid): each patch's (dy, dx) moving sharp onto blur; NaN where the patch is flat.
+
+    ``flush`` adds a last row and column of patches against the bottom and right edges,
+    so the patches cover the whole frame (they then overlap the one before).
+    """
     h, w = blur.shape
     patch = min(patch, h, w)
     step = max(1, min(step, patch))
     ys, xs = np.arange(0, h - patch + 1, step), np.arange(0, w - patch + 1, step)
+    if flush:
+        ys, xs = np.union1d(ys, [h - patch]), np.union1d(xs, [w - patch])
     grid = np.full((len(ys), len(xs), 2), np.nan)
     for i, y in enumerate(ys):
         for j, x in enumerate(xs):
@@ -83,21 +94,25 @@ def measure_local_shifts(blur: np.ndarray, sharp: np.ndarray, patch: int = 96, s
     return LocalShifts(centres_y, centres_x, np.nan_to_num(smooth, nan=0.0))
 
 
-def registered_mask(blur: np.ndarray, sharp: np.ndarray, patch: int = 96, limit: float = REGISTERED_PX) -> np.ndarray:
-    """True where the pair lines up: each ``patch`` px square whose measured shift is at most ``limit`` px.
+def registered_mask(
+    blur: np.ndarray, sharp: np.ndarray, patch: int = REGISTERED_PATCH, limit: float = REGISTERED_PX
+) -> np.ndarray:
+    """True where the pair lines up: covered only by ``patch`` px squares measured at most ``limit`` px off.
 
-    Squares that cannot be measured (flat) and the rows and columns past the last whole
-    square are False: nothing there says the pair is registered. Measured on the pair
-    alone, so it is the same region for every method scored on it.
+    The squares tile the frame, the last row and column against its edges. A pixel that
+    any unregistered or unmeasurable (flat) square covers is False: nothing there says
+    the pair lines up. Measured on the pair alone, so it is the same region for every
+    method scored on it.
     """
-    ys, xs, grid = patch_shifts(blur, sharp, patch, patch)
+    ys, xs, grid = patch_shifts(blur, sharp, patch, patch, flush=True)
     size = min(patch, *blur.shape)
-    mask = np.zeros(blur.shape, dtype=bool)
     with np.errstate(invalid="ignore"):  # NaN (flat) compares False
         good = np.hypot(grid[..., 0], grid[..., 1]) <= limit
+    mask = np.ones(blur.shape, dtype=bool)
     for i, y in enumerate(ys):
         for j, x in enumerate(xs):
-            mask[y : y + size, x : x + size] = good[i, j]
+            if not good[i, j]:
+                mask[y : y + size, x : x + size] = False
     return mask
 
 

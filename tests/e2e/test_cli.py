@@ -64,6 +64,9 @@ def test_eval_on_the_registered_region_says_how_much_of_the_frames_it_scored(pai
         assert 0 < im["scored_fraction"] <= 1 and {"psnr", "ssim", "input_psnr", "input_ssim"} < set(im)
     table = run("eval", "--model", str(tiny_model), "--data", str(pair_folder), "--region", "registered").output
     assert "diagnostic, not the protocol" in table and "gain dB" in table
+    paper = run("eval", "--model", str(tiny_model), "--data", str(pair_folder), "--region", "registered",
+                "--protocol", "paper")
+    assert paper.exit_code != 0 and "use --protocol micrograph" in paper.output
 
 
 def test_eval_table_shows_the_gain(pair_folder, tiny_model):

@@ -71,14 +71,3 @@ def test_a_missing_fold_leaves_the_kfold_mean_empty(table_module, seven_pairs, t
     row = capsys.readouterr().out.strip().splitlines()[-1]
     assert row.startswith("| 1,000 | 25.00 / 0.8000 (1.00) | 0.1000 |") and row.endswith("| - |")
 
-
-def test_kfold_table_takes_a_runs_last_weights_or_a_fold_pattern(monkeypatch, tmp_path):
-    monkeypatch.syspath_prepend(str(SCRIPTS))
-    import kfold_table
-
-    (tmp_path / "lever" / "local-fold2").mkdir(parents=True)
-    assert kfold_table.weights_for(tmp_path, "lever/local", 2) == tmp_path / "lever" / "local-fold2" / "last.safetensors"
-    pattern = "v1=models/folds/midnet-sem-fold{fold}.safetensors"
-    assert kfold_table.weights_for(tmp_path, pattern, 1) == Path("models/folds/midnet-sem-fold1.safetensors")
-    with pytest.raises(SystemExit, match="no run for lever/w24 fold 0"):
-        kfold_table.weights_for(tmp_path, "lever/w24", 0)

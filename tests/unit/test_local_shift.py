@@ -147,18 +147,20 @@ def scan_start_pair() -> Pair:
     return make_pair("scan-start", lambda x: np.clip(6.0 * (1 - x / 120), 0, None), h=320, w=640)
 
 
-def test_the_registered_region_leaves_out_the_scan_start_and_nothing_else():
+def test_the_registered_region_is_the_frame_less_its_scan_start():
     from midnet.data.local_shift import registered_mask
 
     pair = scan_start_pair()
-    mask = registered_mask(pair.blur, pair.sharp)  # 96 px squares: 3 rows, 6 columns of them
-    assert not mask[:, :96].any()  # 6 px to 1.2 px off
-    assert mask[:288, 192:576].all()  # lined up
-    assert not mask[288:].any() and not mask[:, 576:].any()  # past the last whole square: unmeasured
+    mask = registered_mask(pair.blur, pair.sharp)  # 96 px squares, the last row and column flush with the edges
+    # measured: the first column of squares 3.45-3.75 px off, the second 0.10-0.15 px, the rest 0.00
+    assert not mask[:, :96].any()
+    assert mask[:, 96:].all()  # including the rows and columns past the last whole square
 
 
 def test_scoring_the_registered_region_stops_charging_a_restoration_for_the_scan_start():
+    from midnet.data.local_shift import registered_mask
     from midnet.evaluate import score_pair
+    from midnet.metrics import psnr
 
     pair = scan_start_pair()
     # the perfect restoration of the blurry frame: the scene as the blurry exposure saw it, unblurred
@@ -167,11 +169,21 @@ def test_scoring_the_registered_region_stops_charging_a_restoration_for_the_scan
                            order=3, mode="reflect").astype(np.float32)
     whole, registered = score_pair(seen, pair), score_pair(seen, pair, region="registered")
     assert "scored_fraction" not in whole  # the protocol's result keeps its schema
-    # 15 of the 18 whole 96 px squares (the first column is the scan start): 0.675 of the frame
-    assert registered["scored_fraction"] == pytest.approx(15 * 96 * 96 / (320 * 640))
-    # measured: 41.52 dB in the registered squares (cubic interpolation error of the synthetic
+    assert registered["scored_fraction"] == pytest.approx(544 / 640)  # all but the first 96 columns
+    # measured: 42.05 dB in the registered squares (cubic interpolation error of the synthetic
     # scene; the arithmetic differs across CPUs by ~1e-12), 25.64 dB over the whole frame,
     # where the scan start, which it restored faithfully, is scored against a target 6 px off
     assert registered["psnr"] > 40 and whole["psnr"] < registered["psnr"] - 10, (whole, registered)
     # the blurry input is scored on the same squares
-    assert registered["input_psnr"] != whole["input_psnr"]
+    mask = registered_mask(pair.blur, pair.sharp)
+    assert registered["input_psnr"] == psnr(pair.sharp, pair.blur, data_range=1.0, mask=mask)
+
+
+def test_a_pair_with_no_registered_square_is_named_in_one_line():
+    from midnet.errors import MidnetError
+    from midnet.evaluate import score_pair
+
+    pair = make_pair("shifted", lambda x: np.full_like(x, 3.0), h=192, w=192)  # 3 px off everywhere
+    with pytest.raises(MidnetError, match="shifted: no 96 px square of the pair lines up to 0.5 px"):
+        score_pair(pair.sharp, pair, region="registered")
+    assert score_pair(pair.sharp, pair)["psnr"] > 0  # the protocol still scores it

@@ -131,9 +131,26 @@ def test_an_all_true_mask_is_the_unmasked_score():
     assert psnr(ref, img, data_range=1.0, mask=everything) == pytest.approx(psnr(ref, img, data_range=1.0), rel=1e-12)
 
 
+def test_a_mask_selects_pixels_of_every_channel():
+    rng = np.random.default_rng(2)
+    ref = rng.random((40, 48, 3))
+    img = ref.copy()
+    img[:, :16] = rng.random((40, 16, 3))
+    mask = np.zeros((40, 48), bool)
+    mask[:, 24:] = True
+    assert psnr(ref, img, data_range=1.0, mask=mask) == float("inf")
+    assert ssim(ref, img, data_range=1.0, mask=mask) == pytest.approx(1.0)
+    everything = np.ones((40, 48), bool)
+    assert ssim(ref, img, data_range=1.0, mask=everything) == pytest.approx(ssim(ref, img, data_range=1.0), rel=1e-12)
+
+
 def test_a_mask_that_selects_nothing_is_refused():
     ref = np.zeros((32, 32))
     with pytest.raises(MidnetError, match="no pixel"):
         psnr(ref, ref, mask=np.zeros((32, 32), bool))
     with pytest.raises(MidnetError, match="does not match"):
         ssim(ref, ref, mask=np.ones((16, 32), bool))
+    border = np.zeros((32, 32), bool)
+    border[:3] = True  # inside the 5 px strip the SSIM window does not fit
+    with pytest.raises(MidnetError, match="border"):
+        ssim(ref, ref, mask=border)
