@@ -13,7 +13,7 @@ stored (midnet/intensity.py normalises them away, as the network's input is):
   only too few count: finer quantisation than in training is no risk);
 - ``clipped``: the fraction of pixels at the container's darkest or brightest value
   (saturated detector, crushed blacks);
-- ``blur_px``: the equivalent Gaussian blur width in pixels (midnet/focus.py), where its
+- ``blur_px``: the equivalent Gaussian blur width in pixels (midnet/blur.py), where its
   confidence is at least ``MIN_BLUR_CONFIDENCE``.
 
 A model's domain is the range of each number over its training frames, recorded in its
@@ -31,6 +31,7 @@ import numpy as np
 from scipy import ndimage
 
 from . import intensity
+from .blur import estimate
 from .infobar import InfobarSpec, resolve_infobar
 from .io import dtype_range, to_gray_float
 
@@ -81,11 +82,9 @@ def describe_image(array: np.ndarray, infobar: InfobarSpec | None = "auto") -> d
 
 
 def _blur_px(gray: np.ndarray) -> float | None:
-    """midnet/focus.py's equivalent Gaussian blur, where it is confident (else the measure is left out)."""
-    from .focus import score
-
-    judged = score(gray, infobar="none")
-    return float(judged.blur_px) if judged.confidence >= MIN_BLUR_CONFIDENCE else None
+    """midnet/blur.py's equivalent Gaussian blur, where it is confident (else the measure is left out)."""
+    measured = estimate(gray)
+    return measured.blur_px if measured.confidence >= MIN_BLUR_CONFIDENCE else None
 
 
 def fit(descriptions: list[dict[str, float]]) -> dict[str, list[float]]:

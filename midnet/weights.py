@@ -23,6 +23,7 @@ from typing import Any
 import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load as safetensors_from_bytes, save_file
+from pydantic import BaseModel
 from torch import nn
 
 from .errors import MidnetError, one_line
@@ -246,9 +247,31 @@ def model_from_file(path: str | os.PathLike) -> nn.Module:
             raise MidnetError(f"{path}: its recorded model config is invalid ({one_line(exc)})") from exc
     else:
         config = infer_config(state)
+    check_shapes_fit(config, state, path)
     model = build_model(config)
     load_state_strict(model, state, path)
     return model
+
+
+def check_shapes_fit(config: BaseModel, state: dict[str, torch.Tensor], source: Any) -> None:
+    """Refuse a config whose network the file's tensors do not fill, before allocating that network.
+
+    The config is metadata, so a small file could name a network of billions of parameters;
+    built on the meta device it costs no memory, and once its names and shapes match the
+    file's tensors (already read, so bounded by the file's size) the real one is that small too.
+    """
+    with torch.device("meta"):
+        expected = {name: tuple(t.shape) for name, t in build_model(config).state_dict().items()}
+    found = {name: tuple(t.shape) for name, t in state.items()}
+    if expected != found:
+        missing = sorted(set(expected) - set(found))
+        extra = sorted(set(found) - set(expected))
+        wrong = sorted(n for n in set(expected) & set(found) if expected[n] != found[n])
+        detail = "; ".join(
+            f"{what}: {', '.join(names[:3])}{' ...' if len(names) > 3 else ''}"
+            for what, names in (("missing", missing), ("unexpected", extra), ("other shape", wrong)) if names
+        )
+        raise MidnetError(f"{source}: weights do not fit the network their config describes ({detail})")
 
 
 def load_state_strict(model: nn.Module, state: dict[str, torch.Tensor], source: Any) -> None:

@@ -34,7 +34,7 @@ from scipy.stats import spearmanr
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from midnet import focus  # noqa: E402
+from midnet import blur, focus  # noqa: E402
 from midnet.infobar import resolve_infobar  # noqa: E402
 from midnet.io import read_image, to_gray_float  # noqa: E402
 
@@ -88,7 +88,7 @@ def synthetic_records(data: Path) -> list[dict]:
         for w in WIDTHS:
             for nz in NOISE:
                 g = degrade(sharp, w, nz, rng)
-                rec = {"frame": path.stem, "w": w, "nz": nz, "fit": asdict(focus.spectral_sigma(g))}
+                rec = {"frame": path.stem, "w": w, "nz": nz, "fit": asdict(blur.spectral_sigma(g))}
                 rec.update(other_measures(g))
                 if path.stem in REBLUR_FRAMES and nz in REBLUR_NOISE:
                     rec["reblur"] = focus.reblur_sigma(g)
@@ -159,7 +159,7 @@ def stage_synthetic(data: Path, work: Path, images: Path) -> dict:
     spectral = lambda r: r["fit"]["sigma"]  # noqa: E731
     coef = fit_calibration(calib, spectral, "snr")
     print(f"\ncalibration (all seven micrographs): CALIBRATION = ({coef[0]:.3f}, {coef[1]:.3f}, {coef[2]:.3f})"
-          f"   [in midnet/focus.py: {focus.CALIBRATION}]")
+          f"   [in midnet/blur.py: {blur.CALIBRATION}]")
     pred = leave_one_out(calib, spectral, "snr")
     head = "| {} | cases | Spearman | mean rel. error | median abs. | 90th pct abs. | max abs. |\n| --- | --- | --- | --- | --- | --- | --- |"
     print("\nspectral blur_px, leave-one-micrograph-out calibration, by added noise (gray levels):")
@@ -210,7 +210,7 @@ def flat_images(n: int = 512) -> dict:
 
 
 def confidence_table(records: list[dict]) -> None:
-    conf = np.array([focus.confidence_of(focus.SpectralFit(**r["fit"])) for r in records])
+    conf = np.array([blur.confidence_of(blur.SpectralFit(**r["fit"])) for r in records])
     print(f"\nconfidence on the synthetic SEM frames: min {conf.min():.2f}, median {np.median(conf):.2f}; by width: "
           + ", ".join(f"{w:g}: {np.min([c for c, r in zip(conf, records) if r['w'] == w]):.2f}" for w in WIDTHS) + " (min)")
     rng = np.random.default_rng(4)
@@ -283,7 +283,7 @@ def threshold_records(data: Path) -> list[dict]:
         for width in THRESHOLD_WIDTHS:
             blurry = np.round(degrade(crop, width, 6, rng) * 255).astype(np.uint8)
             restored = midnet.deblur(blurry, infobar="none")
-            out.append({"frame": path.stem, "w": width, "fit": asdict(focus.spectral_sigma(blurry / 255.0)),
+            out.append({"frame": path.stem, "w": width, "fit": asdict(blur.spectral_sigma(blurry / 255.0)),
                         "gain": psnr(ref, restored) - psnr(ref, blurry)})
         print(f"thresholds: {path.stem} done", file=sys.stderr)
     return out
@@ -300,17 +300,17 @@ def crossing(xs, ys, level: float, rising: bool) -> float:
 
 def stage_thresholds(data: Path, work: Path, coef) -> None:
     records = cached(work, "thresholds", lambda: threshold_records(data))
-    coef = tuple(coef) if coef is not None else focus.CALIBRATION
+    coef = tuple(coef) if coef is not None else blur.CALIBRATION
     print("\nrestoring synthetic blur (512 px centre crops of the seven sharp frames, noise 6 levels, default model):")
     print("| added width px | blur_px (median, range) | PSNR gain dB (median, range) |\n| --- | --- | --- |")
     med_blur, med_gain = [], []
     for width in THRESHOLD_WIDTHS:
         rows = [r for r in records if r["w"] == width]
-        blur = [focus.calibrated_px(focus.SpectralFit(**r["fit"]), coef) for r in rows]
+        widths = [blur.calibrated_px(blur.SpectralFit(**r["fit"]), coef) for r in rows]
         gain = [r["gain"] for r in rows]
-        med_blur.append(float(np.median(blur)))
+        med_blur.append(float(np.median(widths)))
         med_gain.append(float(np.median(gain)))
-        print(f"| {width:g} | {np.median(blur):.2f} ({min(blur):.2f}-{max(blur):.2f}) | "
+        print(f"| {width:g} | {np.median(widths):.2f} ({min(widths):.2f}-{max(widths):.2f}) | "
               f"{np.median(gain):+.2f} ({min(gain):+.2f} to {max(gain):+.2f}) |")
     peak = int(np.argmax(med_gain))
     low = crossing(med_blur[: peak + 1], med_gain[: peak + 1], MIN_GAIN_DB, rising=True)

@@ -82,6 +82,7 @@ from ..engines import engine_names  # noqa: E402
 
 DEFAULT_ENGINE = "auto"  # measured fastest at equal quality (docs/performance.md, issue 18)
 from .cluster import dask_options, deblur_on_dask, wants_dask  # noqa: E402
+from .options import option_group  # noqa: E402
 from ..zoo import DEFAULT_MODEL  # noqa: E402
 
 METHODS = (NETWORK, *CLASSICAL_METHODS)  # what --method of deblur and eval takes
@@ -292,6 +293,26 @@ def _warn_if_trained_on(model_name: str, names: list[str]) -> None:
                    err=True)
 
 
+deblur_output_options = option_group(
+    click.option("--recursive", "-r", is_flag=True, help="Descend into sub-folders of folder inputs."),
+    click.option("--overwrite", is_flag=True, help="Replace existing outputs (default: skip them)."),
+    click.option("--suffix", default="", help="Text added to output names before the extension."),
+    click.option("--format", "fmt", type=click.Choice(["same", "tif", "png"]), default="same", show_default=True,
+                 help="Output file format."),
+    click.option("--compare", is_flag=True, help="Also write a before/after picture with a zoomed detail."),
+)
+deblur_engine_options = option_group(
+    click.option("--engine", type=click.Choice(("auto", *engine_names())), default=DEFAULT_ENGINE, show_default=True,
+                 help="auto: the fastest engine and precision installed here, measured once per machine and model "
+                      "(says what it picked); onnx (ONNX Runtime) and openvino run one ONNX file exported once per "
+                      "model and cached (`midnet cache`); extras onnx/openvino; see docs/performance.md."),
+    precision_option("auto"),
+    click.option("--tta", is_flag=True, help="Average the eight flips and rotations (test-time augmentation; 8x the time)."),
+    click.option("--uncertainty", is_flag=True,
+                 help="Also write NAME_uncertainty.tif: the per-pixel spread of the eight views (implies --tta)."),
+)
+
+
 @cli.command("deblur", short_help="Restore micrograph files, folders or glob patterns.")
 @click.argument("inputs", nargs=-1, required=True)
 @click.option("-o", "--output", "outdir", required=True, type=click.Path(file_okay=False), help="Output folder.")
@@ -304,20 +325,8 @@ def _warn_if_trained_on(model_name: str, names: list[str]) -> None:
 @click.option("--tile", type=click.IntRange(min=32), default=None, help="Tile size (default: automatic).")
 @click.option("--overlap", type=click.IntRange(min=0), default=128, show_default=True, help="Tile overlap, pixels.")
 @device_option
-@click.option("--recursive", "-r", is_flag=True, help="Descend into sub-folders of folder inputs.")
-@click.option("--overwrite", is_flag=True, help="Replace existing outputs (default: skip them).")
-@click.option("--suffix", default="", help="Text added to output names before the extension.")
-@click.option("--format", "fmt", type=click.Choice(["same", "tif", "png"]), default="same", show_default=True,
-              help="Output file format.")
-@click.option("--compare", is_flag=True, help="Also write a before/after picture with a zoomed detail.")
-@click.option("--engine", type=click.Choice(("auto", *engine_names())), default=DEFAULT_ENGINE, show_default=True,
-              help="auto: the fastest engine and precision installed here, measured once per machine and model "
-                   "(says what it picked); onnx (ONNX Runtime) and openvino run one ONNX file exported once per "
-                   "model and cached (`midnet cache`); extras onnx/openvino; see docs/performance.md.")
-@precision_option("auto")
-@click.option("--tta", is_flag=True, help="Average the eight flips and rotations (test-time augmentation; 8x the time).")
-@click.option("--uncertainty", is_flag=True,
-              help="Also write NAME_uncertainty.tif: the per-pixel spread of the eight views (implies --tta).")
+@deblur_output_options
+@deblur_engine_options
 @click.option("--dry-run", is_flag=True, help="List what would be written, write nothing.")
 @click.option("--only-blurry", is_flag=True, help="Restore only what `midnet score` finds worth restoring; list the rest.")
 @click.option("--blur-threshold", type=click.FloatRange(min=0), default=None, metavar="PX",

@@ -15,28 +15,24 @@ from pathlib import Path
 import click
 
 from ..errors import MidnetError
+from .options import option_group
 
 
-def dask_options(command):
-    """--cluster, --scheduler, --report, --log and --quiet of ``midnet deblur``."""
-    options = [
-        click.option("--cluster", default=None, metavar="local:N",
-                     help="Restore on a local Dask cluster of N worker processes (files are tasks; threads per "
-                          "worker: cores / N). Needs the dask extra; see docs/cluster.md."),
-        click.option("--scheduler", default=None, metavar="ADDRESS",
-                     help="Restore on the workers of a running dask.distributed scheduler (tcp://HOST:8786), "
-                          "e.g. started by dask-jobqueue on SLURM or dask-kubernetes; see docs/cluster.md."),
-        click.option("--report", "report_file", type=click.Path(dir_okay=False), default=None,
-                     help="With --cluster/--scheduler or block-by-block inputs: write one JSON line per file "
-                          "(input, output, status, seconds, worker, error)."),
-        click.option("--log", "log_file", type=click.Path(dir_okay=False), default=None,
-                     help="With --cluster/--scheduler or block-by-block inputs: also log every file and the cluster's "
-                          "warnings to this file (unattended runs)."),
-        click.option("--quiet", "-q", is_flag=True, help="No progress bar; print only the summary and failures."),
-    ]
-    for option in reversed(options):
-        command = option(command)
-    return command
+dask_options = option_group(  # --cluster, --scheduler, --report, --log and --quiet of `midnet deblur`
+    click.option("--cluster", default=None, metavar="local:N",
+                 help="Restore on a local Dask cluster of N worker processes (files are tasks; threads per "
+                      "worker: cores / N). Needs the dask extra; see docs/cluster.md."),
+    click.option("--scheduler", default=None, metavar="ADDRESS",
+                 help="Restore on the workers of a running dask.distributed scheduler (tcp://HOST:8786), "
+                      "e.g. started by dask-jobqueue on SLURM or dask-kubernetes; see docs/cluster.md."),
+    click.option("--report", "report_file", type=click.Path(dir_okay=False), default=None,
+                 help="With --cluster/--scheduler or block-by-block inputs: write one JSON line per file "
+                      "(input, output, status, seconds, worker, error)."),
+    click.option("--log", "log_file", type=click.Path(dir_okay=False), default=None,
+                 help="With --cluster/--scheduler or block-by-block inputs: also log every file and the cluster's "
+                      "warnings to this file (unattended runs)."),
+    click.option("--quiet", "-q", is_flag=True, help="No progress bar; print only the summary and failures."),
+)
 
 
 def wants_dask(inputs, cluster: str | None, scheduler: str | None, report_file=None, log_file=None) -> bool:

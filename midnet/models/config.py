@@ -76,9 +76,15 @@ class RestormerConfig(BaseModel):
     arch: Literal["restormer"] = Field(description="Restormer.")
     in_chans: int = Field(1, ge=1, le=4, description="Image channels in and out.")
     dim: int = Field(48, ge=2, le=512, description="Channels of the first level (even); doubles at every level.")
-    num_blocks: tuple[int, int, int, int] = Field((4, 6, 6, 8), description="Transformer blocks per level, top first.")
+    num_blocks: tuple[
+        Annotated[int, Field(ge=0, le=64)], Annotated[int, Field(ge=0, le=64)],
+        Annotated[int, Field(ge=0, le=64)], Annotated[int, Field(ge=0, le=64)],
+    ] = Field((4, 6, 6, 8), description="Transformer blocks per level, top first (0..64 each).")
     num_refinement_blocks: int = Field(4, ge=0, le=64, description="Blocks of the refinement stage.")
-    heads: tuple[int, int, int, int] = Field((1, 2, 4, 8), description="Attention heads per level.")
+    heads: tuple[
+        Annotated[int, Field(ge=1, le=64)], Annotated[int, Field(ge=1, le=64)],
+        Annotated[int, Field(ge=1, le=64)], Annotated[int, Field(ge=1, le=64)],
+    ] = Field((1, 2, 4, 8), description="Attention heads per level (1..64 each).")
     ffn_expansion_factor: float = Field(2.66, gt=0, le=8, description="Gated-Dconv FFN expansion.")
     bias: bool = Field(False, description="Biases in convolutions.")
     LayerNorm_type: Literal["WithBias", "BiasFree"] = Field("WithBias", description="Layer norm variant.")

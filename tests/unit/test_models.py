@@ -1,6 +1,6 @@
 import pytest
 import torch
-from safetensors.torch import load_file
+from safetensors.torch import load_file, save_file
 
 import midnet
 from midnet import MidnetError, count_parameters, create_model, parse_model_config
@@ -158,6 +158,8 @@ def test_create_model_overrides_and_config():
         dict(arch="unet"),
         dict(arch="hinet", width=8),  # a U-Net field on another family
         dict(arch="restormer", dim=16, heads=(1, 2, 4)),  # four levels
+        dict(arch="restormer", num_blocks=(4, 6, 6, 100_000)),  # a network no file could fill
+        dict(arch="restormer", heads=(1, 2, 0, 8)),
     ],
 )
 def test_model_config_rejects(bad):
@@ -189,6 +191,26 @@ def test_safetensors_round_trip_rebuilds_from_file_alone(tmp_path):
     with torch.no_grad():
         torch.testing.assert_close(loaded(x), net.eval()(x))
     assert not list(tmp_path.glob("sub/*.tmp"))  # atomic write leaves no temporary behind
+
+
+def test_a_small_file_naming_a_huge_network_is_refused_before_it_is_built(tmp_path):
+    # 367 M parameters (1.5 GB) named by 4 bytes of tensor: refused from the shapes alone,
+    # by the check that runs before the network is allocated (load_state_strict words it otherwise).
+    config = parse_model_config(dict(arch="midnet", width=128, enc_blk_nums=(16,) * 4, dec_blk_nums=(16,) * 4))
+    path = tmp_path / "crafted.safetensors"
+    save_file({"intro.weight": torch.zeros(1)}, str(path), metadata={"midnet.config": config.model_dump_json()})
+    with pytest.raises(MidnetError, match=r"crafted\.safetensors: weights do not fit the network their config describes"):
+        load_model(path)
+
+
+def test_weights_with_a_wrong_shape_are_refused_by_name(tmp_path):
+    net = create_model("midnet-s", in_chans=1, width=8)
+    state = net.state_dict()
+    state["ending.weight"] = torch.zeros(2, 8, 3, 3)
+    path = tmp_path / "bent.safetensors"
+    save_file(state, str(path), metadata={"midnet.config": net.config.model_dump_json()})
+    with pytest.raises(MidnetError, match="other shape: ending.weight"):
+        load_model(path)
 
 
 def test_infer_config_reads_midnet_state_dicts():
