@@ -19,7 +19,9 @@ from pathlib import Path
 import numpy as np
 
 from .errors import MidnetError
-from .io import IMAGE_SUFFIXES, ImageData, OutputExists, read_image, remove_stale_temporaries, write_image
+from .io import (
+    IMAGE_SUFFIXES, ImageData, OutputExists, check_writable, read_image, remove_stale_temporaries, write_image,
+)
 
 FORMAT_SUFFIX = {"tif": ".tif", "png": ".png"}
 COMPARE = "_compare"  # a before/after picture is NAME{suffix}_compare.png
@@ -239,7 +241,7 @@ def _run_job(job: Job, restore_one, overwrite: bool, inputs: set[Path], compare_
     for target in (job.output, job.compare, job.uncertainty):
         if target is not None and os.path.lexists(target) and not overwrite:
             return "skipped", f"{target} exists (use --overwrite to replace it)"
-    _check_writable(job.output)  # before the restoration is computed, not after
+    check_writable(job.output)  # before the restoration is computed, not after
     img = read_image(job.source)
     restored = restore_pages(img, restore_one)
     restored, spread = restored if isinstance(restored, tuple) else (restored, None)
@@ -256,18 +258,6 @@ def _run_job(job: Job, restore_one, overwrite: bool, inputs: set[Path], compare_
         first = restored.reshape(flat.shape)[0] if lead else restored
         compare_writer(flat[0], first, job.compare)
     return "restored", ""
-
-
-def _check_writable(output: Path) -> None:
-    """A :class:`MidnetError` unless ``output``'s folder exists or can be made, and can be written."""
-    folder = output.parent
-    while not os.path.lexists(folder) and folder != folder.parent:
-        folder = folder.parent
-    if not folder.is_dir():
-        raise MidnetError(f"cannot write {output}: {folder} is not a folder; choose another -o folder")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise MidnetError(f"cannot write {output}: {folder} is not writable; "
-                          "choose another -o folder or change its permissions")
 
 
 def _with_name(message: str, source: Path) -> str:

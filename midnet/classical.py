@@ -32,8 +32,15 @@ class ClassicalParams(BaseModel):
     unsharp_amount: float = Field(1.0, ge=0, le=50, description="Unsharp mask amount.")
     fitted_on: list[str] = Field(default_factory=list, description="Micrographs the values were fitted on.")
 
-    def save(self, path: str | Path) -> None:
-        Path(path).write_text(self.model_dump_json(indent=2))
+    def save(self, path: str | Path, overwrite: bool = False) -> None:
+        """Write the JSON in one step; an existing file is replaced only with ``overwrite``."""
+        from .io import OutputExists, atomic_write
+
+        try:
+            with atomic_write(path, replace=overwrite) as tmp:
+                Path(tmp).write_text(self.model_dump_json(indent=2))
+        except OutputExists:
+            raise MidnetError(f"{path} exists; choose another -o or pass --overwrite") from None
 
     @classmethod
     def load(cls, path: str | Path) -> "ClassicalParams":

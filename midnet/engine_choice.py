@@ -108,8 +108,22 @@ def choose_engine(net: nn.Module, precision: str = "auto") -> Choice:
     cached(path, measure)
     if fresh:
         return fresh[0]
-    stored = json.loads(path.read_text(encoding="utf-8"))
-    return Choice(stored["engine"], stored["precision"], stored["seconds"], measured=False)
+    stored = _read_choice(path)
+    if stored is None:  # damaged or edited by hand: measure again rather than refuse every run
+        path.unlink(missing_ok=True)
+        cached(path, measure)
+        return fresh[0] if fresh else Choice(*pairs[0], measured=False)
+    return stored
+
+
+def _read_choice(path: Path) -> Choice | None:
+    """The stored choice, or None when the file does not hold one."""
+    try:
+        stored = json.loads(path.read_text(encoding="utf-8"))
+        seconds = {str(k): (None if v is None else float(v)) for k, v in stored["seconds"].items()}
+        return Choice(str(stored["engine"]), str(stored["precision"]), seconds, measured=False)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
 
 
 def trial_frame(side: int = TRIAL_SIDE) -> torch.Tensor:

@@ -32,6 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from . import domain
 from .data import Pair, load_pairs, sample_batch
 from .errors import MidnetError
+from .io import check_writable
 from .evaluate import score_restorer
 from .losses import LossConfig, RestorationLoss
 from .restore import make_restorer
@@ -137,6 +138,7 @@ def finetune(data: str | os.PathLike, output: str | os.PathLike, config: Finetun
         raise MidnetError(f"{output} exists; choose another -o or pass --overwrite")
     if output.suffix != ".safetensors":
         raise MidnetError(f"{output}: weights are written as .safetensors; name the file NAME.safetensors")
+    check_writable(output)  # before the time budget is spent, not after
     base = load_model(config.base)  # the shared cached module: copied below, never trained
     echo(f"loading and registering the pairs of {data} ({config.align})...")
     pairs = load_pairs(data, config.infobar, align=config.align, warn_shift=False)

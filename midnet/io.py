@@ -325,6 +325,21 @@ _NO_HARD_LINKS = {getattr(errno, n) for n in ("EPERM", "EOPNOTSUPP", "ENOTSUP", 
                   if hasattr(errno, n)}
 
 
+def check_writable(output: str | os.PathLike) -> None:
+    """A :class:`MidnetError` unless ``output``'s folder exists or can be made, and can be written.
+
+    Called before long work whose result goes there, so that a wrong ``-o`` costs seconds, not the work.
+    """
+    output = Path(output)
+    folder = output.parent
+    while not os.path.lexists(folder) and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        raise MidnetError(f"cannot write {output}: {folder} is not a folder; choose another -o")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise MidnetError(f"cannot write {output}: {folder} is not writable; choose another -o or change its permissions")
+
+
 @contextlib.contextmanager
 def atomic_write(path: str | os.PathLike, replace: bool = True):
     """Yield a temporary path beside ``path``; on success it becomes ``path`` in one step.

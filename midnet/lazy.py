@@ -305,7 +305,7 @@ class _PlaneProgress:
         name = "plane-" + "-".join(map(str, index)) if index else "plane"
         self.folder = store / "midnet-progress"
         self.json, self.npz = self.folder / f"{name}.json", self.folder / f"{name}.npz"
-        state = json.loads(self.json.read_text()) if self.json.is_file() else {}
+        state = _read_state(self.json)
         self.rows = int(state.get("rows", 0))
         self.finished = bool(state.get("finished", False))
         self.state = state
@@ -334,9 +334,7 @@ class _PlaneProgress:
         self._write()
 
     def _write(self) -> None:
-        tmp = self.json.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.state))
-        os.replace(tmp, self.json)  # the record changes in one step: a kill leaves the old or the new
+        _write_state(self.json, self.state)
 
 
 # ---------------------------------------------------------------- a whole file: partial store, pyramid, rename
@@ -463,7 +461,7 @@ def _prepare(store: Path, image: LazyImage, spec) -> None:
     """Reuse a partial store made by the same run, else start one: level 0 chunked one plane at a time."""
     signature = _signature(image, spec)
     run = store / RUN_FILE
-    if run.is_file() and json.loads(run.read_text()).get("signature") == signature:
+    if _read_state(run).get("signature") == signature:
         return
     if store.exists():
         shutil.rmtree(store)
@@ -472,17 +470,32 @@ def _prepare(store: Path, image: LazyImage, spec) -> None:
     shape = image.array.shape
     group.create_array("0", shape=shape, chunks=(1,) * (len(shape) - 2) + (CHUNK, CHUNK), dtype=image.array.dtype,
                        fill_value=0)
-    run.write_text(json.dumps({"signature": signature}))
+    _write_state(run, {"signature": signature})
+
+
+def _read_state(path: Path) -> dict:
+    """A partial store's JSON record (the run file, a plane's progress); empty when missing or unreadable,
+    so that what it described is started over rather than the input refused on every rerun."""
+    try:
+        state = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return state if isinstance(state, dict) else {}
+
+
+def _write_state(path: Path, state: dict) -> None:
+    """Replace a record whole: a kill leaves the old state or the new one, never half of one."""
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(state))
+    os.replace(tmp, path)
 
 
 def _remember(store: Path, made: dict) -> None:
     """Keep the restorer's provenance in the run file: a resumed run with no plane left still records it."""
     run = store / RUN_FILE
-    state = json.loads(run.read_text())
+    state = _read_state(run)
     if state.get("made") != made:
-        tmp = run.with_suffix(".tmp")
-        tmp.write_text(json.dumps({**state, "made": made}))
-        os.replace(tmp, run)
+        _write_state(run, {**state, "made": made})
 
 
 def _finish(store: Path, image: LazyImage, final: Path, overwrite: bool, made: dict | None = None) -> None:
@@ -500,7 +513,7 @@ def _finish(store: Path, image: LazyImage, final: Path, overwrite: bool, made: d
             {"type": "scale", "scale": [s * f for s, f in zip(image.scale, factor)]}]})
     write_multiscales_metadata(group, datasets, axes=image.axes, name=final.name[: -len(".ome.zarr")])
     run = store / RUN_FILE
-    made = made or (json.loads(run.read_text()).get("made") if run.is_file() else None)
+    made = made or _read_state(run).get("made")
     if made:
         group.attrs["midnet"] = made
     shutil.rmtree(store / "midnet-progress", ignore_errors=True)

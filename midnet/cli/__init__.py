@@ -194,19 +194,26 @@ def train_cmd(config, overrides, data, out, resume, print_config) -> None:
 @click.option("--methods", default=",".join(CLASSICAL_METHODS), show_default=True, help="Methods to fit.")
 @click.option("--infobar", default="auto", show_default=True, callback=lambda c, p, v: _infobar_option(v),
               help="Info bar rows to exclude: auto, none or a number.")
-def calibrate_cmd(data, output, names, methods, infobar) -> None:
+@click.option("--overwrite", is_flag=True, help="Replace an existing calibration file.")
+def calibrate_cmd(data, output, names, methods, infobar, overwrite) -> None:
     """Fit the classical methods' PSF and parameters on training pairs (max PSNR)."""
+    from pathlib import Path
+
     from ..calibration import calibrate
     from ..data import load_pairs
+    from ..io import check_writable
 
     chosen = [m.strip() for m in methods.split(",") if m.strip()]
     bad = sorted(set(chosen) - set(CLASSICAL_METHODS))
     if bad:
         raise MidnetError(f"unknown method {', '.join(bad)}; use {', '.join(CLASSICAL_METHODS)}")
+    if Path(output).exists() and not overwrite:  # before minutes of fitting, not after
+        raise MidnetError(f"{output} exists; choose another -o or pass --overwrite")
+    check_writable(output)
     pairs = load_pairs(data, infobar, names.split(",") if names else None, align="affine")
     click.echo(f"fitting {', '.join(chosen)} on {len(pairs)} micrographs...", err=True)
     params = calibrate(pairs, chosen)
-    params.save(output)
+    params.save(output, overwrite=overwrite)
     click.echo(params.model_dump_json(indent=2))
 
 

@@ -82,6 +82,23 @@ def is_large_tiled_tiff(path: Path) -> bool:
     return pixels > limit
 
 
+DASK_MODULES = ("dask", "distributed", "zarr", "ome_zarr")  # what the dask extra installs
+
+
+def require_dask(inputs, cluster: str | None, scheduler: str | None) -> None:
+    """One line naming what asked for Dask and how to install it, when the dask extra is missing."""
+    import importlib.util
+
+    missing = [m for m in DASK_MODULES if importlib.util.find_spec(m) is None]
+    if not missing:
+        return
+    lazy = [str(i) for i in inputs if is_lazy(Path(i))]
+    why = ("--cluster" if cluster else "--scheduler" if scheduler else
+           f"{lazy[0]} (restored block by block: a Zarr store, or a tiled TIFF over the pixel limit)")
+    raise MidnetError(f"{why} needs Dask and Zarr, not installed here ({', '.join(missing)}): "
+                      'pip install "midnet[dask]"')
+
+
 def deblur_on_dask(inputs, outdir: str, restorer: dict, infobar, *, recursive: bool, overwrite: bool, suffix: str,
                    fmt: str, compare: bool, uncertainty: bool, dry_run: bool, only_blurry: bool,
                    cluster: str | None, scheduler: str | None, report_file, log_file, quiet: bool) -> None:
@@ -90,6 +107,8 @@ def deblur_on_dask(inputs, outdir: str, restorer: dict, infobar, *, recursive: b
     ``restorer`` holds :func:`midnet.restore.make_restorer`'s keyword arguments, as the command built them.
     """
     from ..batch import collect_inputs, dry_run_lines, plan_jobs
+
+    require_dask(inputs, cluster, scheduler)
     from ..distributed import RestorerSpec, log_to_file
 
     if cluster and scheduler:

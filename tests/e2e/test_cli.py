@@ -83,6 +83,23 @@ def test_calibrated_wiener_improves_gaussian_blur(pair_folder, tmp_path):
     result = run("eval", "--method", "wiener", "--calib", str(calib), "--data", str(pair_folder), "--names", "c", "--json")
     score = json.loads(result.stdout)["mean"]
     assert score["psnr"] > score["input_psnr"] + 1
+    again = run("calibrate", "--data", str(pair_folder), "--names", "a", "--methods", "wiener", "-o", str(calib),
+                "--overwrite")
+    assert again.exit_code == 0 and json.loads(calib.read_text())["fitted_on"] == ["a"]
+
+
+def test_calibrate_refuses_an_existing_or_unwritable_output_before_fitting(pair_folder, tmp_path, monkeypatch):
+    import midnet.calibration
+
+    monkeypatch.setattr(midnet.calibration, "calibrate", lambda *a, **k: pytest.fail("fitted before checking -o"))
+    calib = tmp_path / "calib.json"
+    calib.write_text("mine")
+    kept = run("calibrate", "--data", str(pair_folder), "--names", "a", "--methods", "wiener", "-o", str(calib))
+    assert kept.exit_code != 0 and "exists; choose another -o or pass --overwrite" in kept.output
+    assert calib.read_text() == "mine"
+    (tmp_path / "file").write_text("x")
+    nowhere = run("calibrate", "--data", str(pair_folder), "--names", "a", "-o", str(tmp_path / "file" / "c.json"))
+    assert nowhere.exit_code != 0 and "is not a folder" in nowhere.output and "Traceback" not in nowhere.output
 
 
 def test_train_print_config_applies_overrides(tmp_path):

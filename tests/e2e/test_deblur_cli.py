@@ -609,3 +609,21 @@ def test_uncertainty_writes_the_spread_beside_each_output_and_the_tta_mean(tmp_p
         assert into.exit_code == 0, into.stderr
     assert "0 restored, 3 skipped" in into.stderr and "--uncertainty map of" in into.stderr
     assert sorted(p.name for p in (tmp_path / "in").iterdir()) == ["a.png", "a_r.png", "a_r_uncertainty.tif"]
+
+
+@pytest.mark.parametrize("how", ["zarr", "cluster"])
+def test_without_the_dask_extra_a_dask_input_or_option_says_how_to_install_it(tmp_path, monkeypatch, how):
+    from midnet.cli import cluster
+
+    monkeypatch.setattr(cluster, "DASK_MODULES", (*cluster.DASK_MODULES, "midnet_no_such_module"))
+    if how == "zarr":
+        (tmp_path / "frame.ome.zarr").mkdir()
+        args, named = [tmp_path / "frame.ome.zarr"], "frame.ome.zarr"
+    else:
+        Image.fromarray((smooth_image(64, 64, seed=2) * 255).astype(np.uint8)).save(tmp_path / "a.png")
+        args, named = [tmp_path / "a.png", "--cluster", "local:1"], "--cluster"
+    result = deblur(*args, "-o", tmp_path / "out")
+    assert result.exit_code != 0
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and named in lines[0] and 'pip install "midnet[dask]"' in lines[0]
+    assert "midnet_no_such_module" in lines[0] and not (tmp_path / "out").exists()

@@ -285,3 +285,12 @@ def test_write_creates_missing_folders(tmp_path):
     out = write_image(tmp_path / "a" / "b" / "out.tif", gray16())
     np.testing.assert_array_equal(read_image(out).array, gray16())
     assert not leftovers(out.parent)
+
+
+def test_long_work_checks_its_output_folder_before_it_starts(tmp_path):
+    # finetune spends minutes before it writes; a wrong -o must fail first, before the pairs are read
+    from midnet.finetune import finetune
+
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(MidnetError, match="is not a folder"):
+        finetune(tmp_path / "no-such-pairs", tmp_path / "file" / "m.safetensors")

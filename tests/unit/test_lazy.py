@@ -142,6 +142,22 @@ def test_a_partial_store_of_other_options_is_started_over(model_file, image, tmp
     np.testing.assert_array_equal(open_lazy(tmp_path / "out" / "frame.ome.zarr").array.compute(), in_memory)
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("record", ["run", "plane"])
+def test_a_torn_record_of_a_partial_store_is_started_over_not_refused(model_file, image, tmp_path, record):
+    # A kill or a full disk can leave a record empty; before, every rerun of the input then failed.
+    source = _ome_zarr(tmp_path / "frame.ome.zarr", image)
+    store = tmp_path / "out" / f".frame.ome.zarr{lazy.PARTIAL}"
+    lazy._prepare(store, open_lazy(source), lazy.block_spec(_spec(model_file)))
+    (store / "midnet-progress").mkdir()
+    (store / "midnet-progress" / "plane.json").write_text(json.dumps({"rows": 64, "finished": True}))
+    torn = store / lazy.RUN_FILE if record == "run" else store / "midnet-progress" / "plane.json"
+    torn.write_text('{"signat')
+    assert restore_zarr_file(source, tmp_path / "out", "", _spec(model_file)) == ("restored", "")
+    in_memory = _spec(model_file).build().deblur(image, "none")
+    np.testing.assert_array_equal(open_lazy(tmp_path / "out" / "frame.ome.zarr").array.compute(), in_memory)
+
+
 def test_a_damaged_store_is_one_failed_line(model_file, tmp_path):
     (tmp_path / "bad.zarr").mkdir()
     (tmp_path / "bad.zarr" / "zarr.json").write_text("{not json")

@@ -8,6 +8,8 @@ network's activations grow 20x past a real one's, and its bf16 error with them.
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -145,6 +147,19 @@ def test_engine_auto_picks_a_valid_path_and_caches_it(monkeypatch, gray, tmp_pat
     other = midnet.create_model("midnet-s", width=8).eval()  # other weights: measured again
     make_restorer(other, engine="auto", precision="auto")
     assert measured == [1, 1]
+
+
+def test_a_damaged_engine_choice_is_measured_again_not_refused(monkeypatch, tmp_path):
+    monkeypatch.setenv("MIDNET_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(engine_choice, "candidates", lambda request, device: [("torch", "fp32"), ("torch", "bf16")])
+    monkeypatch.setattr(engine_choice, "TRIAL_SIDE", 64)
+    net = midnet.create_model("midnet-s", width=8).eval()
+    make_restorer(net, engine="auto", precision="auto")
+    [stored] = list(tmp_path.rglob("*.json"))
+    for damage in ('{"engine": "torch"', '{"engine": "torch", "precision": "fp32"}'):  # torn; a key missing
+        stored.write_text(damage)
+        again = make_restorer(net, engine="auto", precision="auto")
+        assert again.choice.measured and json.loads(stored.read_text())["engine"] == again.choice.engine
 
 
 @pytest.mark.parametrize("suffix", [".tif", ".png"])
