@@ -37,7 +37,7 @@ from .zoo import DEFAULT_MODEL, file_state, load_model
 MIN_SIDE = 16  # smaller images carry no structure to restore
 AUTO_WHOLE_PIXELS = 2_500_000  # frames up to this size run whole: exactly what evaluation measured
 AUTO_TILE = 768  # larger frames go in tiles of this side: peak memory stays near 1 GiB whatever the frame
-AUTO_OVERLAP = 128  # with shared statistics, tiles then differ from the whole image by < 1 gray level
+AUTO_OVERLAP = 128  # with shared statistics, tiles then stay within 1 grey level of the whole image
 GRAY_TOLERANCE = 2 / 255  # channels closer than this (in full-scale units) count as one gray image
 NETWORK = "midnet"  # the method name of "restore with a network"; the others are classical.CLASSICAL_METHODS
 
@@ -105,10 +105,16 @@ class Restorer:
     def deblur(self, image: np.ndarray, infobar: InfobarSpec | None = "auto") -> np.ndarray:
         """Restore a micrograph: (H, W), (H, W, 1|2|3|4); integer or float pixels; same dtype and shape back.
 
-        A stack, (N, H, W) with N > 4 or (N, H, W, C), is restored page by page.
+        A stack is restored page by page: (N, H, W), told from one colour frame by its last axis
+        being longer than 4 (no frame has more than 4 channels), and (N, H, W, C).
         """
         array = np.asarray(image)
-        if array.ndim == 4 or (array.ndim == 3 and array.shape[2] > 4):
+        if array.ndim == 4:
+            if array.shape[3] > 4:  # named once, with the whole stack's shape, before any page is restored
+                raise MidnetError(f"unsupported image shape {array.shape}; a stack is (N, H, W) or (N, H, W, C) "
+                                  "with C = 1, 2 (gray + alpha), 3 or 4")
+            return np.stack([_deblur_array(self, page, infobar) for page in array])
+        if array.ndim == 3 and array.shape[2] > 4:
             return np.stack([_deblur_array(self, page, infobar) for page in array])
         return _deblur_array(self, array, infobar)
 

@@ -257,10 +257,13 @@ def test_nan_or_infinite_float_is_a_midnet_error(net, bad):
 
 
 def test_unsupported_shape_and_dtype_are_midnet_errors(net):
-    for shape in ((2, 4, 32, 32, 3), (32,), (32, 32, 7, 2)):  # (4, 32, 32, 3) is a stack of RGB pages
-        with pytest.raises(MidnetError):
+    # (4, 32, 32, 3) is a stack of RGB pages, (32, 32, 7, 2) one of 32 x 7 gray + alpha pages (too small)
+    for shape in ((2, 4, 32, 32, 3), (32,), (64, 64, 64, 5)):
+        with pytest.raises(MidnetError, match=rf"unsupported image shape \({shape[0]},"):
             midnet.deblur(np.zeros(shape, np.uint8), model=net)
-    with pytest.raises(MidnetError):
+    with pytest.raises(MidnetError, match="too small"):
+        midnet.deblur(np.zeros((32, 32, 7, 2), np.uint8), model=net)
+    with pytest.raises(MidnetError, match="bool"):
         midnet.deblur(np.zeros((32, 32), bool), model=net)
 
 
