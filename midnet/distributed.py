@@ -161,16 +161,10 @@ def resolve_engine(spec: RestorerSpec, threads: int) -> RestorerSpec:
         return spec
     import torch
 
-    from .devices import pick_device
-    from .engine_choice import choose_engine
-    from .fast import inference_copy
-    from .zoo import DEFAULT_MODEL, load_model
-
     before = torch.get_num_threads()
     torch.set_num_threads(max(1, threads))
     try:
-        net = inference_copy(load_model(str(options.get("model") or DEFAULT_MODEL), pick_device(options.get("device"))))
-        choice = choose_engine(net, options.get("precision", "fp32"))
+        choice = spec.build().choice  # the one restorer constructor, measuring (or reading) auto's choice
     finally:
         torch.set_num_threads(before)
     return dataclasses.replace(spec, options={**options, "engine": choice.engine, "precision": choice.precision})

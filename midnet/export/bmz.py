@@ -177,7 +177,7 @@ def _sample_crop(sample) -> np.ndarray:
 @torch.inference_mode()
 def _predict_normalised(net: nn.Module, image: np.ndarray) -> np.ndarray:
     """What the package computes: the percentile map, the network, no inverse (normalised units)."""
-    from ..restore import inference_copy
+    from ..fast import inference_copy
 
     x = torch.from_numpy(intensity.measure(image).forward(image))[None, None]
     return inference_copy(net)(x)[0, 0].float().numpy()
