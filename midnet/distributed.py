@@ -71,6 +71,16 @@ class RestorerSpec:
         options["tta"] = bool(options.get("tta")) or self.uncertainty
         return make_restorer(**options)
 
+    def domain_watch(self):
+        """A fresh DomainWatch of the network's training domain, or None (a classical method, or weights that
+        do not record one): ``midnet deblur``'s warning about inputs unlike the training data."""
+        if self.options.get("method", "midnet") != "midnet":
+            return None
+        from .domain import DomainWatch
+        from .zoo import DEFAULT_MODEL
+
+        return DomainWatch.for_model(str(self.options.get("model") or DEFAULT_MODEL), self.infobar)
+
     def frame_restorer(self, restorer) -> Callable[[np.ndarray], np.ndarray]:
         """What the batch calls on each frame, as the single-process command does (midnet/cli)."""
         if self.uncertainty:
@@ -188,12 +198,17 @@ def restore_file(job: Job, overwrite: bool, output_is_input: bool, plugin: str |
     plugin = worker_restorer(plugin)
     compare_writer = _compare_writer if plugin.spec.compare else None
     inputs = {job.output.resolve()} if output_is_input else set()
+    watch = plugin.spec.domain_watch()  # one per file: the task reports its own frames (a header read)
+    restore_one = watch.watching(plugin.restore_one) if watch is not None else plugin.restore_one
     with plugin.lock:
         start = time.perf_counter()
-        status, why = attempt(job, plugin.restore_one, overwrite, inputs, compare_writer,
+        status, why = attempt(job, restore_one, overwrite, inputs, compare_writer,
                               lambda: plugin.restorer.provenance)  # every output records how it was made
         seconds = time.perf_counter() - start
-    return record(job, status, why, seconds, get_worker().address)
+    line = record(job, status, why, seconds, get_worker().address)
+    if watch is not None and status == "restored":
+        line.update(frames=watch.seen, outside_domain=watch.record())
+    return line
 
 
 def _compare_writer(before: np.ndarray, after: np.ndarray, path: Path) -> None:
@@ -251,8 +266,11 @@ def run_distributed(
     report_file: "str | os.PathLike | _ReportWriter | None" = None,
     quiet: bool = False,
     task: Callable[..., dict] = restore_file,
+    watch=None,
 ) -> Report:
     """Restore ``jobs`` with one task per file on ``client``'s cluster; the same Report as run_batch.
+
+    ``watch`` (a DomainWatch) gathers the workers' checks of each frame against the model's training domain.
 
     ``task(job, overwrite, output_is_input, plugin=NAME)`` runs on the workers (:func:`restore_file`; a test may wrap
     it). Each finished file is written at once to ``report_file`` (JSON lines; a path, or the writer of
@@ -272,7 +290,7 @@ def run_distributed(
                              plugin=name, pure=False)
         by_key = {f.key: job for f, job in zip(futures, todo)}
         for future in _progress(futures, quiet):
-            add_line(report, out, _outcome(future, by_key[future.key]))
+            add_line(report, out, _outcome(future, by_key[future.key]), watch)
     return report
 
 
@@ -311,8 +329,11 @@ def _progress(futures: list, quiet: bool):
             bar.update(1)
 
 
-def add_line(report: Report, out: "_ReportWriter", line: dict) -> None:
-    """Count a report line's outcome in ``report``, write it to the --report file and log it."""
+def add_line(report: Report, out: "_ReportWriter", line: dict, watch=None) -> None:
+    """Count a report line's outcome in ``report`` (and a worker's domain check in ``watch``), write it to the
+    --report file and log it."""
+    if watch is not None and "frames" in line:
+        watch.add_file(line["frames"], line["outside_domain"])
     source = Path(line["input"])
     if line["status"] == "restored":
         report.restored.append(source)

@@ -144,6 +144,23 @@ class DomainWatch:
         if reasons:
             self.outside.append((self.seen, reasons))
 
+    def watching(self, restore_one):
+        """``restore_one`` checking each frame first: what a batch calls on every frame."""
+        def run(frame):
+            self.check(frame)
+            return restore_one(frame)
+
+        return run
+
+    def record(self) -> list[list[str]]:
+        """The reasons of each frame found outside (for a report line: this watch saw one file's frames)."""
+        return [reasons for _, reasons in self.outside]
+
+    def add_file(self, frames: int, outside: list[list[str]]) -> None:
+        """Count another process's file: ``frames`` checked there, ``outside`` as :meth:`record` gave it."""
+        self.outside += [(self.seen + 1 + i, reasons) for i, reasons in enumerate(outside)]
+        self.seen += frames
+
     def summary(self) -> str:
         first = self.outside[0][1]
         return (f"{len(self.outside)} of {self.seen} frames look unlike the micrographs {self.model} was trained "

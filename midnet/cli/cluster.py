@@ -150,15 +150,16 @@ def _run(jobs, zarrs, outdir, suffix, spec, overwrite, cluster, scheduler, repor
     from ..distributed import dask_client, open_report, run_distributed
 
     report = Report()
+    watch = spec.domain_watch() if jobs else None  # files only: block-by-block inputs are not checked
     with open_report(report_file) as out:  # one report: the files' lines, then the Zarr inputs'
         if cluster or scheduler:
             with dask_client(cluster, scheduler, quiet) as client:
                 if jobs:
-                    report = run_distributed(jobs, client, spec, overwrite, out, quiet)
+                    report = run_distributed(jobs, client, spec, overwrite, out, quiet, watch=watch)
                 _restore_zarrs(zarrs, outdir, suffix, spec, overwrite, quiet, client, report, out)
         else:
             if jobs:  # files beside Zarr inputs, no cluster: the single-process batch's per-file step
-                report = _files_here(jobs, spec, overwrite, out)
+                report = _files_here(jobs, spec, overwrite, out, watch)
             _restore_zarrs(zarrs, outdir, suffix, spec, overwrite, quiet, None, report, out)
     click.echo(report.summary(), err=True)
     if not quiet:
@@ -166,10 +167,12 @@ def _run(jobs, zarrs, outdir, suffix, spec, overwrite, cluster, scheduler, repor
             click.echo(f"skipped: {why}", err=True)
     for _, why in report.failed:
         click.echo(f"failed: {why}", err=True)
+    if watch is not None and watch.outside:
+        click.echo(f"warning: {watch.summary()}", err=True)
     return bool(report.failed)
 
 
-def _files_here(jobs, spec, overwrite, out):
+def _files_here(jobs, spec, overwrite, out, watch=None):
     """The files of a run without a cluster, as run_batch restores them (midnet.batch.attempt per file), with
     a --report line each; ``worker`` is null (this process)."""
     from ..batch import Report, attempt
@@ -181,6 +184,8 @@ def _files_here(jobs, spec, overwrite, out):
         report.cleaned += remove_stale_temporaries(folder)  # those of dead runs, as run_batch does
     restorer = spec.build()
     restore_one = spec.frame_restorer(restorer)
+    if watch is not None:
+        restore_one = watch.watching(restore_one)
     inputs = {job.source.resolve() for job in jobs if job.skip is None}
     for job in jobs:
         start = time.perf_counter()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -46,7 +47,11 @@ def test_departures_name_the_measure_and_ignore_finer_quantisation():
     assert domain.departures({"noise": 0.005}, ranges)[0].startswith("noise 0.005 below")
 
 
-def test_deblur_warns_once_for_inputs_unlike_the_training_data(tmp_path):
+@pytest.mark.parametrize("where", [[], ["--cluster", "local:1", "--report", "r.jsonl"]], ids=["here", "dask"])
+def test_deblur_warns_once_for_inputs_unlike_the_training_data(tmp_path, where):
+    if where:
+        pytest.importorskip("distributed")
+        where = [*where[:3], str(tmp_path / where[3])]
     net = midnet.create_model("midnet-s", width=8)
     clean = domain.describe(noisy(0.005, seed=3), 255)
     ranges = domain.fit([clean])
@@ -55,11 +60,15 @@ def test_deblur_warns_once_for_inputs_unlike_the_training_data(tmp_path):
     for i, sigma in enumerate((0.005, 0.1, 0.1)):
         Image.fromarray(np.round(noisy(sigma, seed=3) * 255).astype(np.uint8)).save(tmp_path / "in" / f"{i}.png")
     proc = subprocess.run([sys.executable, "-m", "midnet.cli", "deblur", str(tmp_path / "in"), "-o",
-                           str(tmp_path / "out"), "--model", str(weights), "--infobar", "none"],
-                          capture_output=True, text=True)
+                           str(tmp_path / "out"), "--model", str(weights), "--infobar", "none", *where],
+                          capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     warnings = [line for line in proc.stderr.splitlines() if line.startswith("warning:")]
     assert len(warnings) == 1 and "2 of 3 frames" in warnings[0] and "midnet finetune" in warnings[0]
+    if where:  # the workers' checks travel in the report lines too
+        lines = {Path(x["input"]).name: x for x in map(json.loads, (tmp_path / "r.jsonl").read_text().splitlines())}
+        assert lines["0.png"]["outside_domain"] == [] and len(lines["1.png"]["outside_domain"]) == 1
+        assert all(x["frames"] == 1 for x in lines.values())
 
 
 @pytest.mark.parametrize("raw", ["not json", "[1, 2]", '{"noise": 3}', '{"noise": ["a", "b"]}'])
