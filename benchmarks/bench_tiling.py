@@ -39,6 +39,9 @@ def main() -> None:
     args = parser.parse_args()
     net, label = product_model()
     image = read_image(args.image).array
+    if image.shape[0] * image.shape[1] > restore.AUTO_WHOLE_PIXELS:
+        raise SystemExit(f"{args.image}: over {restore.AUTO_WHOLE_PIXELS:,} pixels the restorer tiles it too; "
+                         "give a smaller frame to compare with")
     whole = make_restorer(net).deblur(image)
     shared = make_restorer(net, tile=args.tile, overlap=args.overlap).deblur(image)
     plain_tiles = functools.partial(restore.predict_tiled, stats_passes=1)

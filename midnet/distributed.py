@@ -16,7 +16,10 @@ all hold as they do on one machine. What the cluster adds:
   the scheduler; a file that has killed ``distributed.scheduler.allowed-failures`` + 1
   workers is reported failed (dask's ``KilledWorker``), and the batch goes on;
 - progress over the whole cluster (files done / total, ETA), a JSON-lines report (one
-  line per file: input, output, status, seconds, worker, error) and a log file.
+  line per file: input, output, status, seconds, worker, error; and, where the model
+  records its training domain, frames and outside_domain) and a log file;
+- each worker checks the frames it restores against the model's training domain, and the
+  run warns once at the end, as a single-process ``midnet deblur`` does.
 
 ``local:N`` starts a ``LocalCluster`` of N worker processes on this machine, each with
 ``cores // N`` threads so that the workers together do not oversubscribe the cores; an
@@ -72,8 +75,8 @@ class RestorerSpec:
         return make_restorer(**options)
 
     def domain_watch(self):
-        """A fresh DomainWatch of the network's training domain, or None (a classical method, or weights that
-        do not record one): ``midnet deblur``'s warning about inputs unlike the training data."""
+        """A DomainWatch of the network's training domain, or None (a classical method, or weights that do
+        not record one): ``midnet deblur``'s warning about inputs unlike the training data."""
         if self.options.get("method", "midnet") != "midnet":
             return None
         from .domain import DomainWatch
@@ -121,6 +124,7 @@ class RestorerPlugin(WorkerPlugin):
         self.restorer = None
         self.restore_one = None
         self.lock = None
+        self.domain = None  # the DomainWatch the files' checks are fresh copies of
 
     def setup(self, worker) -> None:
         import torch
@@ -129,9 +133,10 @@ class RestorerPlugin(WorkerPlugin):
         self.restorer = self.spec.build()
         self.restore_one = self.spec.frame_restorer(self.restorer)
         self.lock = threading.Lock()
+        self.domain = self.spec.domain_watch()  # read once; each file gets a fresh watch of it
 
     def teardown(self, worker) -> None:
-        self.restorer = self.restore_one = None
+        self.restorer = self.restore_one = self.domain = None
 
 
 def _worker_threads(worker) -> int:
@@ -198,7 +203,7 @@ def restore_file(job: Job, overwrite: bool, output_is_input: bool, plugin: str |
     plugin = worker_restorer(plugin)
     compare_writer = _compare_writer if plugin.spec.compare else None
     inputs = {job.output.resolve()} if output_is_input else set()
-    watch = plugin.spec.domain_watch()  # one per file: the task reports its own frames (a header read)
+    watch = plugin.domain.fresh() if plugin.domain is not None else None  # the task reports its own frames
     restore_one = watch.watching(plugin.restore_one) if watch is not None else plugin.restore_one
     with plugin.lock:
         start = time.perf_counter()

@@ -144,6 +144,10 @@ class DomainWatch:
         if reasons:
             self.outside.append((self.seen, reasons))
 
+    def fresh(self) -> "DomainWatch":
+        """The same domain with nothing seen yet."""
+        return DomainWatch(self.domain, self.model, self.infobar)
+
     def watching(self, restore_one):
         """``restore_one`` checking each frame first: what a batch calls on every frame."""
         def run(frame):
@@ -152,13 +156,14 @@ class DomainWatch:
 
         return run
 
-    def record(self) -> list[list[str]]:
-        """The reasons of each frame found outside (for a report line: this watch saw one file's frames)."""
-        return [reasons for _, reasons in self.outside]
+    def record(self) -> list[list]:
+        """[frame number, reasons] of each frame found outside, numbered from 1 (for a report line: this
+        watch saw one file's frames)."""
+        return [[number, reasons] for number, reasons in self.outside]
 
-    def add_file(self, frames: int, outside: list[list[str]]) -> None:
-        """Count another process's file: ``frames`` checked there, ``outside`` as :meth:`record` gave it."""
-        self.outside += [(self.seen + 1 + i, reasons) for i, reasons in enumerate(outside)]
+    def add_file(self, frames: int, outside: list[list]) -> None:
+        """Count another process's file: its ``frames``, and ``outside`` as :meth:`record` gave it there."""
+        self.outside += [(self.seen + number, reasons) for number, reasons in outside]
         self.seen += frames
 
     def summary(self) -> str:

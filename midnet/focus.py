@@ -127,7 +127,7 @@ def score(array: np.ndarray, infobar: InfobarSpec | str | None = "auto", pixel_s
     """Focus score of one micrograph (2-D gray or H x W x C), info bar excluded.
 
     ``blur_px`` is the equivalent Gaussian blur in pixels (``blur_nm`` with ``pixel_size_nm``),
-    ``confidence`` in 0..1 (see the module's docstring), ``verdict`` one of :data:`VERDICTS`.
+    ``confidence`` in 0..1 (what it weighs: midnet/blur.py), ``verdict`` one of :data:`VERDICTS`.
     """
     a = np.asarray(array)
     if a.ndim not in (2, 3):

@@ -474,11 +474,11 @@ def _prepare(store: Path, image: LazyImage, spec) -> None:
 
 
 def _read_state(path: Path) -> dict:
-    """A partial store's JSON record (the run file, a plane's progress); empty when missing or unreadable,
-    so that what it described is started over rather than the input refused on every rerun."""
+    """A partial store's JSON record (the run file, a plane's progress); empty when missing or torn, so that
+    what it described is started over rather than the input refused on every rerun."""
     try:
         state = json.loads(path.read_text())
-    except (OSError, ValueError):
+    except (FileNotFoundError, ValueError):  # any other OS error is raised: a store is never wiped on a bad read
         return {}
     return state if isinstance(state, dict) else {}
 

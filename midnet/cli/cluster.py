@@ -27,7 +27,7 @@ dask_options = option_group(  # --cluster, --scheduler, --report, --log and --qu
                       "e.g. started by dask-jobqueue on SLURM or dask-kubernetes; see docs/cluster.md."),
     click.option("--report", "report_file", type=click.Path(dir_okay=False), default=None,
                  help="With --cluster/--scheduler or block-by-block inputs: write one JSON line per file "
-                      "(input, output, status, seconds, worker, error)."),
+                      "(input, output, status, seconds, worker, error; on a cluster also frames, outside_domain)."),
     click.option("--log", "log_file", type=click.Path(dir_okay=False), default=None,
                  help="With --cluster/--scheduler or block-by-block inputs: also log every file and the cluster's "
                       "warnings to this file (unattended runs)."),
@@ -82,20 +82,22 @@ def is_large_tiled_tiff(path: Path) -> bool:
     return pixels > limit
 
 
-DASK_MODULES = ("dask", "distributed", "zarr", "ome_zarr")  # what the dask extra installs
+CLUSTER_MODULES = ("dask", "distributed")  # --cluster / --scheduler on files
+BLOCK_MODULES = ("dask", "zarr", "ome_zarr")  # inputs restored block by block
 
 
 def require_dask(inputs, cluster: str | None, scheduler: str | None) -> None:
-    """One line naming what asked for Dask and how to install it, when the dask extra is missing."""
+    """One line naming what asked for the dask extra and how to install it, when a module it needs is missing."""
     import importlib.util
 
-    missing = [m for m in DASK_MODULES if importlib.util.find_spec(m) is None]
+    lazy = [str(i) for i in inputs if is_lazy(Path(i))]
+    needed = dict.fromkeys((CLUSTER_MODULES if cluster or scheduler else ()) + (BLOCK_MODULES if lazy else ()))
+    missing = [m for m in needed if importlib.util.find_spec(m) is None]
     if not missing:
         return
-    lazy = [str(i) for i in inputs if is_lazy(Path(i))]
     why = ("--cluster" if cluster else "--scheduler" if scheduler else
            f"{lazy[0]} (restored block by block: a Zarr store, or a tiled TIFF over the pixel limit)")
-    raise MidnetError(f"{why} needs Dask and Zarr, not installed here ({', '.join(missing)}): "
+    raise MidnetError(f"{why} needs the dask extra, not installed here ({', '.join(missing)} missing): "
                       'pip install "midnet[dask]"')
 
 

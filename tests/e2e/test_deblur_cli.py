@@ -615,7 +615,8 @@ def test_uncertainty_writes_the_spread_beside_each_output_and_the_tta_mean(tmp_p
 def test_without_the_dask_extra_a_dask_input_or_option_says_how_to_install_it(tmp_path, monkeypatch, how):
     from midnet.cli import cluster
 
-    monkeypatch.setattr(cluster, "DASK_MODULES", (*cluster.DASK_MODULES, "midnet_no_such_module"))
+    for needs in ("CLUSTER_MODULES", "BLOCK_MODULES"):
+        monkeypatch.setattr(cluster, needs, (*getattr(cluster, needs), "midnet_no_such_module"))
     if how == "zarr":
         (tmp_path / "frame.ome.zarr").mkdir()
         args, named = [tmp_path / "frame.ome.zarr"], "frame.ome.zarr"

@@ -68,9 +68,19 @@ def test_deblur_warns_once_for_inputs_unlike_the_training_data(tmp_path, where):
     if where:  # the workers' checks travel in the report lines too
         lines = {Path(x["input"]).name: x for x in map(json.loads, (tmp_path / "r.jsonl").read_text().splitlines())}
         assert lines["0.png"]["outside_domain"] == [] and len(lines["1.png"]["outside_domain"]) == 1
+        assert lines["1.png"]["outside_domain"][0][0] == 1  # the file's first (only) frame
         assert all(x["frames"] == 1 for x in lines.values())
 
 
 @pytest.mark.parametrize("raw", ["not json", "[1, 2]", '{"noise": 3}', '{"noise": ["a", "b"]}'])
 def test_a_damaged_domain_record_means_no_check(raw):
     assert domain.domain_from_metadata({domain.DOMAIN_KEY: raw}) is None
+
+
+def test_files_checked_elsewhere_keep_their_frames_numbers_in_the_batch():
+    watch = domain.DomainWatch({"noise": [0.0, 0.01]}, "m")
+    watch.add_file(2, [])
+    watch.add_file(3, [[3, ["noise 0.2 above 0.01"]]])  # only the third page of a 3-page file
+    assert watch.seen == 5 and watch.outside == [(5, ["noise 0.2 above 0.01"])]
+    fresh = watch.fresh()
+    assert fresh.seen == 0 and not fresh.outside and fresh.domain == watch.domain

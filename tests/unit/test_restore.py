@@ -8,6 +8,8 @@ so the output differs from the input.
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -258,8 +260,8 @@ def test_nan_or_infinite_float_is_a_midnet_error(net, bad):
 
 def test_unsupported_shape_and_dtype_are_midnet_errors(net):
     # (4, 32, 32, 3) is a stack of RGB pages, (32, 32, 7, 2) one of 32 x 7 gray + alpha pages (too small)
-    for shape in ((2, 4, 32, 32, 3), (32,), (64, 64, 64, 5)):
-        with pytest.raises(MidnetError, match=rf"unsupported image shape \({shape[0]},"):
+    for shape in ((2, 4, 32, 32, 3), (32,), (3, 40, 40, 5)):  # the last named whole, not by its first page
+        with pytest.raises(MidnetError, match=re.escape(f"unsupported image shape {shape}")):
             midnet.deblur(np.zeros(shape, np.uint8), model=net)
     with pytest.raises(MidnetError, match="too small"):
         midnet.deblur(np.zeros((32, 32, 7, 2), np.uint8), model=net)
