@@ -403,11 +403,9 @@ def deblur_cmd(inputs, outdir, model_name, method, calib, infobar, tile, overlap
 def _frame_restorer(restorer, infobar, uncertainty: bool, watch):
     """What the batch calls on each frame: restore it (and its spread), noting how it fits the model's domain."""
     def restore_one(frame):
-        if watch is not None:
-            watch.check(frame)
         return restorer.deblur_with_spread(frame, infobar) if uncertainty else restorer.deblur(frame, infobar)
 
-    return restore_one
+    return watch.watching(restore_one) if watch is not None else restore_one
 
 
 def _domain_watch(model_name: str | None, infobar):
