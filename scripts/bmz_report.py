@@ -1,13 +1,13 @@
 """Figures for docs/fiji.md: a midnet BMZ package run by bioimageio.core against `midnet deblur`.
 
-    python scripts/bmz_report.py PACKAGE.zip [--frames 3-1,9-1] [--tiles 256,512,768] [--halos 16,32,64]
+    python scripts/bmz_report.py PACKAGE.zip [--frames 3-1,9-1] [--tiles 256,512,768] [--halos 0,16,32,64]
 
 For each real micrograph (info bar cropped) and each weight format: bioimageio.core's
 whole-frame prediction, mapped back to grey levels with the input's own percentiles (the
 inverse the spec cannot express), against `midnet deblur` (8-bit) and against midnet's
-float result. Then bioimageio.core's blockwise prediction (fixed blocks, each halo) against
-its own whole-frame output: the drift of independent tiles, whose channel attention pools
-only over the tile.
+float result. Then bioimageio.core's whole-frame and blockwise predictions (fixed blocks,
+each halo) against midnet's whole-frame result: the drift of independent tiles, whose
+channel attention pools only over the tile.
 """
 
 from __future__ import annotations
