@@ -3,8 +3,8 @@
 # shipped budget (configs/cpu.yaml: 3,000 steps), so each compares with the shipped fold
 # models (models/folds/, made the same way with seed 0) and with the seed spread that
 # stage `seed1` measures. One run at a time; every stage resumes its checkpoint, so
-# re-run after an interruption. About 30 minutes a run on 2 cores for the same-size
-# network (the 12,000-step run's log: 0.59 s a step, validation included), more for width 24.
+# re-run after an interruption. 18-25 minutes a run on 2 cores for the same-size network on
+# session 8's AMD EPYC, 34-42 on session 10's Xeon; width 24 about 2.5x that.
 #   bash scripts/levers.sh [runs-folder] [lever...]      # default: every lever, in this order
 #   python scripts/kfold_table.py --methods input,lever/seed1,lever/local,lever/w24,lever/lr2e-3  # vs results 9.3
 set -euo pipefail
