@@ -4,13 +4,14 @@
 # models (models/folds/, made the same way with seed 0) and with the seed spread that
 # stage `seed1` measures. One run at a time; every stage resumes its checkpoint, so
 # re-run after an interruption. 18-25 minutes a run on 2 cores for the same-size network on
-# session 8's AMD EPYC, 34-42 on session 10's Xeon; width 24 about 2.5x that.
+# session 8's AMD EPYC, 34-42 on session 10's Xeon; there width 24 took 55-62 and deep about 36.
 #   bash scripts/levers.sh [runs-folder] [lever...]      # default: every lever, in this order
-#   python scripts/kfold_table.py --methods input,lever/seed1,lever/local,lever/w24,lever/lr2e-3  # vs results 9.3
+#   python scripts/kfold_table.py --methods input,lever/seed1,lever/local,lever/w24,lever/lr2e-3,lever/deep  # vs results 9.3
 set -euo pipefail
+set -f  # the settings hold [..] lists: no globbing
 cd "$(dirname "$0")/.."
 RUNS=${1:-runs}; shift || true
-LEVERS=${*:-seed1 local w24 lr2e-3}
+LEVERS=${*:-seed1 local w24 lr2e-3 deep}
 STEPS=$(python3 -c "import yaml;print(yaml.safe_load(open('configs/cpu.yaml'))['iterations'])")
 export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-ACTIVE}  # a quiet machine; PASSIVE when the cores are shared
 settings() {
@@ -19,6 +20,7 @@ settings() {
     local) echo "--set data.target_shift=local" ;;                # targets re-registered crop by crop
     w24) echo "--set model.overrides.width=24" ;;                 # a wider MIDNet-s
     lr2e-3) echo "--set optim.lr=2e-3" ;;                         # a higher peak learning rate
+    deep) echo "--set model.overrides.enc_blk_nums=[1,1,2,8] --set model.overrides.middle_blk_num=2" ;;  # deeper where pixels are few
     *) echo "unknown lever $1" >&2; exit 2 ;;
   esac
 }
