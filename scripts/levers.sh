@@ -4,7 +4,7 @@
 # models (models/folds/, made the same way with seed 0) and with the seed spread that
 # stage `seed1` measures. One run at a time; every stage resumes its checkpoint, so
 # re-run after an interruption. 18-25 minutes a run on 2 cores for the same-size network on
-# session 8's AMD EPYC, 34-42 on session 10's Xeon; there width 24 took 55-62 and deep about 36.
+# session 8's AMD EPYC, 34-42 on session 10's Xeon; there width 24 took 55-62 and deep 51-55.
 #   bash scripts/levers.sh [runs-folder] [lever...]      # default: every lever, in this order
 #   python scripts/kfold_table.py --methods input,lever/seed1,lever/local,lever/w24,lever/lr2e-3,lever/deep  # vs results 9.3
 set -euo pipefail
