@@ -2,7 +2,8 @@
 
 For every pair of the shared SEM data it prints:
 - the affine map from sharp to blurry pixels (measure_transform): global shift, scales,
-  rotation, shear, and the largest error left by the best single shift;
+  rotation, shear, and the largest error left by the best single shift; then its fitted
+  translation to 0.01 px (which moves with the BLAS kernel on 7-1, results section 10.3);
 - the noise of the blurry frame (Immerkaer's estimate, gray levels of 255) as read, after
   nearest-neighbour registration (what midnet does) and after bicubic registration, with
   the input PSNR / SSIM each gives;
@@ -60,6 +61,9 @@ def main() -> None:
               f"| {100 * (t.scale[1] - 1):+.2f}% | {np.degrees(t.rotation):+.2f} | {np.degrees(t.shear):+.2f} "
               f"| {worst:.1f} px |")
         rows.append((p, t))
+    print("\npair: the affine map's translation (x, y), px")
+    for p, t in rows:
+        print(f"{p.name}: ({t.translation[0]:+.2f}, {t.translation[1]:+.2f})")
     print("\npair: blurry-frame noise (gray levels) and input PSNR / SSIM after registration")
     for p, t in rows:
         nearest, sharp = register(p.sharp, p.blur, t)  # midnet's: nearest neighbour
