@@ -1,46 +1,59 @@
-"""midnet: restore out-of-focus scanning-electron micrographs."""
+"""midnet: restore out-of-focus scanning-electron micrographs.
+
+The public names load their modules when first used (PEP 562): ``import midnet`` and the
+``midnet`` command start without loading torch, which takes seconds on a small CPU.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
 
 from .errors import MidnetError
-from .models import ModelConfig, UNetConfig, parse_model_config
-from .io import read_image, write_image
-from .restore import Restorer, deblur, make_restorer
 from .runtime_info import midnet_version as _midnet_version
-from .weights import save_model
-from .zoo import PRESETS, count_parameters, create_model, load_model
 
+if TYPE_CHECKING:  # what type checkers, IDEs and the API reference (griffe) read; at run time see __getattr__
+    from .focus import score
+    from .io import read_image, write_image
+    from .models import ModelConfig, UNetConfig, parse_model_config
+    from .restore import Restorer, deblur, make_restorer
+    from .weights import save_model
+    from .zoo import PRESETS, count_parameters, create_model, load_model
+
+# public name -> the module that owns it
+_OWNERS = {
+    "ModelConfig": ".models",
+    "UNetConfig": ".models",
+    "parse_model_config": ".models",
+    "read_image": ".io",
+    "write_image": ".io",
+    "Restorer": ".restore",
+    "deblur": ".restore",
+    "make_restorer": ".restore",
+    "save_model": ".weights",
+    "PRESETS": ".zoo",
+    "count_parameters": ".zoo",
+    "create_model": ".zoo",
+    "load_model": ".zoo",
+    "score": ".focus",  # midnet/focus.py, the room of `midnet score`
+}
 
 
 def __getattr__(name: str):
-    """``midnet.score`` and ``midnet.export`` live in their own rooms (midnet/focus.py, midnet/export/), imported when first asked for."""
-    if name == "score":
-        from .focus import score
-
-        return score
     if name == "export":  # the package midnet/export/, callable as midnet.export(model, path, format=...)
-        import importlib
-
         return importlib.import_module(".export", __name__)
-    raise AttributeError(f"module 'midnet' has no attribute {name!r}")
+    owner = _OWNERS.get(name)
+    if owner is None:
+        raise AttributeError(f"module 'midnet' has no attribute {name!r}")
+    value = getattr(importlib.import_module(owner, __name__), name)
+    globals()[name] = value  # looked up once
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
 
 
 __version__ = _midnet_version()
 
-__all__ = [
-    "MidnetError",
-    "ModelConfig",
-    "UNetConfig",
-    "parse_model_config",
-    "PRESETS",
-    "count_parameters",
-    "deblur",
-    "score",
-    "export",
-    "make_restorer",
-    "Restorer",
-    "read_image",
-    "write_image",
-    "create_model",
-    "load_model",
-    "save_model",
-    "__version__",
-]
+__all__ = ["MidnetError", "export", "__version__", *_OWNERS]

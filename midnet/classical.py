@@ -8,16 +8,15 @@ with the networks is fair: the classical methods are tuned on the same data the 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal, get_args
+from typing import Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from .choices import CLASSICAL_METHODS, INPUT
 from .errors import MidnetError, one_line
 
-ClassicalMethod = Literal["wiener", "richardson-lucy", "unsharp"]
-CLASSICAL_METHODS: tuple[str, ...] = get_args(ClassicalMethod)  # the one list of classical method names
-INPUT = "input"  # no restoration: the blurry frame as it is, the baseline of every comparison
+ClassicalMethod = Literal[CLASSICAL_METHODS]  # the names of midnet/choices.py, for pydantic and type checkers
 
 
 class ClassicalParams(BaseModel):

@@ -29,6 +29,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .choices import ENGINE_NAMES
 from .errors import MidnetError
 from .models.blocks import pad_to_multiple
 from .onnx_graph import INPUT, cached_onnx, size_multiple
@@ -165,12 +166,7 @@ def midnet_precision(element_type) -> str:
     return next((ours for ours, theirs in OPENVINO_PRECISIONS.items() if theirs == name), name)
 
 
-ENGINES: dict[str, type[ExportedEngine]] = {"onnx": OnnxEngine, "openvino": OpenVinoEngine}
-
-
-def engine_names() -> tuple[str, ...]:
-    """Every engine ``make_restorer`` and ``--engine`` accept; "torch" (the network itself) first."""
-    return ("torch", *ENGINES)
+ENGINES: dict[str, type[ExportedEngine]] = {"onnx": OnnxEngine, "openvino": OpenVinoEngine}  # keys: EXPORTED_ENGINES
 
 
 def make_engine(name: str, module: nn.Module, threads: int | None = None, precision: str = "fp32"):
@@ -181,5 +177,5 @@ def make_engine(name: str, module: nn.Module, threads: int | None = None, precis
     if name == "torch":
         return module
     if name not in ENGINES:
-        raise MidnetError(f"unknown engine {name!r}; use {' or '.join(engine_names())}")
+        raise MidnetError(f"unknown engine {name!r}; use {' or '.join(ENGINE_NAMES)}")
     return ENGINES[name](module, threads, precision)

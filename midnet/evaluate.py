@@ -20,7 +20,8 @@ from typing import Any
 import numpy as np
 from torch import nn
 
-from .data.local_shift import REGISTERED_PATCH, REGISTERED_PX, registered_mask
+from .choices import REGIONS, REGISTERED_PATCH, REGISTERED_PX
+from .data.local_shift import registered_mask
 from .data.pairs import Pair
 from .data.register import MAX_SHIFT_PX, align_to
 from .errors import MidnetError
@@ -28,7 +29,6 @@ from .metrics import psnr, ssim
 from .restore import make_restorer
 
 Restorer = Callable[[np.ndarray], np.ndarray]
-REGIONS = ("all", "registered")
 SCORES = ("psnr", "ssim", "input_psnr", "input_ssim")
 
 

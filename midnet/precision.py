@@ -29,9 +29,9 @@ from torch import nn
 
 from .errors import MidnetError
 from .models.blocks import pad_to_multiple
+from .choices import PRECISIONS
 from .runtime_info import cpu_flags  # empty off Linux: then ``auto`` stays fp32
 
-PRECISIONS = ("fp32", "bf16", "fp16", "auto")
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 # The largest difference from the fp32 restorer each precision may make, on the network's
 # normalised scale (the frame's 1st..99.8th percentile span is 1). Measured causes: fp32

@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from . import intensity
+from .choices import DEFAULT_MODEL, NETWORK
 from .devices import pick_device
 from .errors import MidnetError
 from .fast import inference_copy
@@ -32,14 +33,13 @@ from .infobar import InfobarSpec, resolve_infobar
 from .io import check_finite, data_ceiling, dtype_range, to_gray_float
 from .runtime_info import midnet_version
 from .tiling import predict_tiled, predict_whole
-from .zoo import DEFAULT_MODEL, file_state, load_model
+from .zoo import file_state, load_model
 
 MIN_SIDE = 16  # smaller images carry no structure to restore
 AUTO_WHOLE_PIXELS = 2_500_000  # frames up to this size run whole: exactly what evaluation measured
 AUTO_TILE = 768  # larger frames go in tiles of this side: peak memory stays near 1 GiB whatever the frame
 AUTO_OVERLAP = 128  # with shared statistics, tiles then stay within 1 grey level of the whole image
 GRAY_TOLERANCE = 2 / 255  # channels closer than this (in full-scale units) count as one gray image
-NETWORK = "midnet"  # the method name of "restore with a network"; the others are classical.CLASSICAL_METHODS
 
 _TorchOOM = getattr(torch, "OutOfMemoryError", RuntimeError)  # torch < 2.5 raises a RuntimeError
 ProgressCallback = Callable[[int, int], None]

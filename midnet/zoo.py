@@ -20,12 +20,12 @@ from torch import nn
 
 import torch
 
+from .choices import DEFAULT_MODEL
 from .errors import MidnetError, one_line
 from .models import build_model
 from .models.config import MODEL_CONFIGS, parse_model_config
 from .weights import CONFIG_KEY, TRAINED_ON_KEY, load_state_strict, model_from_file, read_metadata, read_weights
 
-DEFAULT_MODEL = "midnet-sem"
 
 # The paper-faithful size: NAFNet's GoPro deblurring network (Chen et al. 2022).
 _GOPRO_W32 = dict(width=32, middle_blk_num=1, enc_blk_nums=(1, 1, 1, 28), dec_blk_nums=(1, 1, 1, 1))

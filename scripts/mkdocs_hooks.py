@@ -8,9 +8,12 @@ Two repairs of generated reference pages, both in this build process only:
 2. click >= 8.3 marks an option without a default with a ``Sentinel.UNSET`` object where
    it used to hold None, and mkdocs-click 0.9 prints that object in the Default column of
    the CLI reference ("Sentinel.UNSET" beside ``-o``; the upstream fix, mkdocs/mkdocs-click
-   pull request 95, is not released). ``on_config``, before any page is rendered, sets those
-   defaults back to None on the command objects, so the table says "required" or "None"
-   as mkdocs-click intends. The installed ``midnet`` command is untouched.
+   pull request 95, is not released). mkdocs-click renders what ``command.get_params(ctx)``
+   returns, which is ``command.params`` plus the ``--help`` option click makes per context,
+   so resetting ``command.params`` alone left "Sentinel.UNSET" beside every ``-h, --help``.
+   ``on_config``, before any page is rendered, wraps each command's ``get_params`` so that
+   every option it returns has its UNSET default set back to None, and the table says
+   "required" or "None" as mkdocs-click intends. Only this build process is affected.
 """
 
 from __future__ import annotations
@@ -38,10 +41,21 @@ def on_config(config, **kwargs):
     from midnet.cli import cli
 
     for command in _commands(cli):
-        for param in command.params:
+        command.get_params = _without_unset(command.get_params)
+    return config
+
+
+def _without_unset(get_params):
+    """``get_params`` whose every returned parameter shows None where click holds UNSET."""
+
+    def get_params_shown(ctx: click.Context):
+        params = get_params(ctx)
+        for param in params:
             if param.default is UNSET:
                 param.default = None
-    return config
+        return params
+
+    return get_params_shown
 
 
 # ":func:<code>name</code>" (also :meth:, :class:, ... and the "~" that shortens a dotted name)

@@ -1,4 +1,9 @@
-"""The ``midnet`` command: a thin layer over the package's API."""
+"""The ``midnet`` command: a thin layer over the package's API.
+
+Each command imports what it uses inside its own body: ``midnet --help``, ``--version`` and a
+mistyped option must answer before torch, scikit-image or SciPy would have loaded (seconds
+on a small CPU). Options are built from midnet/choices.py, which imports nothing.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +12,14 @@ import sys
 
 import click
 
-from .. import __version__
-from ..classical import CLASSICAL_METHODS, INPUT
+from ..choices import (
+    CLASSICAL_METHODS, DEFAULT_ENGINE, DEFAULT_MODEL, ENGINE_NAMES, INPUT, METHODS, NETWORK, PRECISIONS, REGIONS,
+    REGISTERED_PATCH, REGISTERED_PX,
+)
 from ..errors import MidnetError, one_line
+from ..runtime_info import midnet_version
+from .cluster import dask_options, deblur_on_dask, wants_dask
+from .options import option_group
 
 
 class MidnetGroup(click.Group):
@@ -36,7 +46,7 @@ class MidnetGroup(click.Group):
 
 
 @click.group(cls=MidnetGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, "--version", prog_name="midnet")
+@click.version_option(midnet_version(), "--version", prog_name="midnet")
 @click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
 @click.pass_context
 def cli(ctx: click.Context, debug: bool) -> None:
@@ -75,17 +85,6 @@ def models_cmd(in_chans: int, as_json: bool) -> None:
         click.echo(f"{r['name']:<14} {r['arch']:<8} {r['params']:>12,}  {weights:<8} {r['description']}")
 
 
-from ..restore import NETWORK  # noqa: E402
-from ..evaluate import REGIONS  # noqa: E402
-from ..data.local_shift import REGISTERED_PATCH, REGISTERED_PX  # noqa: E402
-from ..engines import engine_names  # noqa: E402
-
-DEFAULT_ENGINE = "auto"  # measured fastest at equal quality (docs/performance.md, issue 18)
-from .cluster import dask_options, deblur_on_dask, wants_dask  # noqa: E402
-from .options import option_group  # noqa: E402
-from ..zoo import DEFAULT_MODEL  # noqa: E402
-
-METHODS = (NETWORK, *CLASSICAL_METHODS)  # what --method of deblur and eval takes
 
 
 def _infobar_option(value: str) -> int | str:
@@ -139,7 +138,7 @@ device_option = click.option("--device", type=_DeviceType(), default="auto", sho
                              help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps.")
 def precision_option(default: str, help_extra: str = ""):
     """--precision of deblur and eval: the number format the network runs in (midnet/precision.py)."""
-    return click.option("--precision", type=click.Choice(["auto", "fp32", "bf16", "fp16"]), default=default,
+    return click.option("--precision", type=click.Choice(["auto", *(p for p in PRECISIONS if p != "auto")]), default=default,
                         show_default=True, help="auto: bf16 on a CPU with native bf16 (AVX512-BF16, AMX), else fp32; "
                         "bf16/fp16 keep the residual and statistics in fp32 (docs/performance.md)." + help_extra)
 
@@ -250,7 +249,7 @@ def eval_cmd(model_name, method, calib, data, infobar, names, align, no_align, t
 
     from ..data import load_pairs
     from ..evaluate import score_restorer
-    from ..restore import NETWORK, make_restorer
+    from ..restore import make_restorer
 
     if protocol == "paper" and region != "all":
         raise MidnetError("--region registered measures whole micrographs; the paper protocol's resized tiles "
@@ -309,7 +308,7 @@ deblur_output_options = option_group(
     click.option("--compare", is_flag=True, help="Also write a before/after picture with a zoomed detail."),
 )
 deblur_engine_options = option_group(
-    click.option("--engine", type=click.Choice(("auto", *engine_names())), default=DEFAULT_ENGINE, show_default=True,
+    click.option("--engine", type=click.Choice(("auto", *ENGINE_NAMES)), default=DEFAULT_ENGINE, show_default=True,
                  help="auto: the fastest engine and precision installed here, measured once per machine and model "
                       "(says what it picked); onnx (ONNX Runtime) and openvino run one ONNX file exported once per "
                       "model and cached (`midnet cache`); extras onnx/openvino; see docs/performance.md."),
@@ -572,7 +571,7 @@ def _finite(obj):
     return obj
 
 
-from .cache import cache_cmd  # noqa: E402
+from .cache import cache_cmd  # noqa: E402  (they register on the group defined above)
 from .export import export_cmd  # noqa: E402
 
 cli.add_command(cache_cmd)

@@ -28,10 +28,10 @@ import numpy as np
 from scipy.ndimage import fourier_shift, generic_filter, map_coordinates
 from skimage.registration import phase_cross_correlation
 
+from ..choices import REGISTERED_PATCH, REGISTERED_PX
+
 FLAT_STD = 0.02  # a patch with less contrast than this (of full scale) has nothing to lock onto
 MAX_LOCAL_SHIFT_PX = 12.0  # larger values are a failed match (the shared pairs' left edges reach 8 px)
-REGISTERED_PX = 0.5  # a square whose measured shift is at most this is registered (eval --region registered)
-REGISTERED_PATCH = 96  # the squares it is measured on: half the training crop, as the residual report's
 
 
 @dataclass(frozen=True)

@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .. import engines, restore
-from ..classical import CLASSICAL_METHODS
+from .. import restore
+from ..choices import CLASSICAL_METHODS, ENGINE_NAMES
 from ..errors import MidnetError, one_line
-from ..precision import PRECISIONS as NUMBER_FORMATS
+from ..choices import PRECISIONS as NUMBER_FORMATS
 from ..zoo import PRESETS
 
 FILE_CHOICE = "weights file or BMZ package..."
@@ -28,7 +28,7 @@ MODEL_CHOICES = (*SHIPPED_MODELS, FILE_CHOICE, *CLASSICAL_METHODS)
 
 # the choices and defaults of `midnet deblur` (midnet/cli): engine auto measures once per machine and model which
 # engine and precision run fastest here (midnet/engine_choice.py); precision auto takes bf16 where the CPU has it
-ENGINES = ("auto", *engines.engine_names())
+ENGINES = ("auto", *ENGINE_NAMES)
 PRECISIONS = ("auto", *(p for p in NUMBER_FORMATS if p != "auto"))
 DEFAULT_ENGINE = DEFAULT_PRECISION = "auto"
 INFOBAR_CHOICES = ("auto", "rows", "none")
