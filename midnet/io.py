@@ -595,21 +595,35 @@ def dtype_range(dtype: np.dtype) -> float:
     return 1.0
 
 
-def data_ceiling(array: np.ndarray) -> float:
+def data_grid(array: np.ndarray) -> int:
+    """The step between the data's grey levels: 2**k when every value is a multiple of 2**k, else 1.
+
+    Some detectors shift 12-bit data left into 16 bits (x16): every value is then a multiple of
+    16, and a restored frame must stay on that grid, or it holds levels the data cannot have.
+    """
+    if array.dtype.kind != "u" or array.size == 0:
+        return 1
+    bits = int(np.bitwise_or.reduce(array, axis=None))
+    return bits & -bits if bits else 1  # the lowest bit any value sets; an all-zero frame has no grid
+
+
+def data_ceiling(array: np.ndarray, grid: int = 1) -> float:
     """The largest value the data's bit depth allows: 4095 for 12-bit data in a uint16 file.
 
     Detectors write 8, 10, 12, 14 or 16 bits and files round that up to 8 or 16, so the
     smallest 2**k - 1 (k even, from 8) that holds the frame's maximum is the data's ceiling:
     a restored 12-bit frame stays valid 12-bit data, as its 8-bit version stays within 255.
+    With ``grid`` (see :func:`data_grid`) the levels are counted in steps of ``grid``: 12-bit
+    data shifted left into 16 bits (grid 16) has the ceiling 4095 * 16 = 65536 - 16.
     """
-    top = np.iinfo(array.dtype).max
+    top = np.iinfo(array.dtype).max // grid
     if array.dtype.kind != "u" or array.size == 0:
-        return float(top)
-    largest = int(array.max())
+        return float(top * grid)
+    largest = int(array.max()) // grid
     bits = 8
     while (1 << bits) - 1 < largest and (1 << bits) - 1 < top:
         bits += 2
-    return float(min((1 << bits) - 1, top))
+    return float(min((1 << bits) - 1, top) * grid)
 
 
 def to_gray_float(array: np.ndarray) -> np.ndarray:

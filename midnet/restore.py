@@ -30,7 +30,7 @@ from .devices import pick_device
 from .errors import MidnetError
 from .fast import inference_copy
 from .infobar import InfobarSpec, resolve_infobar
-from .io import check_finite, data_ceiling, dtype_range, to_gray_float
+from .io import check_finite, data_ceiling, data_grid, dtype_range, to_gray_float
 from .runtime_info import midnet_version
 from .tiling import predict_tiled, predict_whole
 from .zoo import file_state, load_model
@@ -295,8 +295,10 @@ def _file_scale(array: np.ndarray) -> tuple[float, float]:
     return lo, (hi - lo) or 1.0
 
 
-def to_dtype(values: np.ndarray, dtype: np.dtype, offset: float, span: float, ceiling: float) -> np.ndarray:
-    """File-scale [0, 1] values back in the file's dtype; integers clipped to 0..``ceiling``."""
+def to_dtype(values: np.ndarray, dtype: np.dtype, offset: float, span: float, ceiling: float,
+             grid: int = 1) -> np.ndarray:
+    """File-scale [0, 1] values back in the file's dtype; integers rounded to multiples of ``grid`` (the data's
+    step, :func:`~midnet.io.data_grid`) and clipped to 0..``ceiling`` (a multiple of it)."""
     # in place, in float32: an 8192x8192 frame must not grow float64 temporaries
     out = values.astype(np.float32, copy=True)
     out *= span
@@ -304,7 +306,12 @@ def to_dtype(values: np.ndarray, dtype: np.dtype, offset: float, span: float, ce
     if np.issubdtype(dtype, np.integer):
         if np.dtype(dtype).itemsize > 2:  # float32 cannot hold 2**31 - 1 or 2**32 - 1: clip in float64
             out = out.astype(np.float64)
-        np.round(out, out=out)
+        if grid > 1:  # on the data's own grid: 12-bit data shifted into 16 bits stays a multiple of 16
+            out /= grid
+            np.round(out, out=out)
+            out *= grid
+        else:
+            np.round(out, out=out)
         np.clip(out, np.iinfo(dtype).min, ceiling, out=out)
         return out.astype(dtype)
     if offset == 0.0 and span == 1.0:
@@ -355,16 +362,17 @@ def _deblur_array(restorer: Restorer, array: np.ndarray, infobar: InfobarSpec | 
     body = array[: h - rows]
     colour = body if array.ndim == 2 else body[..., :colour_channels]
     offset, span = _file_scale(colour)
-    ceiling = data_ceiling(colour) if np.issubdtype(array.dtype, np.integer) else 0.0
+    grid = data_grid(colour)
+    ceiling = data_ceiling(colour, grid) if np.issubdtype(array.dtype, np.integer) else 0.0
     out = array.copy()  # the info bar, alpha and any untouched channel stay bit for bit
 
     def restored(gray: np.ndarray, unit_scale: bool = False) -> np.ndarray:
         on_file_scale = gray if unit_scale else to_file_scale(gray, offset, span)
         if spread is None:
-            return to_dtype(restorer(on_file_scale), array.dtype, offset, span, ceiling)
+            return to_dtype(restorer(on_file_scale), array.dtype, offset, span, ceiling, grid)
         mean, deviation = restorer.restore_with_spread(on_file_scale)
         np.maximum(spread[: h - rows], deviation * np.float32(span), out=spread[: h - rows])
-        return to_dtype(mean, array.dtype, offset, span, ceiling)
+        return to_dtype(mean, array.dtype, offset, span, ceiling, grid)
 
     if array.ndim == 2:
         out[: h - rows] = restored(body)
