@@ -349,10 +349,10 @@ def deblur_cmd(inputs, outdir, model_name, method, calib, infobar, tile, overlap
     """
     from pathlib import Path
 
-    from ..batch import collect_inputs, dry_run_lines, plan_jobs, run_batch
-    from ..figures import compare_figure
+    from ..batch import collect_inputs, dry_run_lines, plan_jobs
+    from ..pipeline import FramePipeline, make_triage
     from ..progress import BatchProgress
-    from ..restore import make_restorer
+    from ..settings import RestoreSettings
 
     if wants_dask(inputs, cluster, scheduler, report_file, log_file):  # midnet/cli/cluster.py: files as Dask tasks, Zarr block by block
         restorer = dict(model=model_name, method=method, tile=tile, overlap=overlap, device=device, calibration=calib,
@@ -368,62 +368,23 @@ def deblur_cmd(inputs, outdir, model_name, method, calib, infobar, tile, overlap
         jobs = plan_jobs(files, Path(outdir), suffix, fmt, compare, uncertainty)
     except MidnetError as exc:
         raise click.UsageError(str(exc)) from None
-    picker = None
-    if only_blurry:  # midnet/focus.py: score every input, keep those worth restoring
-        from ..focus import OnlyBlurry
-
-        picker = OnlyBlurry(blur_threshold, infobar)
-        jobs = picker.select(jobs)
+    settings = RestoreSettings(model=model_name, method=method, calibration=calib, infobar=infobar, tile=tile,
+                               overlap=overlap, device=device, engine=engine, precision=precision, tta=tta,
+                               uncertainty=uncertainty, only_blurry=only_blurry, blur_threshold=blur_threshold)
+    triage = make_triage(settings)  # midnet/focus.py: score every input, keep those worth restoring
+    if triage is not None:
+        jobs = triage.select(jobs)
     if dry_run:
-        for line in dry_run_lines(jobs, overwrite) + [why for _, why in (picker.skipped if picker else [])]:
+        for line in dry_run_lines(jobs, overwrite) + [why for _, why in (triage.skipped if triage else [])]:
             click.echo(line)
         return
     with BatchProgress(len(jobs)) as progress:
-        restorer = make_restorer(model_name, method, tile, overlap, device, calib, progress.on_tile,
-                                 engine if method == NETWORK else "torch", tta or uncertainty, precision)
-        if getattr(restorer, "choice", None) is not None:  # --engine auto says what it picked
-            click.echo(restorer.choice.summary(), err=True)
-        watch = _domain_watch(model_name if method == NETWORK else None, infobar)
-        restore_one = _frame_restorer(restorer, infobar, uncertainty, watch)
-        compare_writer = lambda before, after, path: compare_figure(before, after, path)  # noqa: E731
-        on_done = progress.file_done
-        if picker is not None:  # the score of each output, and both scores on the --compare picture
-            restore_one, compare_writer = picker.wrap(restore_one), picker.compare_writer
-            on_done = lambda job, status: (picker.file_done(job, status), progress.file_done(job, status))  # noqa: E731
-        report = run_batch(jobs, restore_one, overwrite, on_done=on_done, compare_writer=compare_writer,
-                           provenance=lambda: restorer.provenance)
-    if picker is not None:
-        report.skipped += picker.skipped
-        for line in picker.lines():
-            click.echo(line, err=True)
-    _print_batch_report(report, watch)
-
-
-def _frame_restorer(restorer, infobar, uncertainty: bool, watch):
-    """What the batch calls on each frame: restore it (and its spread), noting how it fits the model's domain."""
-    def restore_one(frame):
-        return restorer.deblur_with_spread(frame, infobar) if uncertainty else restorer.deblur(frame, infobar)
-
-    return watch.watching(restore_one) if watch is not None else restore_one
-
-
-def _domain_watch(model_name: str | None, infobar):
-    """A DomainWatch for a network whose weights record their training domain, else None."""
-    if model_name is None:
-        return None
-    from ..domain import DomainWatch
-
-    return DomainWatch.for_model(model_name, infobar)
-
-
-def _print_batch_report(report, watch) -> None:
-    click.echo(report.summary(), err=True)
-    for _, why in report.skipped:
-        click.echo(f"skipped: {why}", err=True)
-    for _, why in report.failed:
-        click.echo(f"failed: {why}", err=True)
-    if watch is not None and watch.outside:
-        click.echo(f"warning: {watch.summary()}", err=True)
+        pipeline = FramePipeline.build(settings, progress.on_tile, triage)
+        if getattr(pipeline.restorer, "choice", None) is not None:  # --engine auto says what it picked
+            click.echo(pipeline.restorer.choice.summary(), err=True)
+        report = pipeline.run(jobs, overwrite, on_done=progress.file_done)
+    for line in pipeline.report_lines(report):
+        click.echo(line, err=True)
     if report.failed:
         sys.exit(1)
 
@@ -573,9 +534,11 @@ def _finite(obj):
 
 from .cache import cache_cmd  # noqa: E402  (they register on the group defined above)
 from .export import export_cmd  # noqa: E402
+from .serve import serve_cmd  # noqa: E402
 
 cli.add_command(cache_cmd)
 cli.add_command(export_cmd)
+cli.add_command(serve_cmd)
 
 
 def main() -> None:

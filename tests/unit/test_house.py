@@ -123,7 +123,10 @@ def test_the_cycle_finder_finds_a_cycle():
 
 # Capabilities built on the core live in their own rooms; the core may not import them, so
 # that `import midnet` and `midnet deblur` never pull in napari, Dask or bioimageio.
-ROOMS = ("midnet.export", "midnet.napari", "midnet.distributed", "midnet.lazy", "midnet.focus", "midnet.cli")
+# The frame pipeline composes the focus room's triage around the core restorer, so it is a room; the
+# folder watcher builds on it.
+ROOMS = ("midnet.export", "midnet.napari", "midnet.distributed", "midnet.lazy", "midnet.focus", "midnet.cli",
+         "midnet.pipeline", "midnet.watch")
 # `midnet.score` is the focus room's entry point, imported by the package only when first asked for
 GATEWAYS = {("midnet", "midnet.focus")}
 

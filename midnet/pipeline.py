@@ -1,0 +1,125 @@
+"""One frame pipeline: the restorer a :class:`~midnet.settings.RestoreSettings` asks for, and the wiring around it.
+
+`midnet deblur`, `midnet watch` and `midnet serve` build one :class:`FramePipeline` per process
+and hand it their files. It holds what each of them would otherwise rewrite: the restorer made
+by :func:`~midnet.restore.make_restorer`; the domain watch (does a frame look like what the
+network was trained on); the spread of the eight views with ``uncertainty``; the only-blurry
+triage (score each input, restore only those worth it); the before/after picture; the batch
+with provenance; and the lines a batch prints at its end.
+
+It composes the focus room (the triage) around the core, so it is a room itself: the core
+never imports it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .batch import Job, Report, Restored, run_batch
+from .domain import DomainWatch
+from .focus import OnlyBlurry
+from .restore import Restorer, make_restorer
+from .settings import RestoreSettings
+
+TileCallback = Callable[[int, int], None]
+
+
+@dataclass
+class FramePipeline:
+    """A restorer and its per-frame wiring, built once by :meth:`build` and used for every file.
+
+    ``watch`` and ``triage`` gather what a batch reports at its end; :meth:`fresh` gives the same
+    restorer with nothing gathered yet (a long-running watcher reports file by file).
+    """
+
+    settings: RestoreSettings
+    restorer: Restorer
+    watch: DomainWatch | None = None  # None: a classical method, or weights that record no domain
+    triage: OnlyBlurry | None = None  # None unless settings.only_blurry
+
+    @classmethod
+    def build(cls, settings: RestoreSettings, on_tile: TileCallback | None = None,
+              triage: OnlyBlurry | None = None) -> "FramePipeline":
+        """Make the restorer (loads the model; ``engine="auto"`` measures or reads its choice) and its wiring.
+
+        ``triage``: the :class:`~midnet.focus.OnlyBlurry` that already selected the jobs (its scores
+        label the pictures and the report), else a new one when ``settings.only_blurry``.
+        """
+        restorer = make_restorer(
+            settings.model, settings.method, settings.tile, settings.overlap, settings.device, settings.calibration,
+            on_tile, settings.restorer_engine, settings.views, settings.precision)
+        return cls(settings, restorer, _domain_watch(settings), triage or make_triage(settings))
+
+    def fresh(self) -> "FramePipeline":
+        """The same restorer (nothing reloaded), with no frame seen and no file scored yet."""
+        triage = make_triage(self.settings)
+        return dataclasses.replace(self, watch=self.watch.fresh() if self.watch else None, triage=triage)
+
+    def select(self, jobs: list[Job]) -> list[Job]:
+        """The jobs worth restoring: all of them, or with ``only_blurry`` those the focus score finds blurry
+        (the others go into the report as skipped)."""
+        return self.triage.select(jobs) if self.triage is not None else list(jobs)
+
+    def restore_one(self, frame: np.ndarray) -> Restored:
+        """One 2-D frame restored (with its spread when ``uncertainty``), checked against the domain and scored."""
+        return self._frame_restorer()(frame)
+
+    def compare_writer(self, before: np.ndarray, after: np.ndarray, path: Path) -> Path:
+        """The before/after picture (with both focus scores under ``only_blurry``)."""
+        if self.triage is not None:
+            return self.triage.compare_writer(before, after, path)
+        from .figures import compare_figure
+
+        return compare_figure(before, after, path)
+
+    def run(self, jobs: Sequence[Job], overwrite: bool = False,
+            on_done: Callable[[Job, str], None] | None = None) -> Report:
+        """Restore ``jobs`` as :func:`~midnet.batch.run_batch` does (atomic, no overwrite unless asked, a bad file
+        reported and passed), every output recording the restorer's provenance; the files the triage left out
+        are added to the report as skipped."""
+        done = on_done
+        if self.triage is not None:  # the triage keeps each restored file's score for its report line
+            done = lambda job, status: (self.triage.file_done(job, status), on_done and on_done(job, status))  # noqa: E731
+        report = run_batch(jobs, self._frame_restorer(), overwrite, on_done=done, compare_writer=self.compare_writer,
+                           provenance=lambda: self.restorer.provenance)
+        if self.triage is not None:
+            report.skipped += self.triage.skipped
+        return report
+
+    def report_lines(self, report: Report) -> list[str]:
+        """What a batch says at its end, one line each: the triage's scores, the summary, every file skipped or
+        failed and why, and a warning when frames lay outside the network's training domain."""
+        lines = self.triage.lines() if self.triage is not None else []
+        lines.append(report.summary())
+        lines += [f"skipped: {why}" for _, why in report.skipped]
+        lines += [f"failed: {why}" for _, why in report.failed]
+        if self.watch is not None and self.watch.outside:
+            lines.append(f"warning: {self.watch.summary()}")
+        return lines
+
+    def _frame_restorer(self) -> Callable[[np.ndarray], Restored]:
+        """What the batch calls on each frame: the domain check, the restoration (and spread), the triage's score."""
+        restorer, infobar = self.restorer, self.settings.infobar
+        if self.settings.uncertainty:
+            one = lambda frame: restorer.deblur_with_spread(frame, infobar)  # noqa: E731
+        else:
+            one = lambda frame: restorer.deblur(frame, infobar)  # noqa: E731
+        if self.watch is not None:
+            one = self.watch.watching(one)
+        return self.triage.wrap(one) if self.triage is not None else one
+
+
+def make_triage(settings: RestoreSettings) -> OnlyBlurry | None:
+    """The only-blurry triage ``settings`` ask for (None without ``only_blurry``): cheap, no model loaded, so a
+    command can select its jobs (or list them in a dry run) before it builds the pipeline."""
+    return OnlyBlurry(settings.blur_threshold, settings.infobar) if settings.only_blurry else None
+
+
+def _domain_watch(settings: RestoreSettings) -> DomainWatch | None:
+    """A DomainWatch for a network whose weights record their training domain, else None."""
+    return DomainWatch.for_model(settings.network, settings.infobar) if settings.network is not None else None
