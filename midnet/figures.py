@@ -36,9 +36,11 @@ def _resize(a: np.ndarray, width: int) -> np.ndarray:
 
 
 def compare_figure(before: np.ndarray, after: np.ndarray, path: str | Path, detail: tuple[int, int, int] | None = None,
-                   labels: tuple[str, ...] = ("blurry", "restored"), extra: list[np.ndarray] | None = None) -> Path:
+                   labels: tuple[str, ...] = ("input", "restored"), extra: list[np.ndarray] | None = None) -> Path:
     """Side by side (top) and a zoom (up to 4x) of one detail of each (bottom), as an 8-bit PNG.
 
+    The input is labelled "input", not "blurry": an in-focus frame is restored too, and the picture
+    must not call it blurry (``deblur --only-blurry`` labels it with its measured blur).
     ``detail`` is (top, left, size) in pixels; by default a square at the centre of the frame.
     ``extra`` adds more restored versions (e.g. other methods) to the right.
     """

@@ -197,12 +197,16 @@ def summary(records: list[dict]) -> str:
 
 
 def table(records: list[dict]) -> str:
-    """Human-readable: one line a frame."""
-    lines = [f"{'file':<40} {'blur px':>8} {'blur nm':>8} {'conf':>5}  verdict"]
+    """Human-readable: one line a frame, the file last, so that a long path never pushes the columns apart
+    (an odd name, one with a line break say, is quoted: each frame stays one line)."""
+    from .batch import shown
+
+    width = max(len(v) for v in VERDICTS)
+    lines = [f"{'blur px':>8} {'blur nm':>8} {'conf':>5}  {'verdict':<{width}}  file"]
     for r in records:
-        name = r["file"] + (f"[{r['page']}]" if r["page"] is not None else "")
+        name = shown(r["file"]) + (f"[{r['page']}]" if r["page"] is not None else "")
         nm = f"{r['blur_nm']:.1f}" if r["blur_nm"] is not None else "-"
-        lines.append(f"{name:<40} {r['blur_px']:>8.2f} {nm:>8} {r['confidence']:>5.2f}  {r['verdict']}")
+        lines.append(f"{r['blur_px']:>8.2f} {nm:>8} {r['confidence']:>5.2f}  {r['verdict']:<{width}}  {name}")
     return "\n".join(lines)
 
 
@@ -382,7 +386,7 @@ class OnlyBlurry:
             b, a = (score(x, infobar=self.infobar) for x in (before, after))
         except MidnetError:  # too small or flat to score: the picture without the figures
             return compare_figure(before, after, path)
-        labels = (f"blurry: blur {b.blur_px:.1f} px", f"restored: {a.blur_px:.1f} px")
+        labels = (f"input: blur {b.blur_px:.1f} px", f"restored: {a.blur_px:.1f} px")
         return compare_figure(before, after, path, labels=labels)
 
     def lines(self) -> list[str]:

@@ -134,3 +134,22 @@ def test_deblur_blur_threshold_and_dry_run(archive, tmp_path, tiny_model):
                  "--model", tiny_model)
     assert result.exit_code == 0, result.stderr
     assert "2 restored, 0 skipped" in result.stderr
+
+
+def test_table_columns_stay_put_whatever_the_path_length(archive, tmp_path):
+    import shutil
+
+    deep = tmp_path / ("a-folder-with-a-rather-long-name-" * 3) / "session 2"
+    deep.mkdir(parents=True)
+    long_name = shutil.copy(archive / "blurred.png", deep / "blurred-micrograph-with-a-long-name.png")
+    result = run("score", archive / "sharp.png", long_name, archive / "flat.png")
+    assert result.exit_code == 0, result.stderr
+    header, *rows = result.stdout.splitlines()
+    files = [str(archive / "sharp.png"), str(long_name), str(archive / "flat.png")]
+    verdicts = ["sharp", "worth restoring", "uncertain"]
+    at = {column: header.index(column) for column in ("blur px", "conf", "verdict", "file")}
+    for row, file, verdict in zip(rows, files, verdicts, strict=True):
+        float(row[: at["blur px"] + len("blur px")])  # each number right under its heading
+        float(row[at["conf"] : at["conf"] + len("conf")])
+        assert row[at["verdict"] :].startswith(verdict + " ")
+        assert row[at["file"] :] == file
