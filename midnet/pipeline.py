@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .batch import Job, Report, Restored, run_batch
+from .batch import Job, Report, Restored, attempt, run_batch
 from .domain import DomainWatch
 from .focus import OnlyBlurry
 from .restore import Restorer, make_restorer
@@ -90,6 +90,17 @@ class FramePipeline:
         if self.triage is not None:
             report.skipped += self.triage.skipped
         return report
+
+    def restore_file(self, job: Job, overwrite: bool = False) -> tuple[str, str]:
+        """(status, why on one line) of one job, as :meth:`run` would give it, without the batch's clean-up of dead
+        runs' temporaries (a long-running caller does that once, not per file); the triage scores it first."""
+        if self.triage is not None and not self.triage.select([job]):
+            return "skipped", self.triage.skipped[-1][1]
+        status, why = attempt(job, self._frame_restorer(), overwrite, {job.source.resolve()}, self.compare_writer,
+                              lambda: self.restorer.provenance)
+        if self.triage is not None:
+            self.triage.file_done(job, status)
+        return status, why
 
     def report_lines(self, report: Report) -> list[str]:
         """What a batch says at its end, one line each: the triage's scores, the summary, every file skipped or

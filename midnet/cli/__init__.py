@@ -13,13 +13,15 @@ import sys
 import click
 
 from ..choices import (
-    CLASSICAL_METHODS, DEFAULT_ENGINE, DEFAULT_MODEL, ENGINE_NAMES, INPUT, METHODS, NETWORK, PRECISIONS, REGIONS,
-    REGISTERED_PATCH, REGISTERED_PX,
+    CLASSICAL_METHODS, DEFAULT_MODEL, INPUT, METHODS, NETWORK, REGIONS, REGISTERED_PATCH, REGISTERED_PX,
 )
 from ..errors import MidnetError, one_line
 from ..runtime_info import midnet_version
 from .cluster import dask_options, deblur_on_dask, wants_dask
-from .options import option_group
+from .options import (
+    check_model, deblur_output_options, device_option, engine_options, infobar_value, model_option, precision_option,
+    restore_options, restore_settings, triage_options,
+)
 
 
 class MidnetGroup(click.Group):
@@ -87,67 +89,6 @@ def models_cmd(in_chans: int, as_json: bool) -> None:
 
 
 
-def _infobar_option(value: str) -> int | str:
-    if value in ("auto", "none"):
-        return value
-    try:
-        rows = int(value)
-    except ValueError:
-        raise click.BadParameter("give auto, none or a number of rows") from None
-    if rows < 0:
-        raise click.BadParameter("rows must be >= 0")
-    return rows
-
-
-class _DeviceType(click.ParamType):
-    """--device of every command: its spelling is a usage error (exit 2); a missing device is pick_device's."""
-
-    name = "device"
-
-    def get_metavar(self, param, ctx=None) -> str:  # ctx: click >= 8.2
-        return "[auto|cpu|cuda|cuda:N|mps]"
-
-    def convert(self, value, param, ctx):
-        from ..devices import check_device_name
-
-        try:
-            return check_device_name(value)
-        except MidnetError as exc:
-            self.fail(str(exc), param, ctx)
-
-
-def _check_model(ctx, param, value: str) -> str:
-    """--model: a preset with shipped weights or an existing weights file; anything else is a usage error."""
-    from pathlib import Path
-
-    from ..zoo import PRESETS
-
-    shipped = ", ".join(n for n, p in PRESETS.items() if p.weights) or "none"
-    if Path(value).is_file():  # a file wins over a preset of the same name, as in midnet.load_model
-        return value
-    if value not in PRESETS:
-        raise click.BadParameter(f"{value!r} is neither a preset nor an existing weights file; presets with weights: "
-                                 f"{shipped} (all presets: {', '.join(PRESETS)}), or give a .safetensors/.pth file or a midnet BMZ .zip")
-    if PRESETS[value].weights is None:
-        raise click.BadParameter(f"{value} has no shipped weights; train it with `midnet train` or give a weights "
-                                 f"file; presets with weights: {shipped}")
-    return value
-
-
-device_option = click.option("--device", type=_DeviceType(), default="auto", show_default=True,
-                             help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps.")
-def precision_option(default: str, help_extra: str = ""):
-    """--precision of deblur and eval: the number format the network runs in (midnet/precision.py)."""
-    return click.option("--precision", type=click.Choice(["auto", *(p for p in PRECISIONS if p != "auto")]), default=default,
-                        show_default=True, help="auto: bf16 on a CPU with native bf16 (AVX512-BF16, AMX), else fp32; "
-                        "bf16/fp16 keep the residual and statistics in fp32 (docs/performance.md)." + help_extra)
-
-
-model_option = click.option("--model", "model_name", default=DEFAULT_MODEL, show_default=True, callback=_check_model,
-                            help="Preset with shipped weights (see `midnet models`), a weights file, or a BMZ package .zip "
-                                 "made by `midnet export` (only its weights are read).")
-
-
 @cli.command("train", short_help="Train or fine-tune a network on blur/sharp pairs.")
 @click.argument("config", required=False, type=click.Path(dir_okay=False))
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config value, e.g. optim.lr=5e-4.")
@@ -191,7 +132,7 @@ def train_cmd(config, overrides, data, out, resume, print_config) -> None:
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Calibration JSON to write.")
 @click.option("--names", default=None, help="Comma-separated micrographs to fit on (default: all).")
 @click.option("--methods", default=",".join(CLASSICAL_METHODS), show_default=True, help="Methods to fit.")
-@click.option("--infobar", default="auto", show_default=True, callback=lambda c, p, v: _infobar_option(v),
+@click.option("--infobar", default="auto", show_default=True, callback=lambda c, p, v: infobar_value(v),
               help="Info bar rows to exclude: auto, none or a number.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing calibration file.")
 def calibrate_cmd(data, output, names, methods, infobar, overwrite) -> None:
@@ -222,7 +163,7 @@ def calibrate_cmd(data, output, names, methods, infobar, overwrite) -> None:
               show_default=True, help="A network (--model) or a classical method (--calib).")
 @click.option("--calib", type=click.Path(dir_okay=False), help="Calibration JSON from 'midnet calibrate'.")
 @click.option("--data", required=True, type=click.Path(file_okay=False), help="Pair folder with blur/ and sharp/.")
-@click.option("--infobar", default="auto", show_default=True, callback=lambda c, p, v: _infobar_option(v),
+@click.option("--infobar", default="auto", show_default=True, callback=lambda c, p, v: infobar_value(v),
               help="Info bar rows to exclude: auto, none or a number.")
 @click.option("--names", default=None, help="Comma-separated micrograph names to score (default: all).")
 @click.option("--align", type=click.Choice(["affine", "shift", "none"]), default="affine", show_default=True,
@@ -299,44 +240,14 @@ def _warn_if_trained_on(model_name: str, names: list[str]) -> None:
                    err=True)
 
 
-deblur_output_options = option_group(
-    click.option("--recursive", "-r", is_flag=True, help="Descend into sub-folders of folder inputs."),
-    click.option("--overwrite", is_flag=True, help="Replace existing outputs (default: skip them)."),
-    click.option("--suffix", default="", help="Text added to output names before the extension."),
-    click.option("--format", "fmt", type=click.Choice(["same", "tif", "png"]), default="same", show_default=True,
-                 help="Output file format."),
-    click.option("--compare", is_flag=True, help="Also write a before/after picture with a zoomed detail."),
-)
-deblur_engine_options = option_group(
-    click.option("--engine", type=click.Choice(("auto", *ENGINE_NAMES)), default=DEFAULT_ENGINE, show_default=True,
-                 help="auto: the fastest engine and precision installed here, measured once per machine and model "
-                      "(says what it picked); onnx (ONNX Runtime) and openvino run one ONNX file exported once per "
-                      "model and cached (`midnet cache`); extras onnx/openvino; see docs/performance.md."),
-    precision_option("auto"),
-    click.option("--tta", is_flag=True, help="Average the eight flips and rotations (test-time augmentation; 8x the time)."),
-    click.option("--uncertainty", is_flag=True,
-                 help="Also write NAME_uncertainty.tif: the per-pixel spread of the eight views (implies --tta)."),
-)
-
-
 @cli.command("deblur", short_help="Restore micrograph files, folders or glob patterns.")
 @click.argument("inputs", nargs=-1, required=True)
 @click.option("-o", "--output", "outdir", required=True, type=click.Path(file_okay=False), help="Output folder.")
-@model_option
-@click.option("--method", type=click.Choice(METHODS), default=NETWORK,
-              show_default=True, help="The network, or a classical deconvolution.")
-@click.option("--calib", type=click.Path(dir_okay=False), help="Calibration JSON for the classical methods.")
-@click.option("--infobar", default="auto", show_default=True, callback=lambda c, p, v: _infobar_option(v),
-              help="Info bar rows kept untouched: auto, none or a number.")
-@click.option("--tile", type=click.IntRange(min=32), default=None, help="Tile size (default: automatic).")
-@click.option("--overlap", type=click.IntRange(min=0), default=128, show_default=True, help="Tile overlap, pixels.")
-@device_option
+@restore_options
 @deblur_output_options
-@deblur_engine_options
+@engine_options
 @click.option("--dry-run", is_flag=True, help="List what would be written, write nothing.")
-@click.option("--only-blurry", is_flag=True, help="Restore only what `midnet score` finds worth restoring; list the rest.")
-@click.option("--blur-threshold", type=click.FloatRange(min=0), default=None, metavar="PX",
-              help="With --only-blurry: restore above this blur in px (default: the score's 'sharp' limit, 4.5).")
+@triage_options
 @dask_options
 def deblur_cmd(inputs, outdir, model_name, method, calib, infobar, tile, overlap, device, recursive, overwrite,
                suffix, fmt, compare, engine, precision, tta, uncertainty, dry_run, only_blurry, blur_threshold,
@@ -352,7 +263,6 @@ def deblur_cmd(inputs, outdir, model_name, method, calib, infobar, tile, overlap
     from ..batch import collect_inputs, dry_run_lines, plan_jobs
     from ..pipeline import FramePipeline, make_triage
     from ..progress import BatchProgress
-    from ..settings import RestoreSettings
 
     if wants_dask(inputs, cluster, scheduler, report_file, log_file):  # midnet/cli/cluster.py: files as Dask tasks, Zarr block by block
         restorer = dict(model=model_name, method=method, tile=tile, overlap=overlap, device=device, calibration=calib,
@@ -368,9 +278,8 @@ def deblur_cmd(inputs, outdir, model_name, method, calib, infobar, tile, overlap
         jobs = plan_jobs(files, Path(outdir), suffix, fmt, compare, uncertainty)
     except MidnetError as exc:
         raise click.UsageError(str(exc)) from None
-    settings = RestoreSettings(model=model_name, method=method, calibration=calib, infobar=infobar, tile=tile,
-                               overlap=overlap, device=device, engine=engine, precision=precision, tta=tta,
-                               uncertainty=uncertainty, only_blurry=only_blurry, blur_threshold=blur_threshold)
+    settings = restore_settings(model_name, method, calib, infobar, tile, overlap, device, engine, precision, tta,
+                                uncertainty, only_blurry, blur_threshold)
     triage = make_triage(settings)  # midnet/focus.py: score every input, keep those worth restoring
     if triage is not None:
         jobs = triage.select(jobs)
@@ -393,7 +302,7 @@ def deblur_cmd(inputs, outdir, model_name, method, calib, infobar, tile, overlap
 @click.argument("pairs", type=click.Path(file_okay=False, exists=True))
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
               help="Weights file to write (NAME.safetensors).")
-@click.option("--base", default=DEFAULT_MODEL, show_default=True, callback=_check_model,
+@click.option("--base", default=DEFAULT_MODEL, show_default=True, callback=check_model,
               help="Model to start from: a preset with weights or a weights file.")
 @click.option("--minutes", type=click.FloatRange(min=0.1), default=10.0, show_default=True,
               help="Wall-time cap of the whole command.")
@@ -457,7 +366,7 @@ def demo_cmd(outdir, model_name, device) -> None:
                    "(a path may hold {fold}: one model per fold); LABEL=METHOD names the column.")
 @click.option("--folds", default=0, show_default=True, type=click.IntRange(0, 100),
               help="k-fold by micrograph: classical methods calibrated per fold; 0 uses built-in parameters.")
-@click.option("--infobar", default="auto", show_default=True, callback=lambda c, p, v: _infobar_option(v),
+@click.option("--infobar", default="auto", show_default=True, callback=lambda c, p, v: infobar_value(v),
               help="Info bar rows to exclude: auto, none or a number.")
 @click.option("--markdown", is_flag=True, help="Print the table as Markdown.")
 @click.option("--figure", type=click.Path(dir_okay=False), help="Also write a grid of the same detail from every method.")
@@ -480,7 +389,7 @@ def compare_cmd(data, methods, folds, infobar, markdown, figure) -> None:
 @cli.command("score", short_help="Focus score of micrographs: blur in px/nm, confidence, verdict.")
 @click.argument("inputs", nargs=-1, required=True)
 @click.option("--recursive", "-r", is_flag=True, help="Descend into sub-folders of folder inputs.")
-@click.option("--infobar", default="auto", show_default=True, callback=lambda c, p, v: _infobar_option(v),
+@click.option("--infobar", default="auto", show_default=True, callback=lambda c, p, v: infobar_value(v),
               help="Info bar rows to exclude: auto, none or a number.")
 @click.option("--pixel-size", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Pixel size in nm when the files' metadata lacks it (gives blur_nm).")
@@ -534,11 +443,11 @@ def _finite(obj):
 
 from .cache import cache_cmd  # noqa: E402  (they register on the group defined above)
 from .export import export_cmd  # noqa: E402
-from .serve import serve_cmd  # noqa: E402
+from .watch import watch_cmd  # noqa: E402
 
 cli.add_command(cache_cmd)
 cli.add_command(export_cmd)
-cli.add_command(serve_cmd)
+cli.add_command(watch_cmd)
 
 
 def main() -> None:
