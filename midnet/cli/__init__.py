@@ -443,10 +443,12 @@ def _finite(obj):
 
 from .cache import cache_cmd  # noqa: E402  (they register on the group defined above)
 from .export import export_cmd  # noqa: E402
+from .serve import serve_cmd  # noqa: E402
 from .watch import watch_cmd  # noqa: E402
 
 cli.add_command(cache_cmd)
 cli.add_command(export_cmd)
+cli.add_command(serve_cmd)
 cli.add_command(watch_cmd)
 
 
