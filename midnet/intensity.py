@@ -22,6 +22,8 @@ from .errors import MidnetError
 
 PERCENTILES = (1.0, 99.8)  # CSBDeep's defaults: robust to hot pixels and a few saturated ones
 SAMPLE_PIXELS = 1 << 22  # percentiles from a regular subsample: exact enough, bounded memory on huge frames
+FLAT_SPAN = 1e-6  # a span below this share of the frame's values is flat: shift only (from_sample)
+# the exported graphs measure with these three constants too (midnet/export/intensity_graph.py)
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,6 @@ def from_sample(sample: np.ndarray, percentiles: tuple[float, float] = PERCENTIL
     low, high = (float(v) for v in np.percentile(sample, percentiles))
     span = high - low
     full = float(sample.max() - sample.min())
-    if not span > 1e-6 * max(full, abs(high), 1e-30):
+    if not span > FLAT_SPAN * max(full, abs(high), 1e-30):
         span = full if full > 0 else 1.0
     return IntensityMap(low, span)
