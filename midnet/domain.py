@@ -32,6 +32,7 @@ from scipy import ndimage
 
 from . import intensity
 from .blur import estimate
+from .errors import MidnetError
 from .infobar import InfobarSpec, resolve_infobar
 from .io import dtype_range, to_gray_float
 
@@ -82,8 +83,12 @@ def describe_image(array: np.ndarray, infobar: InfobarSpec | None = "auto") -> d
 
 
 def _blur_px(gray: np.ndarray) -> float | None:
-    """midnet/blur.py's equivalent Gaussian blur, where it is confident (else the measure is left out)."""
-    measured = estimate(gray)
+    """midnet/blur.py's equivalent Gaussian blur, where it is confident (else the measure is left out, as it is
+    for a frame too small to measure: the other measures still describe it)."""
+    try:
+        measured = estimate(gray)
+    except MidnetError:
+        return None
     return measured.blur_px if measured.confidence >= MIN_BLUR_CONFIDENCE else None
 
 
@@ -167,7 +172,23 @@ class DomainWatch:
         self.seen += frames
 
     def summary(self) -> str:
-        first = self.outside[0][1]
-        return (f"{len(self.outside)} of {self.seen} frames look unlike the micrographs {self.model} was trained "
-                f"on (e.g. {'; '.join(first)}); check its output closely, or adapt it to your micrographs "
-                "with `midnet finetune PAIRS -o WEIGHTS`")
+        """One line: the frames that look already sharp (pointing to ``--only-blurry``), then the others."""
+        sharp = [reasons for _, reasons in self.outside if any(map(already_sharp, reasons))]
+        other = [reasons for _, reasons in self.outside if not any(map(already_sharp, reasons))]
+        parts = []
+        if sharp:  # not a domain the network should be adapted to: a frame that needs no restoring
+            parts.append(f"{len(sharp)} of {self.seen} frames look already sharp, sharper than the micrographs "
+                         f"{self.model} was trained on (e.g. {'; '.join(sharp[0])}): restoring an in-focus frame "
+                         "can only invent detail; `midnet deblur --only-blurry` restores only the frames the focus "
+                         "score finds blurry")
+        if other:
+            parts.append(f"{len(other)} of {self.seen} frames look unlike the micrographs {self.model} was trained "
+                         f"on (e.g. {'; '.join(other[0])}); check its output closely, or adapt it to your micrographs "
+                         "with `midnet finetune PAIRS -o WEIGHTS`")
+        return "; ".join(parts)
+
+
+def already_sharp(reason: str) -> bool:
+    """Whether a reason of :func:`departures` says the frame is less blurred than any the model was trained on
+    (a reason is text: it travels from a cluster's workers as it is)."""
+    return reason.startswith("blur_px ") and " below " in reason

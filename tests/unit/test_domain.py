@@ -84,3 +84,43 @@ def test_files_checked_elsewhere_keep_their_frames_numbers_in_the_batch():
     assert watch.seen == 5 and watch.outside == [(5, ["noise 0.2 above 0.01"])]
     fresh = watch.fresh()
     assert fresh.seen == 0 and not fresh.outside and fresh.domain == watch.domain
+
+
+def focused(blur: float, seed: int) -> np.ndarray:
+    """A 256 px 8-bit frame blurred by ``blur`` px (0: in focus), with a little noise."""
+    from scipy.ndimage import gaussian_filter
+
+    f = smooth_image(256, 256, seed)
+    f = gaussian_filter(f, blur) if blur else f
+    noise = 0.01 * np.random.default_rng(seed).standard_normal(f.shape)
+    return np.round(np.clip(0.2 + 0.6 * f + noise, 0, 1) * 255).astype(np.uint8)
+
+
+def test_an_in_focus_frame_is_said_to_look_already_sharp_and_only_blurry_is_suggested(tmp_path):
+    import inspect
+
+    from click.testing import CliRunner
+
+    from midnet.cli import cli
+
+    old_click = "mix_stderr" in inspect.signature(CliRunner.__init__).parameters  # click < 8.2 mixes stderr in
+    runner = CliRunner(mix_stderr=False) if old_click else CliRunner()
+    ranges = domain.fit([domain.describe_image(focused(b, 3), "none") for b in (4, 5)])  # trained on blurry frames
+    weights = midnet.save_model(midnet.create_model("midnet-s", width=8), tmp_path / "m.safetensors",
+                                metadata={domain.DOMAIN_KEY: json.dumps(ranges)})
+    (tmp_path / "in").mkdir()
+    Image.fromarray(focused(4.5, 4)).save(tmp_path / "in" / "blurry.png")
+    Image.fromarray(focused(0, 4)).save(tmp_path / "in" / "sharp.png")
+    result = runner.invoke(cli, ["deblur", str(tmp_path / "in"), "-o", str(tmp_path / "out"), "--model",
+                                 str(weights), "--infobar", "none", "--engine", "torch"], obj={})
+    assert result.exit_code == 0, result.output
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1, result.stderr
+    assert "1 of 2 frames look already sharp" in warnings[0] and "--only-blurry" in warnings[0]
+    assert "midnet finetune" not in warnings[0]  # adapting the model is no answer to a frame in focus
+
+
+def test_a_frame_too_small_for_the_blur_measure_is_described_by_the_others():
+    small = focused(0, 5)[:40, :40]
+    described = domain.describe_image(small, "none")
+    assert "blur_px" not in described and {"noise", "levels", "clipped"} <= set(described)
