@@ -8,12 +8,17 @@ from __future__ import annotations
 
 import math
 import secrets
+import threading
 from pathlib import Path
 from typing import BinaryIO
 
 from ..errors import MidnetError, one_line
 from . import files
 from .store import JobStore
+
+# Decoding and scoring take a few copies of a frame each: two at a time, however many users upload at once,
+# so that the server's peak memory does not grow with its number of users (benchmarks/bench_serve.py).
+_INSPECTING = threading.BoundedSemaphore(2)
 
 
 def new_id() -> str:
@@ -28,7 +33,8 @@ def accept(store: JobStore, data: Path, client: str, filename: str | None, strea
     source = files.input_path(data, job_id, ext)
     try:
         size = files.save_upload(stream, source)
-        info = _inspect(data, job_id, source, size)
+        with _INSPECTING:
+            info = _inspect(data, job_id, source, size)
         store.add(job_id, client, name, ext, info)  # the last step: the row appears with its files in place
     except MidnetError as exc:
         files.remove_job(data, job_id)
