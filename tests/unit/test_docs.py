@@ -25,6 +25,7 @@ REQUIRED_PAGES = {
     "install.md": "install: CPU, CUDA, the extras",
     "quickstart.md": "quick start",
     "restoring.md": "restoring micrographs",
+    "watch.md": "watching a folder: at the microscope PC and as a service",
     "napari.md": "the napari plugin",
     "fiji.md": "Fiji and the BioImage Model Zoo",
     "export.md": "export",
