@@ -83,6 +83,7 @@ def test_upload_progress_compare_and_download(browser, live, tmp_path):
         __import__("re").compile("sharp|worth restoring|too blurred|uncertain"))
     expect(card).to_have_attribute("data-state", "done")
     expect(card.locator(".state")).to_have_text("restored")
+    expect(card.locator(".cancel")).to_be_hidden()  # nothing left to cancel
     expect(page.locator("li.job[data-name='other.png']")).to_have_attribute("data-state", "done")
 
     card.locator(".compare").click()
