@@ -3,8 +3,12 @@
 The package follows the current bioimageio model spec (0.5), built with bioimageio.spec's
 own description classes and written by its ``save_bioimageio_package``:
 
-- weights as ONNX (one graph, any batch and any size that is a multiple of the U-Net's
-  stride) and TorchScript, both made by midnet's exporters from the fused inference copy;
+- weights as ONNX and TorchScript, both made by midnet's exporters (midnet/export/onnx.py,
+  torchscript.py): raw-in raw-out graphs that measure the frame's percentiles, map,
+  pad, restore, crop and map back themselves (midnet/export/intensity_graph.py). Input
+  and output are therefore declared in the file's own grey levels, with no pre- or
+  postprocessing but a cast to float32: every consumer gets `midnet deblur`'s numbers
+  without a formula from the card;
 - midnet's own ``.safetensors`` file as an attachment, named with its SHA-256 under
   ``config.midnet``: the one thing ``midnet deblur --model package.zip`` reads
   (midnet/weights.py), so midnet never runs a package's TorchScript or any code;
@@ -13,17 +17,11 @@ own description classes and written by its ``save_bioimageio_package``:
   writes nor runs) or an import from an installed library (``midnet.models``, which no
   consumer's environment has and no conda channel provides). ONNX and TorchScript reach
   every consumer (deepImageJ, the napari plugin, ilastik, bioimageio.core) without it;
-- preprocessing ``scale_range`` with percentiles 1 and 99.8 over y and x: midnet's own
-  map (midnet/intensity.py). The spec has no operation for its inverse (``scale_range``
-  on the output divides by the input's span, ``scale_mean_variance`` matches the
-  output's spread to the blurred input's and undoes the sharpening), so the output is
-  in normalised units: 0 and 1 are the input's 1st and 99.8th percentiles. The card
-  gives the one-line inverse and docs/fiji.md the figures;
-- no halo, and whole frames recommended, both measured on a real micrograph
-  (docs/fiji.md): the network pools every channel over the whole image, so consumers'
-  independent tiles drift from the whole-frame result however large the halo, and a
-  declared halo makes bioimageio.core pad every frame by it (mirrored), which moves
-  those pooled means and the frame's border more than tiling without a halo does;
+- no halo, and whole frames recommended, both measured with bioimageio.core on a real
+  micrograph (docs/fiji.md, "Tiles and halo"): a tile measures its own percentiles and
+  pools every channel over itself alone, so independent tiles drift from the
+  whole-frame result, and a declared halo makes bioimageio.core pad every frame by it
+  (mirrored), which moves the frame's border and its pooled means;
 - test tensors and a before/after cover cut from midnet's shipped sample micrograph (a
   crop of a real SEM frame, info bar excluded), the model card as documentation, the
   paper, NAFNet and the dataset as citations.
@@ -39,7 +37,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from torch import nn
 
 from .. import intensity
@@ -50,7 +47,7 @@ from ..weights import CONFIG_KEY, PACKAGE_FORMAT, model_from_file, read_metadata
 INSTALL_HINT = 'BMZ export needs bioimageio.spec and bioimageio.core: pip install "midnet[export]"'
 FORMATS = ("onnx", "torchscript")
 TEST_SIDE = 256  # test tensors: 256x256, a multiple of every preset's stride, small enough for the zoo's CI
-RECOMMENDED_TILE = 768  # the smallest tile to use where a whole frame does not fit: docs/fiji.md, "Tiles and halo"
+RECOMMENDED_TILE = 0  # 0: whole frames only; no tile size matched the whole frame within 1 grey level (docs/fiji.md)
 RECOMMENDED_HALO = 0  # measured there: any halo (hence padding) drifts further from midnet than none
 INFOBAR_NOTE = ("Crop the microscope's info bar (the black text band at the bottom of an SEM frame, "
                 "64 rows on the training microscope) before running this model: it is not image content, "
@@ -65,7 +62,7 @@ def export_bmz(model: str | os.PathLike | nn.Module, path: str | os.PathLike, *,
 
     ``sample`` is the micrograph the test tensors and cover are cut from (default: the
     shipped sample, a crop of a real SEM frame); its info bar is excluded automatically.
-    ``tile`` is the smallest tile the package recommends where a whole frame does not fit;
+    ``tile`` is the smallest tile the package recommends where a whole frame does not fit (0: whole frames);
     ``halo`` the output halo it declares (0: none, which measured closest to midnet's output).
     """
     path = Path(path)
@@ -130,22 +127,20 @@ def _weights_source(model, work: Path) -> _Source:
 def _package_parts(net: nn.Module, source: _Source, work: Path, sample, formats, tile: int, halo: int
                    ) -> dict[str, Any]:
     """Every file of the package, written under ``work``: weights, tensors, cover, documentation."""
-    from .. import onnx_graph
-    from . import torchscript
+    from . import onnx, torchscript
 
     parts: dict[str, Any] = {"weights": {}}
-    if "onnx" in formats:  # the cache's file: the one graph --engine onnx runs, exported once per weights
-        parts["weights"]["onnx"] = work / "weights.onnx"
-        shutil.copyfile(onnx_graph.cached_onnx(net), parts["weights"]["onnx"])
+    if "onnx" in formats:  # wraps the cache's graph: the one --engine onnx runs, exported once per weights
+        parts["weights"]["onnx"] = onnx.export_onnx_file(net, work / "weights.onnx")
     if "torchscript" in formats:
         parts["weights"]["torchscript"] = torchscript.export_torchscript(net, work / "weights.torchscript.pt")
     crop = _sample_crop(sample)
-    normalised = _predict_normalised(net, crop)
+    restored = _predict(net, crop)
     parts["test_input"] = _save_npy(work / "test_input.npy", crop[None, None])
-    parts["test_output"] = _save_npy(work / "test_output.npy", normalised[None, None])
+    parts["test_output"] = _save_npy(work / "test_output.npy", restored[None, None])
     parts["sample_input"] = _save_tiff(work / "sample_input.tif", crop)  # the zoo shows these (no .npy)
-    parts["sample_output"] = _save_tiff(work / "sample_output.tif", normalised)
-    parts["cover"] = _cover(crop, normalised, work / "cover.png")
+    parts["sample_output"] = _save_tiff(work / "sample_output.tif", restored)
+    parts["cover"] = _cover(crop, restored, work / "cover.png")
     parts["documentation"] = _documentation(source, net, tile, halo, work / "README.md")
     return parts
 
@@ -174,13 +169,11 @@ def _sample_crop(sample) -> np.ndarray:
     return gray * np.float32(dtype_range(body.dtype))  # the file's own grey levels, as a consumer reads them
 
 
-@torch.inference_mode()
-def _predict_normalised(net: nn.Module, image: np.ndarray) -> np.ndarray:
-    """What the package computes: the percentile map, the network, no inverse (normalised units)."""
-    from ..fast import inference_copy
+def _predict(net: nn.Module, image: np.ndarray) -> np.ndarray:
+    """What the package computes: midnet's restoration of the grey levels, float, on their own scale."""
+    from ..restore import make_restorer
 
-    x = torch.from_numpy(intensity.measure(image).forward(image))[None, None]
-    return inference_copy(net)(x)[0, 0].float().numpy()
+    return make_restorer(net, engine="torch", precision="fp32")(image)
 
 
 def _save_npy(path: Path, array: np.ndarray) -> Path:
@@ -195,14 +188,12 @@ def _save_tiff(path: Path, array: np.ndarray) -> Path:
     return path
 
 
-def _cover(before: np.ndarray, after_normalised: np.ndarray, path: Path) -> Path:
-    """Before | after, side by side (2:1, as the zoo shows covers), both on the input's grey scale."""
+def _cover(before: np.ndarray, after: np.ndarray, path: Path) -> Path:
+    """Before | after, side by side (2:1, as the zoo shows covers), both shown with the input's contrast stretch."""
     from PIL import Image
 
-    scale = intensity.measure(before)
-    after = scale.inverse(after_normalised.copy())
-    pair = np.concatenate([before, after], axis=1)
-    Image.fromarray(np.clip(np.round(pair), 0, 255).astype(np.uint8)).save(path)
+    shown = intensity.measure(before).forward(np.concatenate([before, after], axis=1))  # any bit depth as 8 bits
+    Image.fromarray(np.clip(np.round(shown * 255), 0, 255).astype(np.uint8)).save(path)
     return path
 
 
@@ -216,33 +207,39 @@ out-of-focus SEM micrographs (one grey channel).
 ## Using this package
 
 - **Info bar**: {INFOBAR_NOTE}
-- **Input**: one grey channel, any height and width that are multiples of {stride}
-  (at least {stride}); pad or crop to a multiple of {stride} first.
-- **Intensity**: the package maps the input's 1st percentile to 0 and its 99.8th to 1
-  (`scale_range`), as midnet does. The output stays in these **normalised units**: the
-  bioimageio spec has no operation for the inverse map. For grey levels on the input's
-  scale compute `output * (p99.8 - p1) + p1` with p1 and p99.8 the input's percentiles
-  (`midnet deblur` does exactly this); for viewing, auto-contrast shows the same image.
-- **Tiles**: the network averages every channel over the whole image (channel
-  attention), so tiled prediction is never exactly the whole-frame result. Run whole
-  frames where memory allows (midnet runs frames up to 2.5 megapixels whole); otherwise use tiles
-  of at least {tile}x{tile}, as large as memory allows. {_halo_note(halo)}
-  The drift of each choice was measured (midnet's docs/fiji.md).
+- **Input**: one grey channel in the file's own grey levels (8, 12 or 16 bits, or float
+  in any range), cast to float32; any height and width from 16 on (the weights pad to a
+  multiple of {stride} themselves).
+- **Output**: the restored micrograph on the same scale, float32. Round and clip it to
+  the file's type to save it, as `midnet deblur` does. Nothing else to apply: the weights
+  map the input's 1st percentile to 0 and its 99.8th to 1 before the network and map the
+  result back, as midnet does.
+- **Tiles**: {_tile_note(tile)} {_halo_note(halo)}
+  The drift was measured with bioimageio.core (midnet's docs/fiji.md).
 - **midnet**: `midnet deblur --model this.zip` runs the attached `.safetensors` weights
   in midnet's own code (and crops the info bar by itself).
 
 ## Validation
 
 - bioimageio.core's `bioimageio test` reproduces the test output from the test input
-  (a {TEST_SIDE}x{TEST_SIDE} crop of a real micrograph) with every weight format in the package.
-- On whole real micrographs, each format run by bioimageio.core, with the inverse map
-  above, gives `midnet deblur`'s image within one grey level at 8 bits; tiled
-  prediction drifts by the amounts measured in midnet's docs/fiji.md.
+  (a {TEST_SIDE}x{TEST_SIDE} crop of a real micrograph, grey levels as stored) with every
+  weight format in the package.
+- On whole real micrographs (8-bit, and 16-bit), each format run by bioimageio.core gives
+  `midnet deblur`'s image within one grey level once rounded and clipped.
 - Restoration quality (held-out micrographs) is in the model card below.
 
 """
     path.write_text(usage + (source.card or _generic_card(net)), encoding="utf-8")
     return path
+
+
+def _tile_note(tile: int) -> str:
+    if tile == 0:
+        return ("Run whole frames (no blocking). A tile measures its own percentiles and the network averages "
+                "every channel over the whole image, so no tile size smaller than the frame matched the "
+                "whole-frame result within one grey level.")
+    return (f"Run whole frames where memory allows; otherwise tiles of at least {tile}x{tile}, "
+            "as large as memory allows.")
 
 
 def _halo_note(halo: int) -> str:
@@ -276,7 +273,7 @@ def _describe(net: nn.Module, source: _Source, parts: dict[str, Any], tile: int,
         documentation=bmz.FileDescr(source=parts["documentation"]),
         covers=[bmz.FileDescr(source=parts["cover"])],
         attachments=[bmz.FileDescr(source=source.file)],
-        inputs=[bmz_descr.input_tensor(net, parts["test_input"], parts["sample_input"], halo)],
+        inputs=[bmz_descr.input_tensor(parts["test_input"], parts["sample_input"], halo)],
         outputs=[bmz_descr.output_tensor(parts["test_output"], parts["sample_output"], halo)],
         weights=bmz_descr.weights(parts["weights"]),
         config=bmz_descr.config(net, source, tile, halo, PACKAGE_FORMAT),

@@ -37,27 +37,25 @@ def citations() -> list[bmz.CiteEntry]:
     ]
 
 
-def _space_sizes(stride: int, halo: int) -> bmz.ParameterizedSize:
-    """Multiples of the U-Net's stride, larger than the two halos a consumer crops from a tile."""
-    return bmz.ParameterizedSize(min=stride * (2 * halo // stride + 1), step=stride)
+def _space_sizes(halo: int) -> bmz.ParameterizedSize:
+    """Any size from midnet's smallest frame on (the weights pad to the U-Net's stride themselves), larger than
+    the two halos a consumer crops from a tile."""
+    from ..restore import MIN_SIDE
+
+    return bmz.ParameterizedSize(min=max(MIN_SIDE, 2 * halo + 1), step=1)
 
 
-def input_tensor(net: nn.Module, test_input: Path, sample: Path, halo: int) -> bmz.InputTensorDescr:
-    stride = int(getattr(net, "padder_size", 1))
-    low, high = intensity.PERCENTILES
+def input_tensor(test_input: Path, sample: Path, halo: int) -> bmz.InputTensorDescr:
     return bmz.InputTensorDescr(
         id=INPUT,
-        description="One grey SEM micrograph, info bar cropped, grey levels as stored (any bit depth).",
+        description="Grey SEM micrograph, info bar cropped, in the file's own grey levels (any bit depth or range)",
         axes=[bmz.BatchAxis(), bmz.ChannelAxis(channel_names=[bmz.Identifier("gray")]),
-              bmz.SpaceInputAxis(id=Y, size=_space_sizes(stride, halo)),
-              bmz.SpaceInputAxis(id=X, size=_space_sizes(stride, halo))],
+              bmz.SpaceInputAxis(id=Y, size=_space_sizes(halo)),
+              bmz.SpaceInputAxis(id=X, size=_space_sizes(halo))],
         test_tensor=bmz.FileDescr(source=test_input),
         sample_tensor=bmz.FileDescr(source=sample),
         data=bmz.IntervalOrRatioDataDescr(type="float32"),
-        preprocessing=[
-            bmz.EnsureDtypeDescr(kwargs=bmz.EnsureDtypeKwargs(dtype="float32")),
-            bmz.ScaleRangeDescr(kwargs=bmz.ScaleRangeKwargs(axes=[Y, X], min_percentile=low, max_percentile=high)),
-        ],
+        preprocessing=[bmz.EnsureDtypeDescr(kwargs=bmz.EnsureDtypeKwargs(dtype="float32"))],
     )
 
 
@@ -70,7 +68,7 @@ def output_tensor(test_output: Path, sample: Path, halo: int) -> bmz.OutputTenso
 
     return bmz.OutputTensorDescr(
         id=OUTPUT,
-        description="Deblurred micrograph, normalised: 0/1 = the input's 1st/99.8th percentile p1/p99.8; grey = out*(p99.8-p1)+p1",
+        description="Deblurred micrograph in the input's own grey levels: round and clip to the file's type to save it",
         axes=[bmz.BatchAxis(), bmz.ChannelAxis(channel_names=[bmz.Identifier("gray")]), space(Y), space(X)],
         test_tensor=bmz.FileDescr(source=test_output),
         sample_tensor=bmz.FileDescr(source=sample),
@@ -116,8 +114,9 @@ def config(net: nn.Module, source, tile: int, halo: int, package_format: str) ->
         "state_sha256": weights_sha256(net),  # midnet.cache's key of the same weights
         "model_config": net.config.model_dump(mode="json") if hasattr(net, "config") else None,
         "intensity_percentiles": list(intensity.PERCENTILES),
-        "output_units": "normalised: 0 = input's 1st percentile, 1 = input's 99.8th percentile",
-        "recommended_tile": tile,
+        "intensity_map": "inside the weights: raw grey levels in, raw grey levels out",
+        "output_units": "the input's own grey levels",
+        "recommended_tile": tile or "whole frame",
         "recommended_halo": halo,
         "infobar": "crop it before running the model (64 rows on the training microscope)",
     }

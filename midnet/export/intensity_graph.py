@@ -14,9 +14,11 @@ module only restates its arithmetic in two graph languages:
   ``sqrt(4 + 2**-22)`` to exactly 2 and would take the wrong stride just above a boundary;
 - each percentile is numpy's linear interpolation (``np.percentile``'s default) between
   the sorted sample's values at ranks ``floor(q (n - 1))`` and the next, with the rank and
-  its fraction in exact integer arithmetic (q = 998/1000 for 99.8). The two values come
-  from TopK, which every ONNX runtime has: the smallest ``rank + 2`` values for a low
-  percentile, the largest ``n - rank`` for a high one, so no full sort is needed;
+  its fraction in exact integer arithmetic (q = 998/1000 for 99.8) whose products stay
+  below 2**31 and whose divisions below 2**24 (OpenVINO computes int64 in int32 and
+  divides integers through float32). The two values come from TopK, which every ONNX
+  runtime has: the smallest ``rank + 2`` values for a low percentile, the largest
+  ``n - rank`` for a high one, so no full sort is needed;
 - a frame with no spread between its percentiles is only shifted (intensity.from_sample).
 
 For a network with several input channels the percentiles are measured on the channel
@@ -62,8 +64,7 @@ class RawInRawOut(nn.Module):
     def measure(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Per frame of the batch: (low, span), each (N, 1, 1, 1), as intensity.measure gives them."""
         h, w = x.shape[-2], x.shape[-1]
-        step = int(math.ceil(math.sqrt(h * w / self.sample_pixels)))
-        step = max(1, step)
+        step = max(1, int(math.ceil(math.sqrt(h * w / self.sample_pixels))))
         if step * step * self.sample_pixels < h * w:  # float rounding put the estimate one below
             step += 1
         if step > 1 and (step - 1) * (step - 1) * self.sample_pixels >= h * w:
@@ -133,7 +134,11 @@ class _Builder:
 
 
 def _step(b: _Builder, size: str) -> str:
-    """The subsample's stride, int64 scalar: float estimate, then corrected in integers (module docstring)."""
+    """The subsample's stride, int64 scalar: float estimate, then corrected in integers (module docstring).
+
+    Products only, no integer division: OpenVINO runs int64 arithmetic in int32 and divides integers
+    through float32, which rounds numerators from 2**24 on (20971519 // 4194304 came out 5, not 4).
+    """
     pixels, one = b.const(intensity.SAMPLE_PIXELS), b.const(1)
     ratio = b.op("Div", b.op("Cast", size, to=1), b.const(float(intensity.SAMPLE_PIXELS), np.float32))
     step = b.op("Max", b.op("Cast", b.op("Ceil", b.op("Sqrt", ratio)), to=7), one)
@@ -147,9 +152,11 @@ def _step(b: _Builder, size: str) -> str:
 def _percentile(b: _Builder, flat: str, n: str, num: int, den: int) -> str:
     """numpy's linear-interpolated percentile num/den of each row of ``flat`` (N, n): (N,)."""
     last = b.op("Sub", n, b.const(1))
-    rank = b.op("Mul", last, b.const(num))
-    lo = b.op("Div", rank, b.const(den))  # int64 division of non-negative values: the floor
-    frac = b.op("Div", b.op("Cast", b.op("Mod", rank, b.const(den)), to=1), b.const(float(den), np.float32))
+    # rank = num * last, split so that no product exceeds num * den and no division a numerator of 2**24
+    # (OpenVINO: see _step); n itself stays near SAMPLE_PIXELS, below 2**24
+    whole, part = b.op("Div", last, b.const(den)), b.op("Mul", b.op("Mod", last, b.const(den)), b.const(num))
+    lo = b.op("Add", b.op("Mul", whole, b.const(num)), b.op("Div", part, b.const(den)))  # non-negative: floor
+    frac = b.op("Div", b.op("Cast", b.op("Mod", part, b.const(den)), to=1), b.const(float(den), np.float32))
     if 2 * num < den:  # a low percentile: the smallest lo + 2 values, ascending
         k = b.op("Min", b.op("Add", lo, b.const(2)), n)
         first, second = lo, b.op("Min", b.op("Add", lo, b.const(1)), last)
