@@ -146,11 +146,13 @@ def test_usage_error_exits_2_from_the_installed_entry_point():
 
 
 def test_every_device_option_is_the_shared_validated_type():
+    from midnet.cli.options import DeviceType
+
     commands = {name: cmd for name, cmd in cli.commands.items() if any(p.name == "device" for p in cmd.params)}
     assert {"eval", "deblur", "demo"} <= set(commands)
     for cmd in commands.values():
         (option,) = [p for p in cmd.params if p.name == "device"]
-        assert type(option.type).__name__ == "_DeviceType" and option.default == "auto"
+        assert isinstance(option.type, DeviceType) and option.default == "auto"
 
 
 @pytest.mark.parametrize("command", [["deblur", "x.png", "-o", "out"], ["eval", "--data", "."], ["demo", "-o", "out"]])
