@@ -1,7 +1,9 @@
 """``midnet finetune``: adapt a trained model to a lab's own one to three pairs, in minutes on a CPU.
 
-What it does, in order, all inside the ``minutes`` budget:
-1. loads and registers the pairs exactly as training does (affine by default);
+What it does, in order (the ``minutes`` budget is the training's: it starts at the first
+training step, so that loading and registering on a busy machine cannot use it up):
+1. loads and registers the pairs exactly as training does (affine by default), checks that
+   every training pair holds a crop, and refuses a budget too short to train and score;
 2. holds out a part to judge by: one micrograph when there are several (the last by
    name), or, with a single pair, a strip along the far end of its longer side, at least
    one crop side away from every training crop (crops are drawn from the rest only) and
@@ -12,7 +14,8 @@ What it does, in order, all inside the ``minutes`` budget:
    from the first steps), scores the held-out part every ``val_every`` steps, keeps the
    best weights and stops early when ``patience`` scores in a row bring nothing;
 5. writes the best weights (a normal midnet weights file: every command takes it), which
-   record the micrographs they saw, the base's included.
+   record the micrographs they saw, the base's included. When no held-out score beat the
+   base model's, nothing was learned: it writes nothing and raises :class:`NothingLearned`.
 """
 
 from __future__ import annotations
@@ -47,7 +50,7 @@ class FinetuneConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     base: str = Field(DEFAULT_MODEL, description="Preset with shipped weights, or a weights file, to start from.")
-    minutes: float = Field(10.0, gt=0, le=10_000, description="Wall-time cap of the whole command.")
+    minutes: float = Field(10.0, gt=0, le=10_000, description="Training time, from the first training step.")
     lr: float = Field(2e-4, gt=0, le=1, description="Initial learning rate (a fifth of training from scratch).")
     lr_min: float = Field(1e-6, ge=0, le=1, description="Learning rate at the end of the cosine schedule.")
     crop: int = Field(192, ge=32, le=2048, description="Training crop side, pixels.")
@@ -78,8 +81,16 @@ class FinetuneResult:
     steps: int
     best_step: int
     stopped: str
-    weights: Path
+    weights: Path | None  # None: nothing was learned, nothing written (see NothingLearned)
     history: list[tuple[int, float]] = field(default_factory=list)  # (step, held-out PSNR)
+
+
+class NothingLearned(MidnetError):
+    """No held-out score beat the base model's: no weights were written. ``result`` holds the table and the run."""
+
+    def __init__(self, message: str, result: FinetuneResult):
+        super().__init__(message)
+        self.result = result
 
 
 def split_held_out(pairs: list[Pair], crop: int) -> HeldOut:
@@ -118,9 +129,10 @@ def _mean_scores(net_or_none, pairs: list[Pair]) -> tuple[float, float, float, f
 
 
 class _Budget:
-    """The wall-time cap of the whole command, started before the pairs are loaded."""
+    """The training's wall time: started at the first training step, not before the pairs are loaded."""
 
     def __init__(self, minutes: float):
+        self.minutes = minutes
         self.start = time.monotonic()
         self.end = self.start + 60.0 * minutes
 
@@ -130,33 +142,72 @@ class _Budget:
 
 def finetune(data: str | os.PathLike, output: str | os.PathLike, config: FinetuneConfig | None = None,
              overwrite: bool = False, echo: Callable[[str], None] = print, progress: bool = True) -> FinetuneResult:
-    """Fine-tune ``config.base`` on the pairs in ``data`` and write the best weights to ``output``."""
+    """Fine-tune ``config.base`` on the pairs in ``data`` and write the best weights to ``output``.
+
+    Raises :class:`NothingLearned` (and writes nothing) when no held-out score beat the base model's.
+    """
     config = config or FinetuneConfig()
-    budget = _Budget(config.minutes)
     output = Path(output)
     if output.exists() and not overwrite:
         raise MidnetError(f"{output} exists; choose another -o or pass --overwrite")
     if output.suffix != ".safetensors":
         raise MidnetError(f"{output}: weights are written as .safetensors; name the file NAME.safetensors")
-    check_writable(output)  # before the time budget is spent, not after
+    check_writable(output)  # before the pairs are loaded and scored, not after
     base = load_model(config.base)  # the shared cached module: copied below, never trained
     echo(f"loading and registering the pairs of {data} ({config.align})...")
     pairs = load_pairs(data, config.infobar, align=config.align, warn_shift=False)
     split = split_held_out(pairs, config.crop)
+    _check_crop(split.train, config.crop)
+    ranges = _domain_ranges(pairs, config.base)  # measured before training: a fault here costs no training
     echo(f"held out: {split.description}; training on {', '.join(p.name for p in split.train)}")
     started = time.monotonic()
     base_psnr, base_ssim, in_psnr, in_ssim = _mean_scores(base, split.pairs)
     eval_seconds = time.monotonic() - started  # what each held-out score will cost
+    _check_budget(config.minutes, eval_seconds)
     net = copy.deepcopy(base).train()
     for p in net.parameters():
         p.requires_grad_(True)
-    state = _Session(config, net, split, budget, (base_psnr, base_ssim))
+    state = _Session(config, net, split, _Budget(config.minutes), (base_psnr, base_ssim))
     state.run(echo, progress, eval_seconds)
+    rows = {"blurry input": (in_psnr, in_ssim), "base model": (base_psnr, base_ssim)}
+    if state.best_step == 0:
+        result = FinetuneResult(split.description, rows, state.step, 0, state.stopped, None, state.history)
+        raise NothingLearned(_nothing_learned(state, output), result)
     net.load_state_dict(state.best_state)
-    _save(net, output, config, pairs, state, overwrite)
-    rows = {"blurry input": (in_psnr, in_ssim), "base model": (base_psnr, base_ssim),
-            "fine-tuned": (state.best_psnr, state.best_ssim)}
+    _save(net, output, config, pairs, ranges, state, overwrite)
+    rows["fine-tuned"] = (state.best_psnr, state.best_ssim)
     return FinetuneResult(split.description, rows, state.step, state.best_step, state.stopped, output, state.history)
+
+
+def _check_crop(train: list[Pair], crop: int) -> None:
+    """Every training pair holds a crop: said before the base is scored, with the option's own name."""
+    for p in train:
+        h, w = p.blur.shape
+        if min(h, w) < crop:
+            fix = (f"give a --crop of at most {min(h, w)}" if min(h, w) >= 32 else
+                   "give pairs at least 32 px a side (the smallest --crop)")
+            raise MidnetError(f"{p.name}: {w}x{h} is smaller than the {crop} px training crop (--crop); {fix}")
+
+
+def _check_budget(minutes: float, eval_seconds: float) -> None:
+    """Refuse a budget that cannot hold training steps and a held-out score: it could only write the base again."""
+    if 60.0 * minutes < 2.0 * eval_seconds:
+        enough = math.ceil(eval_seconds * 4.0 / 6.0) / 10.0  # four scores' time, in tenths of a minute
+        raise MidnetError(f"--minutes {minutes:g} is too short to train: one score of the held-out part takes "
+                          f"{eval_seconds:.0f} s here, and the budget must hold training steps and at least one "
+                          f"score; give --minutes {max(enough, 0.2):g} or more")
+
+
+def _nothing_learned(state: "_Session", output: Path) -> str:
+    base = state.history[0][1]
+    if len(state.history) == 1:  # the budget ran out before a single score after training
+        why = (f"the --minutes {state.budget.minutes:g} budget allowed {state.step} training steps and no held-out "
+               "score after them; give more --minutes")
+    else:
+        why = (f"none of {len(state.history) - 1} held-out scores in {state.step} steps beat the base model's "
+               f"{base:.2f} dB by {state.config.min_gain_db:g} dB ({state.stopped}); the base model already suits "
+               "these pairs, or they are too few: add pairs, or keep the base model")
+    return f"nothing was learned: {why}; {output} was not written"
 
 
 class _Session:
@@ -180,18 +231,19 @@ class _Session:
             while self.step < self.planned:
                 t0 = time.monotonic()
                 self._one_step()
+                step_seconds = time.monotonic() - t0
                 if self.step == 3:  # plan the schedule from the measured step time
-                    self._plan((time.monotonic() - t0), eval_seconds, bar)
+                    self._plan(step_seconds, eval_seconds, bar)
                 bar.update(1)
-                if self.budget.left() < eval_seconds:  # no time left to score another step
-                    self.stopped = "time budget"
-                    break
                 if self.step % self.config.val_every == 0 and self._validate(bar):
+                    break
+                if self.budget.left() < eval_seconds + step_seconds:  # room left for the last score only
+                    self.stopped = "time budget"
                     break
         finally:
             bar.close()
-        if self.step % self.config.val_every and self.budget.left() > eval_seconds:
-            self._validate(None)  # the last steps count too
+        if self.history[-1][0] != self.step:
+            self._validate(None)  # the last steps count too: the budget kept the time to score them
         echo(f"stopped after {self.step} steps ({self.stopped}); best held-out PSNR at step {self.best_step}")
 
     def _one_step(self) -> None:
@@ -233,14 +285,19 @@ def _cosine(step: int, total: int, lr: float, lr_min: float) -> float:
     return lr_min + 0.5 * (lr - lr_min) * (1 + math.cos(math.pi * min(step, total) / max(total, 1)))
 
 
-def _save(net, output: Path, config: FinetuneConfig, pairs: list[Pair], state: _Session, overwrite: bool) -> None:
-    base_meta = metadata_of(config.base)
-    seen = sorted(set(trained_on(base_meta)) | {p.name for p in pairs})
+def _domain_ranges(pairs: list[Pair], base: str) -> dict[str, list[float]]:
+    """The domain the fine-tuned weights record: the new pairs' ranges merged with the base's."""
     ranges = domain.fit([domain.describe(p.blur, p.full_scale) for p in pairs])
-    base_ranges = domain.domain_from_metadata(base_meta) or {}
+    base_ranges = domain.domain_from_metadata(metadata_of(base)) or {}
     for key, (low, high) in base_ranges.items():  # the model still knows its base's micrographs
         if key in ranges:
             ranges[key] = [min(low, ranges[key][0]), max(high, ranges[key][1])]
+    return ranges
+
+
+def _save(net, output: Path, config: FinetuneConfig, pairs: list[Pair], ranges: dict[str, list[float]],
+          state: _Session, overwrite: bool) -> None:
+    seen = sorted(set(trained_on(metadata_of(config.base))) | {p.name for p in pairs})
     metadata = {TRAINED_ON_KEY: json.dumps(seen), domain.DOMAIN_KEY: json.dumps(ranges),
                 "midnet.finetune": config.model_dump_json(),
                 "midnet.finetune_result": json.dumps({"best_step": state.best_step, "steps": state.step})}

@@ -305,7 +305,8 @@ def deblur_cmd(inputs, outdir, model_name, method, calib, infobar, tile, overlap
 @click.option("--base", default=DEFAULT_MODEL, show_default=True, callback=check_model,
               help="Model to start from: a preset with weights or a weights file.")
 @click.option("--minutes", type=click.FloatRange(min=0.1), default=10.0, show_default=True,
-              help="Wall-time cap of the whole command.")
+              help="Training time, counted from the first training step (loading, registering and scoring the "
+                   "pairs come before it); a budget too short to train and score is refused.")
 @click.option("--crop", type=click.IntRange(32, 2048), default=192, show_default=True, help="Training crop side.")
 @click.option("--seed", default=0, show_default=True, help="Seeds the training crops.")
 @click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
@@ -314,17 +315,26 @@ def finetune_cmd(pairs, output, base, minutes, crop, seed, overwrite) -> None:
 
     One micrograph is held out when there are several; with a single pair, a strip of it
     one crop side away from every training crop. The table at the end scores the held-out
-    part: the blurry input, the base model and the fine-tuned one.
+    part: the blurry input, the base model and the fine-tuned one. When no held-out score
+    beat the base model's, nothing was learned: it says so, writes nothing and exits 1.
     """
-    from ..finetune import FinetuneConfig, finetune
+    from ..finetune import FinetuneConfig, NothingLearned, finetune
 
     config = FinetuneConfig(base=base, minutes=minutes, crop=crop, seed=seed)
-    result = finetune(pairs, output, config, overwrite, echo=lambda m: click.echo(m, err=True))
+    try:
+        result = finetune(pairs, output, config, overwrite, echo=lambda m: click.echo(m, err=True))
+    except NothingLearned as exc:  # the table still says how the base model did; the error line says why
+        _finetune_table(exc.result, base)
+        raise
+    _finetune_table(result, base)
+    click.echo(f"wrote {result.weights} (best held-out score at step {result.best_step} of {result.steps})")
+
+
+def _finetune_table(result, base: str) -> None:
     click.echo(f"held out: {result.held_out}; base model: {base}")
     click.echo(f"{'':<24} {'PSNR dB':>8} {'SSIM':>7}")
     for label, (psnr_db, ssim_value) in result.rows.items():
         click.echo(f"{label:<24} {psnr_db:>8.2f} {ssim_value:>7.4f}")
-    click.echo(f"wrote {result.weights} (best held-out score at step {result.best_step} of {result.steps})")
 
 
 @cli.command("demo", short_help="Restore the shipped sample micrograph: a before/after picture.")

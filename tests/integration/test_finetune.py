@@ -10,9 +10,10 @@ import pytest
 import torch
 
 import midnet
+from midnet.cli import cli
 from midnet.data import load_pairs
 from midnet.errors import MidnetError
-from midnet.finetune import FinetuneConfig, finetune, split_held_out
+from midnet.finetune import FinetuneConfig, NothingLearned, finetune, split_held_out
 from midnet.zoo import load_model, trained_on
 
 from ..conftest import write_pair_folder
@@ -58,14 +59,23 @@ def test_single_pair_too_small_to_split_is_one_clear_error(tmp_path):
         split_held_out(pairs, 32)
 
 
-def test_no_gain_stops_early_and_keeps_the_base_weights(pair_folder, tmp_path, base):
+def outcome(*args, **kw):
+    """finetune's result, learned or not (a NothingLearned carries it)."""
+    try:
+        return finetune(*args, echo=lambda m: None, progress=False, **kw)
+    except NothingLearned as exc:
+        return exc.result
+
+
+def test_no_gain_stops_early_says_nothing_was_learned_and_writes_nothing(pair_folder, tmp_path, base):
     out = tmp_path / "ft.safetensors"
-    result = finetune(pair_folder, out, small(base=base, lr=1e-12, lr_min=0.0), echo=lambda m: None,
-                      progress=False)
+    with pytest.raises(NothingLearned, match=r"^nothing was learned: none of 2 held-out scores in 8 steps beat the "
+                                             r"base model's .* was not written$") as caught:
+        finetune(pair_folder, out, small(base=base, lr=1e-12, lr_min=0.0), echo=lambda m: None, progress=False)
+    result = caught.value.result
     assert result.best_step == 0 and result.steps == 4 * 2  # two scores without a gain, then stop
-    assert "no held-out gain" in result.stopped
-    for a, b in zip(load_model(base).state_dict().values(), load_model(out).state_dict().values()):
-        torch.testing.assert_close(a, b, atol=1e-9, rtol=0)
+    assert "no held-out gain" in result.stopped and result.weights is None
+    assert set(result.rows) == {"blurry input", "base model"} and not out.exists()
 
 
 def test_finetuned_weights_work_everywhere_and_record_what_they_saw(pair_folder, tmp_path, base):
@@ -83,9 +93,82 @@ def test_finetuned_weights_work_everywhere_and_record_what_they_saw(pair_folder,
 
 
 def test_the_time_cap_stops_training(pair_folder, tmp_path, base):
-    result = finetune(pair_folder, tmp_path / "ft.safetensors", small(base=base, minutes=0.02, max_steps=10**6,
-                      patience=10**3), echo=lambda m: None, progress=False)
-    assert result.stopped == "time budget" and result.steps < 10**6
+    result = outcome(pair_folder, tmp_path / "ft.safetensors", small(base=base, minutes=0.05, max_steps=10**6,
+                     patience=10**3))
+    assert result.stopped == "time budget" and 0 < result.steps < 10**6
+    assert result.history[-1][0] == result.steps  # the last steps were scored: the budget kept time for it
+
+
+def test_the_budget_counts_from_the_first_training_step(pair_folder, tmp_path, base, monkeypatch):
+    """On a busy machine loading and registering the pairs can take longer than the whole budget."""
+    import time
+
+    from midnet import finetune as module
+
+    def slow_load(*args, **kw):
+        time.sleep(4.0)  # longer than the 3 s budget
+        return load_pairs(*args, **kw)
+
+    monkeypatch.setattr(module, "load_pairs", slow_load)
+    result = outcome(pair_folder, tmp_path / "ft.safetensors", small(base=base, minutes=0.05, max_steps=10**6,
+                     patience=10**3))
+    assert result.steps > 1 and len(result.history) > 1  # trained and scored, not one step and out
+
+
+def test_a_budget_too_short_to_train_and_score_is_refused_before_training(pair_folder, tmp_path, base,
+                                                                           monkeypatch):
+    from midnet import finetune as module
+
+    steps = []
+    monkeypatch.setattr(module._Session, "_one_step", lambda self: steps.append(1))
+    with pytest.raises(MidnetError, match=r"--minutes 0.001 is too short to train: one score of the held-out "
+                                          r"part takes \d+ s here.*give --minutes [\d.]+ or more"):
+        finetune(pair_folder, tmp_path / "ft.safetensors", small(base=base, minutes=0.001), echo=lambda m: None,
+                 progress=False)
+    assert not steps and not (tmp_path / "ft.safetensors").exists()
+
+
+def test_pairs_smaller_than_the_crop_are_refused_before_training_naming_the_option(tmp_path, base):
+    folder = write_pair_folder(tmp_path / "tiny", h=40, w=48)
+    args = [sys.executable, "-m", "midnet.cli", "finetune", str(folder), "-o", str(tmp_path / "ft.safetensors"),
+            "--base", base, "--crop", "64"]
+    proc = subprocess.run(args, capture_output=True, text=True)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert proc.stderr.splitlines()[-1] == ("error: a: 48x56 is smaller than the 64 px training crop (--crop); "
+                                            "give a --crop of at most 48")
+    assert "held out" not in proc.stderr and "stopped after" not in proc.stderr  # no scoring, no training
+
+
+def test_tiny_pairs_fine_tune_with_the_smallest_crop(tmp_path, base):
+    """40 px frames are too small for the blur measure of the domain record: it is left out, not an error
+    after the training."""
+    folder = write_pair_folder(tmp_path / "tiny", h=40, w=48)
+    result = outcome(folder, tmp_path / "ft.safetensors", small(base=base, max_steps=8, lr=1e-3))
+    assert result.steps == 8
+
+
+def test_command_says_plainly_that_nothing_was_learned_and_exits_1(pair_folder, tmp_path, base, monkeypatch):
+    from midnet import finetune as module
+
+    monkeypatch.setattr(module, "training_step", lambda *args: None)  # steps that change nothing: no gain possible
+    out = tmp_path / "ft.safetensors"
+    result = runner().invoke(cli, ["finetune", str(pair_folder), "-o", str(out), "--base", base, "--minutes", "0.3",
+                                   "--crop", "32"], obj={})
+    assert result.exit_code == 1 and "Traceback" not in result.stderr, result.stderr
+    assert result.stderr.splitlines()[-1].startswith("error: nothing was learned: ")
+    assert result.stderr.splitlines()[-1].endswith(f"{out} was not written")
+    assert "base model" in result.stdout and "fine-tuned" not in result.stdout and "wrote" not in result.stdout
+    assert not out.exists()
+
+
+def runner():
+    """click's test runner with stderr apart (click < 8.2 mixes it into the output unless told)."""
+    import inspect
+
+    from click.testing import CliRunner
+
+    old_click = "mix_stderr" in inspect.signature(CliRunner.__init__).parameters
+    return CliRunner(mix_stderr=False) if old_click else CliRunner()
 
 
 def test_existing_output_is_refused_without_overwrite(pair_folder, tmp_path, base):
