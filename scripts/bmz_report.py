@@ -3,11 +3,11 @@
     python scripts/bmz_report.py PACKAGE.zip [--frames 3-1,9-1] [--tiles 256,512,768] [--halos 0,16,32,64]
 
 For each real micrograph (info bar cropped) and each weight format: bioimageio.core's
-whole-frame prediction, mapped back to grey levels with the input's own percentiles (the
-inverse the spec cannot express), against `midnet deblur` (8-bit) and against midnet's
-float result. Then bioimageio.core's whole-frame and blockwise predictions (fixed blocks,
-each halo) against midnet's whole-frame result: the drift of independent tiles, whose
-channel attention pools only over the tile.
+whole-frame prediction (grey levels in, grey levels out: the weights hold the intensity
+map) against `midnet deblur` (8-bit) and against midnet's float result. Then
+bioimageio.core's whole-frame and blockwise predictions (fixed blocks, each halo) against
+midnet's whole-frame result: the drift of independent tiles, each of which measures its
+own percentiles and whose channel attention pools only over the tile.
 """
 
 from __future__ import annotations
@@ -29,12 +29,10 @@ def load_frame(name: str) -> np.ndarray:
 
 
 def bmz_predict(pipeline, body: np.ndarray, block: int | None = None) -> np.ndarray:
-    """bioimageio.core's prediction in grey levels (float): the normalised output through the input's inverse map."""
+    """bioimageio.core's prediction in grey levels (float), whole or in fixed blocks of ``block`` pixels."""
     from bioimageio.core import Sample, Tensor
     from bioimageio.core.axis import AxisId
     from bioimageio.spec.model.v0_5 import TensorId
-
-    from midnet import intensity
 
     tensor = Tensor(body.astype(np.float32)[None, None], dims=("batch", "channel", "y", "x"))
     sample = Sample(members={TensorId("input"): tensor}, stat={}, id="frame")
@@ -43,8 +41,7 @@ def bmz_predict(pipeline, body: np.ndarray, block: int | None = None) -> np.ndar
     else:
         shape = {TensorId("input"): {AxisId("y"): block, AxisId("x"): block, AxisId("batch"): 1, AxisId("channel"): 1}}
         out = pipeline.predict_sample_with_fixed_blocking(sample, input_block_shape=shape)
-    z = out.members[TensorId("output")].data.values[0, 0].astype(np.float32)
-    return intensity.measure(body).inverse(z.copy())
+    return out.members[TensorId("output")].data.values[0, 0].astype(np.float32)
 
 
 def set_halo(descr, halo: int, pad: str | None = None) -> None:
@@ -61,7 +58,7 @@ def set_halo(descr, halo: int, pad: str | None = None) -> None:
     object.__setattr__(descr.outputs[0], "axes", axes)
     for a in descr.inputs[0].axes[2:]:
         step = a.size.step
-        object.__setattr__(a.size, "min", step * (2 * halo // step + 1))
+        object.__setattr__(a.size, "min", max(16, step * (2 * halo // step + 1)))
 
 
 def equality(descr, frames: list[str], formats: list[str]) -> None:

@@ -4,11 +4,12 @@
 ``midnet export MODEL -o PATH --format ...`` write:
 
 - ``bmz``: a BMZ package zip for Fiji (deepImageJ), napari, ilastik (midnet/export/bmz.py);
-- ``onnx``: one ONNX file with dynamic batch, height and width (midnet/onnx_graph.py);
-- ``torchscript``: a TorchScript file that pads any size itself (midnet/export/torchscript.py).
+- ``onnx``: one ONNX file with dynamic batch, height and width (midnet/export/onnx.py);
+- ``torchscript``: a TorchScript file (midnet/export/torchscript.py).
 
-The exported graphs are the network on the normalised scale: the caller maps each frame
-with midnet/intensity.py's percentiles before and back after (docs/export.md says how).
+Every exported graph takes the frame's own values (float32 of the file's grey levels, any
+range and size) and returns the restoration on the same scale: midnet/intensity.py's
+percentile map and midnet's padding are inside it (midnet/export/intensity_graph.py).
 Outputs appear atomically and an existing file is kept unless ``overwrite=True``.
 """
 

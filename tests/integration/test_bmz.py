@@ -14,7 +14,6 @@ pytest.importorskip("bioimageio.core")
 pytest.importorskip("onnxruntime")
 
 import midnet  # noqa: E402
-from midnet import intensity  # noqa: E402
 from midnet.weights import read_weights  # noqa: E402
 from midnet.zoo import load_model, shipped_weights_path  # noqa: E402
 
@@ -57,29 +56,49 @@ def test_package_loads_in_midnet_as_the_shipped_weights(package):
 
 
 @pytest.fixture(scope="module")
-def frame_and_deblurred():
+def frame():
     from ..conftest import SEM_PAIRS
 
     if not (SEM_PAIRS / "blur").is_dir():
         pytest.skip(f"real SEM pairs not found at {SEM_PAIRS}")
-    frame = np.asarray(Image.open(SEM_PAIRS / "blur" / "3-1.png"))[..., 0]
-    return frame, midnet.deblur(frame)[:BODY_ROWS].astype(np.int32)
+    return np.asarray(Image.open(SEM_PAIRS / "blur" / "3-1.png"))[..., 0]
+
+
+def sixteen_bit(frame: np.ndarray) -> np.ndarray:
+    """The 8-bit micrograph widened to 16 bits with sub-8-bit detail, so that its values are not just 257 k."""
+    return (frame.astype(np.uint16) * 257 + np.random.default_rng(0).integers(0, 257, frame.shape)).astype(np.uint16)
 
 
 @pytest.mark.parametrize("weight_format", ["onnx", "torchscript"])
-def test_bioimageio_prediction_matches_midnet_deblur(package, frame_and_deblurred, weight_format):
+@pytest.mark.parametrize("bits", [8, 16])
+def test_bioimageio_prediction_matches_midnet_deblur(package, frame, weight_format, bits):
     from bioimageio.core import create_prediction_pipeline, predict
     from bioimageio.spec import load_description
 
-    frame, expected = frame_and_deblurred
-    body = frame[:BODY_ROWS].astype(np.float32)  # the consumer crops the info bar, as the card says
+    image = frame if bits == 8 else sixteen_bit(frame)
+    expected = midnet.deblur(image, infobar=image.shape[0] - BODY_ROWS)[:BODY_ROWS].astype(np.int64)
+    body = image[:BODY_ROWS]  # the host crops the info bar, as the card says, and gives the file's own values
     pipeline = create_prediction_pipeline(load_description(package), weight_format=weight_format)
     out = predict(model=pipeline, inputs={"input": body[None, None]})  # whole frame: no blocksize_parameter
-    normalised = np.asarray(out.members["output"].data)[0, 0]
-    # the spec cannot express the inverse of the percentile map: the output is in normalised units and
-    # the consumer maps it back with the input's own percentiles (the package's card says how)
-    grey = np.clip(np.round(intensity.measure(body).inverse(normalised.copy())), 0, 255).astype(np.int32)
-    # one grey level: bioimageio's percentiles add eps=1e-6 to the span and the runtimes' float sums differ
-    # in the last bits (measured: the float results agree within 1e-3 grey levels), so a value
-    # near x.5 may round the other way
-    assert np.abs(grey - expected).max() <= 1
+    restored = np.asarray(out.members["output"].data)[0, 0]  # grey levels: nothing to map back
+    got = np.clip(np.round(restored), 0, (1 << bits) - 1).astype(np.int64)
+    # measured: at most 1 grey level at 8 and at 16 bits (the bound is 2**(bits - 8)): float32 rounding in
+    # another order puts a value within ~1e-6 of a .5 on the other side
+    assert np.abs(got - expected).max() <= 1
+    assert np.abs(expected - body.astype(np.int64)).max() > 10 << (bits - 8)  # restoring changed the frame
+
+
+def test_package_declares_grey_levels_and_whole_frames(package):
+    import io
+
+    from bioimageio.spec import load_description
+
+    descr = load_description(package)
+    assert [p.id for p in descr.inputs[0].preprocessing] == ["ensure_dtype"]  # no scale_range: the weights map
+    assert [p.id for p in descr.outputs[0].postprocessing] in ([], ["ensure_dtype"])
+    assert "grey levels" in descr.inputs[0].description and "grey levels" in descr.outputs[0].description
+    advice = descr.config.model_extra["midnet"]
+    assert advice["recommended_tile"] == "whole frame" and advice["recommended_halo"] == 0
+    test_input = np.load(io.BytesIO(descr.inputs[0].test_tensor.get_reader().read()))
+    # a real micrograph crop in its own 8-bit grey levels, not normalised values
+    assert test_input.max() > 100 and np.array_equal(test_input, np.round(test_input))
