@@ -9,6 +9,14 @@ nothing has to be invalidated by hand. Files appear atomically (midnet.io.atomic
 an export killed halfway leaves at most a hidden temporary, never a half file under the
 final name. ``midnet cache --path`` prints the folder, ``midnet cache --clear`` empties it.
 
+An artefact is checked, never trusted: when midnet writes one it records the file's own
+SHA-256 beside it (``NAME.sha256``), and before each use it hashes the file again. A file
+that no longer matches (replaced by another model's export, truncated, edited) is made
+again, with one line saying so; one without a record (an older midnet's) is made again
+quietly. Writers of one artefact take turns (a lock beside it, released when its process
+ends, even killed). A cache that cannot be written only costs time: the artefact is made in
+a private temporary folder for this process, with one warning line (:func:`cached`).
+
 midnet owns only the folders named in :data:`KINDS` inside that folder, so a
 ``MIDNET_CACHE_DIR`` pointed at a folder that holds other things loses none of them. One
 of them, ``openvino``, is OpenVINO's own model cache (its CACHE_DIR, midnet/engines.py):
@@ -18,10 +26,14 @@ there every file is an artefact, not only those :func:`cache_path` names.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import hashlib
 import os
 import re
+import shutil
+import sys
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +49,9 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9._+-]+")
 _ARTEFACT = re.compile(r"^[0-9a-f]{32}-")  # the start of every name cache_path gives
 OPENVINO_KIND = "openvino"  # OpenVINO's CACHE_DIR: every file in it is OpenVINO's
 KINDS = ("onnx", "engine-choice", OPENVINO_KIND)  # the only folders midnet lists, clears and removes
+RECORD, LOCK = ".sha256", ".lock"  # beside each artefact: its SHA-256 as written, and its writers' lock
+_verified: dict[Path, str] = {}  # artefact -> the SHA-256 this process checked it against (verified_sha256)
+_private: list[Path] = []  # this process's stand-in for a cache it cannot write (made once, removed at exit)
 
 
 def cache_dir() -> Path:
@@ -108,16 +123,99 @@ def cache_path(kind: str, sha: str, runtime: str, suffix: str) -> Path:
 
 
 def cached(path: Path, make: Callable[[str], None]) -> Path:
-    """``path``, made first by ``make(temporary_path)`` when absent; published atomically.
+    """``path``, verified against the SHA-256 recorded when it was written, else made by ``make(temporary_path)``.
 
-    Two processes making the same artefact at once both write a complete file and the
-    last rename wins: both files are the same artefact.
+    A file that does not match its record is made again (one line on stderr); one without a record
+    quietly. Two processes making the same artefact take turns (a lock file beside it: the second
+    finds the first's verified file). When the cache folder cannot be written, the artefact is made
+    in a private temporary folder instead (one warning per process) and that path is returned: the
+    work goes on, measured or exported again by the next process.
     """
-    if path.is_file():
+    if _verify(path) is not None:
         return path
-    with atomic_write(path) as tmp:
-        make(tmp)
+    unwritable = _cannot_write(path.parent)
+    if unwritable is not None:
+        return _make_privately(path, make, unwritable)
+    from filelock import FileLock
+
+    with FileLock(str(path.with_name(path.name + LOCK))):
+        if _verify(path, quiet=True) is not None:  # made by another process while this one waited
+            return path
+        with atomic_write(path) as tmp:
+            make(tmp)
+            digest = file_sha256(tmp)
+        with atomic_write(record_path(path)) as tmp:
+            Path(tmp).write_text(digest + "\n", encoding="ascii")
+    _verified[path] = digest
     return path
+
+
+def record_path(path: Path) -> Path:
+    """Where the SHA-256 of artefact ``path`` is recorded when midnet writes it."""
+    return path.with_name(path.name + RECORD)
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """The SHA-256 (hex) of a file's bytes, read in 1 MiB pieces."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verified_sha256(path: str | os.PathLike) -> str | None:
+    """The SHA-256 that :func:`cached` checked ``path`` against in this process (None if it did not):
+    what a provenance record names as the artefact that ran."""
+    return _verified.get(Path(path))
+
+
+def _verify(path: Path, quiet: bool = False) -> str | None:
+    """``path``'s SHA-256 when it is a file matching its record, else None (a mismatch said in one line)."""
+    try:
+        recorded = record_path(path).read_text(encoding="ascii").strip() if path.is_file() else None
+        actual = file_sha256(path) if recorded else None
+    except (OSError, UnicodeDecodeError):  # no record (an older midnet's file), or unreadable: made again
+        return None
+    if actual is None:
+        return None
+    if actual != recorded:
+        if not quiet:
+            print(f"warning: {path}: the cached file does not match the SHA-256 midnet recorded when it wrote it "
+                  "(replaced or damaged); making it again", file=sys.stderr)
+        return None
+    _verified[path] = actual
+    return actual
+
+
+def _cannot_write(folder: Path) -> OSError | None:
+    """Why files cannot be made in ``folder`` (made first if missing), or None: tried, not guessed from modes."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        return exc
+    return None
+
+
+def _make_privately(path: Path, make: Callable[[str], None], why: OSError) -> Path:
+    """The artefact made in this process's private folder, because the cache folder cannot be written."""
+    if not _private:
+        _private.append(Path(tempfile.mkdtemp(prefix="midnet-cache-")))
+        atexit.register(shutil.rmtree, _private[0], True)
+        print(f"warning: cannot write midnet's cache {cache_dir()} ({why.strerror or why}); going on without it: "
+              f"what it would keep is made again by each run (set {CACHE_ENV} to a writable folder)", file=sys.stderr)
+    private = _private[0] / path.parent.name / path.name
+    if _verify(private, quiet=True) is not None:
+        return private
+    private.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_write(private) as tmp:
+        make(tmp)
+        digest = file_sha256(tmp)
+    record_path(private).write_text(digest + "\n", encoding="ascii")
+    _verified[private] = digest
+    return private
 
 
 @dataclass(frozen=True)
@@ -128,9 +226,14 @@ class Entry:
 
 def _is_artefact(path: Path) -> bool:
     """A finished artefact: a file :func:`cache_path` names, or any plain file OpenVINO keeps in its folder."""
-    if path.is_symlink() or not path.is_file() or temporary_owner(path.name):
+    if path.is_symlink() or not path.is_file() or temporary_owner(path.name) or _is_side_file(path):
         return False
     return path.parent.name == OPENVINO_KIND or _ARTEFACT.match(path.name) is not None
+
+
+def _is_side_file(path: Path) -> bool:
+    """A record or lock file :func:`cached` keeps beside an artefact (never in OpenVINO's folder)."""
+    return path.parent.name != OPENVINO_KIND and path.name.endswith((RECORD, LOCK)) and bool(_ARTEFACT.match(path.name))
 
 
 def _kind_folders() -> list[Path]:
@@ -165,6 +268,10 @@ def clear() -> int:
     for folder in _kind_folders():
         remove_stale_temporaries(folder)
         for path in list(folder.iterdir()):
+            if _is_side_file(path) and not path.is_symlink():  # goes with its artefact; not counted
+                with contextlib.suppress(OSError):
+                    path.unlink()
+                continue
             if not _is_artefact(path):
                 continue
             try:

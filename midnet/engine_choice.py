@@ -16,6 +16,7 @@ carry the whole-frame statistics between tiles (midnet/tiling.py).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import json
@@ -27,7 +28,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .cache import cache_path, cached
+from .cache import cache_path, cached, record_path
 from .precision import TOLERANCE, reduced_precision, resolve_precision
 from .runtime_info import cpu_flags, cpu_model, package_version
 
@@ -105,25 +106,29 @@ def choose_engine(net: nn.Module, precision: str = "auto") -> Choice:
         fresh.append(_measure(net, pairs))
         Path(tmp).write_text(json.dumps(asdict(fresh[0]), indent=1), encoding="utf-8")
 
-    cached(path, measure)
+    stored_at = cached(path, measure)  # the cache's file, or a private one where the cache cannot be written
     if fresh:
         return fresh[0]
-    stored = _read_choice(path)
-    if stored is None:  # damaged or edited by hand: measure again rather than refuse every run
-        path.unlink(missing_ok=True)
+    stored = _read_choice(stored_at, pairs)
+    if stored is None:  # damaged, or naming what this machine does not offer: measure again rather than refuse
+        for old in (stored_at, record_path(stored_at)):
+            with contextlib.suppress(OSError):
+                old.unlink()
         cached(path, measure)
         return fresh[0] if fresh else Choice(*pairs[0], measured=False)
     return stored
 
 
-def _read_choice(path: Path) -> Choice | None:
-    """The stored choice, or None when the file does not hold one."""
+def _read_choice(path: Path, pairs: list[tuple[str, str]]) -> Choice | None:
+    """The stored choice, or None when the file does not hold one of ``pairs`` (the candidates measured here):
+    valid JSON naming an unknown engine or precision is as damaged as a torn file."""
     try:
         stored = json.loads(path.read_text(encoding="utf-8"))
         seconds = {str(k): (None if v is None else float(v)) for k, v in stored["seconds"].items()}
-        return Choice(str(stored["engine"]), str(stored["precision"]), seconds, measured=False)
+        choice = Choice(str(stored["engine"]), str(stored["precision"]), seconds, measured=False)
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
+    return choice if (choice.engine, choice.precision) in [tuple(p) for p in pairs] else None
 
 
 def trial_frame(side: int = TRIAL_SIDE) -> torch.Tensor:

@@ -64,11 +64,16 @@ class ExportedEngine:
         self.module = module
         self.threads = threads or torch.get_num_threads()
         self.multiple = size_multiple(module)
+        self.graph_sha256: str | None = None  # the ONNX file's own SHA-256, once loaded
         self._model = None
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         if self._model is None:
-            self._model = self._load(cached_onnx(self.module))
+            from .cache import verified_sha256
+
+            path = cached_onnx(self.module)  # verified against the SHA-256 recorded when it was exported
+            self.graph_sha256 = verified_sha256(path)  # the provenance names the graph that ran
+            self._model = self._load(path)
         h, w = x.shape[-2:]
         padded = pad_to_multiple(x.detach().float().cpu(), self.multiple).contiguous()
         out = self._run(padded.numpy())
@@ -97,13 +102,29 @@ class OnnxEngine(ExportedEngine):
         options.intra_op_num_threads = self.threads
         options.log_severity_level = 3
         try:
-            return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+            session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         except Exception as exc:  # a damaged cache file: say where it is and how to drop it
             raise MidnetError(f"{path}: ONNX Runtime cannot load this cached model ({type(exc).__name__}); "
                               "run `midnet cache --clear` and try again") from exc
+        check_graph_weights(path, session.get_modelmeta().custom_metadata_map, self.module)
+        return session
 
     def _run(self, x: np.ndarray) -> np.ndarray:
         return self._model.run(None, {INPUT: x})[0]
+
+
+def check_graph_weights(path: Path, metadata: dict, module: nn.Module) -> None:
+    """Refuse a graph whose recorded weights (metadata ``midnet.weights_sha256``) are not ``module``'s.
+
+    The cache's SHA-256 record catches a file changed after it was written; this catches a file
+    written with its record by something else (both replaced): it is never run in place of the network.
+    """
+    from .cache import weights_sha256
+
+    recorded = metadata.get("midnet.weights_sha256")
+    if recorded != weights_sha256(module):
+        raise MidnetError(f"{path}: this cached graph records other weights ({str(recorded)[:12]}...) than the "
+                          "network asked for; run `midnet cache --clear` and try again")
 
 
 OPENVINO_HINT = 'the openvino engine needs OpenVINO: pip install "midnet[openvino]" (or use --engine torch)'

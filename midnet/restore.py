@@ -203,9 +203,10 @@ def _network_restorer(model, tile, overlap, device, engine, tta, precision="fp32
             sha.append(weights_sha256(net))
         ran = getattr(runner, "precision", getattr(torch_net, "precision", "fp32"))  # an engine may have corrected it
         tiles = "auto" if tile is None else tile
+        graph = getattr(runner, "graph_sha256", None)  # an engine's ONNX file, verified when it was loaded
         return {"model": label, "weights_sha256": sha[0], "engine": engine, "precision": ran, "tile": tiles,
                 "overlap": overlap, **({"tiled_frames": f"torch {getattr(torch_net, 'precision', 'fp32')}"}
-                                       if engine != "torch" else {})}
+                                       if engine != "torch" else {}), **({"graph_sha256": graph} if graph else {})}
 
     restorer.made_with = made_with
     holder.append(restorer)

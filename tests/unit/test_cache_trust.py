@@ -36,7 +36,6 @@ def _maker(content: bytes, calls: list):
     return make
 
 
-@pytest.mark.xfail(strict=True, reason="issue 33 fault 1")
 def test_a_cached_artefact_changed_after_it_was_written_is_made_again_with_one_line(cache_dir, capsys):
     path = cache.cache_path("onnx", "a" * 64, "tools1", ".onnx")
     calls: list = []
@@ -52,7 +51,6 @@ def test_a_cached_artefact_changed_after_it_was_written_is_made_again_with_one_l
     assert cache.verified_sha256(path) == hashlib.sha256(b"the graph of these weights").hexdigest()
 
 
-@pytest.mark.xfail(strict=True, reason="issue 33 fault 1")
 def test_an_artefact_without_its_record_is_made_again_and_records_are_not_listed_as_artefacts(cache_dir):
     path = cache.cache_path("onnx", "b" * 64, "tools1", ".onnx")
     path.parent.mkdir(parents=True)
@@ -64,7 +62,6 @@ def test_an_artefact_without_its_record_is_made_again_and_records_are_not_listed
     assert cache.clear() == 1 and not any(cache_dir.rglob("*.*"))  # and goes with it
 
 
-@pytest.mark.xfail(strict=True, reason="issue 33 fault 6")
 def test_a_read_only_cache_costs_time_not_the_work(tmp_path, monkeypatch, capsys):
     blocker = tmp_path / "a-file"
     blocker.write_text("the cache folder cannot be made below a file, as on a read-only file system")
@@ -89,7 +86,6 @@ def _small_net(seed: int):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="issue 33 fault 1")
 def test_a_cached_onnx_file_replaced_by_another_models_export_is_never_run(cache_dir, capsys):
     pytest.importorskip("onnxruntime")
     pytest.importorskip("onnxscript")
@@ -110,7 +106,6 @@ def test_a_cached_onnx_file_replaced_by_another_models_export_is_never_run(cache
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="issue 33 fault 7")
 def test_a_stored_choice_naming_an_unknown_engine_or_precision_is_measured_again(cache_dir):
     pytest.importorskip("onnxruntime")
     pytest.importorskip("onnxscript")
@@ -128,7 +123,6 @@ def test_a_stored_choice_naming_an_unknown_engine_or_precision_is_measured_again
         path.unlink()
 
 
-@pytest.mark.xfail(strict=True, reason="issue 33 fault 1")
 def test_two_processes_making_one_artefact_at_once_leave_one_verified_artefact(cache_dir):
     path = cache.cache_path("onnx", "e" * 64, "tools1", ".onnx")
     code = ("import sys, time; from pathlib import Path; from midnet import cache\n"
