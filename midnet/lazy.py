@@ -26,8 +26,9 @@ give ``--infobar ROWS`` to keep bottom rows.
 
 from __future__ import annotations
 
-import hashlib
+import contextlib
 import dataclasses
+import hashlib
 import json
 import os
 import shutil
@@ -78,7 +79,12 @@ def output_name(source: Path, outdir: Path, suffix: str = "") -> Path:
 
 
 def open_lazy(path: str | os.PathLike) -> LazyImage:
-    """A Zarr array, an OME-Zarr image (its full-resolution level) or a tiled TIFF, as a dask array."""
+    """A Zarr array, an OME-Zarr image (its full-resolution level) or a tiled TIFF, as a dask array.
+
+    Everything the work will rely on is checked here, before any plane is read: the OME-Zarr
+    attributes (one line naming a wrong one), the pixel type (integer or float, as TIFFs must be)
+    and axes that fit the array (at most 5, as OME-Zarr allows).
+    """
     path = Path(path)
     try:
         if path.suffix.lower() in (".tif", ".tiff"):
@@ -92,24 +98,100 @@ def open_lazy(path: str | os.PathLike) -> LazyImage:
                           "is it complete?") from exc
     axes, scale = None, None
     if isinstance(node, zarr.Group):
-        attrs = node.attrs.asdict()
-        multiscales = attrs.get("ome", attrs).get("multiscales")
-        if multiscales:
-            level = multiscales[0]["datasets"][0]
-            axes = [a["name"] if isinstance(a, dict) else a for a in multiscales[0].get("axes", [])] or None
-            scale = next((t["scale"] for t in level.get("coordinateTransformations", []) if t["type"] == "scale"), None)
-            node = node[level["path"]]
-        else:
-            arrays = sorted(node.array_keys())
-            if not arrays:
-                raise MidnetError(f"{path}: a Zarr group without arrays or OME-Zarr multiscales; give an image")
-            node = node[arrays[0]]
+        node, axes, scale = _image_node(node, path)
     if node.ndim < 2:
         raise MidnetError(f"{path}: a {node.ndim}-D array is not an image; give one with y and x as its last axes")
-    axes = axes or (["t", "c", "z"][3 - (node.ndim - 2):] if node.ndim <= 5 else [f"d{i}" for i in range(node.ndim - 2)])
-    if len(axes) == node.ndim - 2:
-        axes = list(axes) + ["y", "x"]
-    return LazyImage(da.from_zarr(node), list(axes), [float(s) for s in (scale or [1.0] * node.ndim)], path)
+    if node.dtype.kind not in "uif":  # bool, complex, strings...: the TIFF path refuses them too
+        raise MidnetError(f"{path}: {node.dtype} pixels are not an image midnet restores; convert the array to "
+                          "integer or float pixels")
+    axes = fit_axes(path, axes, node.ndim)
+    if scale is not None and len(scale) != node.ndim:
+        raise _bad_attribute(path, "multiscales[0].datasets[0].coordinateTransformations",
+                             f"a scale of {len(scale)} numbers for a {node.ndim}-D array")
+    return LazyImage(da.from_zarr(node), axes, [float(s) for s in (scale or [1.0] * node.ndim)], path)
+
+
+def _bad_attribute(path: Path, name: str, what: str) -> MidnetError:
+    return MidnetError(f"{path}: its OME-Zarr attribute {name} is {what}; fix the attribute or re-export the image")
+
+
+def _image_node(group, path: Path):
+    """(array, axis names or None, level-0 scale or None) of a Zarr group: its OME-Zarr level 0, or its first array."""
+    attrs = group.attrs.asdict()
+    ome = attrs.get("ome", attrs)
+    multiscales = ome.get("multiscales") if isinstance(ome, dict) else None
+    if multiscales is None and "multiscales" not in (ome if isinstance(ome, dict) else {}):
+        arrays = sorted(group.array_keys())
+        if not arrays:
+            raise MidnetError(f"{path}: a Zarr group without arrays or OME-Zarr multiscales; give an image")
+        return group[arrays[0]], None, None
+    if not (isinstance(multiscales, list) and multiscales and isinstance(multiscales[0], dict)):
+        raise _bad_attribute(path, "multiscales", f"{_shown(multiscales)}, not a list of mappings")
+    first = multiscales[0]
+    datasets = first.get("datasets")
+    if not (isinstance(datasets, list) and datasets and isinstance(datasets[0], dict)):
+        raise _bad_attribute(path, "multiscales[0].datasets", f"{_shown(datasets)}, not a list of mappings")
+    name = datasets[0].get("path")
+    try:
+        node = group[name] if isinstance(name, str) else None
+    except KeyError:
+        node = None
+    if not isinstance(node, zarr.Array):
+        raise _bad_attribute(path, "multiscales[0].datasets[0].path", f"{_shown(name)}, not an array of the group")
+    return node, _axis_names(path, first.get("axes")), _level_scale(path, datasets[0].get("coordinateTransformations"))
+
+
+def _shown(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _axis_names(path: Path, axes) -> list[str] | None:
+    """The names of ``multiscales[0].axes`` (mappings with a name, or plain names), or None when absent."""
+    if axes is None:
+        return None
+    names = [a.get("name") if isinstance(a, dict) else a for a in axes] if isinstance(axes, list) else None
+    if not names or not all(isinstance(n, str) and n for n in names):
+        raise _bad_attribute(path, "multiscales[0].axes", f"{_shown(axes)}, not a list of named axes")
+    return names
+
+
+def _level_scale(path: Path, transforms) -> list[float] | None:
+    """The ``scale`` of level 0's coordinateTransformations, or None when it has none."""
+    where = "multiscales[0].datasets[0].coordinateTransformations"
+    if transforms is None:
+        return None
+    if not (isinstance(transforms, list) and all(isinstance(t, dict) for t in transforms)):
+        raise _bad_attribute(path, where, f"{_shown(transforms)}, not a list of mappings")
+    for t in transforms:
+        if t.get("type") == "scale":
+            scale = t.get("scale")
+            if not (isinstance(scale, list) and all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                                    and 0 < v < float("inf") for v in scale)):
+                raise _bad_attribute(path, where, f"a scale of {_shown(scale)}, not a list of positive numbers")
+            return scale
+    return None
+
+
+def fit_axes(path: Path, axes: list[str] | None, ndim: int) -> list[str]:
+    """Axis names for an ``ndim``-D array (y and x last), checked as the OME-Zarr writer will check the output's."""
+    from ome_zarr.axes import Axes
+    from ome_zarr.format import CurrentFormat
+
+    if ndim > 5:
+        raise MidnetError(f"{path}: a {ndim}-D array; OME-Zarr images have at most 5 axes (t, c, z, y, x), so its "
+                          "restoration could not be written: split it into arrays of at most 5 axes")
+    axes = list(axes) if axes else ["t", "c", "z"][3 - (ndim - 2):] + ["y", "x"]
+    if len(axes) == ndim - 2:
+        axes += ["y", "x"]
+    if len(axes) != ndim or len(set(axes)) != ndim or axes[-2:] != ["y", "x"]:
+        raise MidnetError(f"{path}: its axes {axes} do not fit its {ndim}-D array (one distinct name per "
+                          "dimension, y and x last); fix multiscales[0].axes")
+    try:
+        Axes(axes, None, CurrentFormat())
+    except ValueError as exc:
+        raise MidnetError(f"{path}: its axes {axes} are not valid OME-Zarr axes ({exc}); fix multiscales[0].axes") from exc
+    return axes
 
 
 # ---------------------------------------------------------------- one plane, tile by tile
@@ -355,19 +437,9 @@ def restore_zarr_file(source: Path, outdir: Path, suffix: str, spec, overwrite: 
     try:
         spec = block_spec(spec)
         image = open_lazy(source)
-        store = final.parent / f".{final.name}{PARTIAL}"
-        _prepare(store, image, spec)
-        todo = [i for i in image.planes if not _PlaneProgress(store, i).finished]
-        rows = spec.infobar if isinstance(spec.infobar, int) else 0
-        if spec.infobar == "auto":  # finding it needs the whole bottom band of every plane: not looked for
-            print(f"warning: {source}: --infobar auto is not looked for in Zarr or large tiled TIFF inputs; "
-                  "no rows kept (give --infobar ROWS to keep an info bar)", file=sys.stderr)
-        tile, overlap = spec.options.get("tile"), spec.options.get("overlap")
-        if client is not None:
-            made = _planes_on_cluster(client, spec, source, store, todo, tile, overlap, rows, quiet)
-        else:
-            made = _planes_here(spec, image, store, todo, tile, overlap, rows, quiet)
-        _finish(store, image, final, overwrite, made)
+        state_plan(image, final, quiet)
+        with output_lock(final):
+            _restore_locked(image, final, spec, overwrite, client, quiet)
     except MidnetError as exc:
         return "failed", str(exc) if str(source) in str(exc) else f"{source}: {exc}"
     except OSError as exc:
@@ -377,6 +449,89 @@ def restore_zarr_file(source: Path, outdir: Path, suffix: str, spec, overwrite: 
 
         return "failed", failure(source, exc)
     return "restored", ""
+
+
+def _restore_locked(image: LazyImage, final: Path, spec, overwrite: bool, client, quiet: bool) -> None:
+    """restore_zarr_file's work once its output is locked: the partial store, its planes, the finished store."""
+    source = image.source
+    store = final.parent / f".{final.name}{PARTIAL}"
+    _prepare(store, image, spec)
+    todo = [i for i in image.planes if not _PlaneProgress(store, i).finished]
+    rows = spec.infobar if isinstance(spec.infobar, int) else 0
+    if spec.infobar == "auto":  # finding it needs the whole bottom band of every plane: not looked for
+        print(f"warning: {source}: --infobar auto is not looked for in Zarr or large tiled TIFF inputs; "
+              "no rows kept (give --infobar ROWS to keep an info bar)", file=sys.stderr)
+    tile, overlap = spec.options.get("tile"), spec.options.get("overlap")
+    if client is not None:
+        made = _planes_on_cluster(client, spec, source, store, todo, tile, overlap, rows, quiet)
+    else:
+        made = _planes_here(spec, image, store, todo, tile, overlap, rows, quiet)
+    _finish(store, image, final, overwrite, made)
+
+
+BLOCK_PIXEL_FACTOR = 64  # block by block, memory is bounded: 64 x MIDNET_MAX_PIXELS (2**36, 69 gigapixels by default)
+
+
+def state_plan(image: LazyImage, final: Path, quiet: bool = False) -> None:
+    """Say what the work is (pixels, output size, free disk) before it starts, and refuse what cannot be done.
+
+    Memory is bounded block by block, time and disk are not: a store declaring 10**6 x 10**6 pixels (1 KB on
+    disk) would run for days. The limit is MIDNET_MAX_PIXELS's, times :data:`BLOCK_PIXEL_FACTOR` (tiled TIFFs
+    over the in-memory limit come this way), raised with it for larger work. The output's size is the
+    uncompressed level 0 plus its pyramid (at most a third more): an upper bound, compared with the free disk.
+    """
+    from .io import MAX_PIXELS_ENV, pixel_limit
+
+    shape = image.array.shape
+    pixels = int(np.prod(shape, dtype=np.int64)) if all(shape) else 0
+    limit = pixel_limit() * BLOCK_PIXEL_FACTOR
+    what = " x ".join(str(int(n)) for n in shape)
+    if pixels > limit:
+        raise MidnetError(f"{image.source}: {what} is {pixels:,} pixels, over the block-by-block limit of {limit:,} "
+                          f"({BLOCK_PIXEL_FACTOR} x {MAX_PIXELS_ENV}); if the work is meant, raise {MAX_PIXELS_ENV} "
+                          f"to at least {-(-pixels // BLOCK_PIXEL_FACTOR)}")
+    size = pixels * image.array.dtype.itemsize * 4 // 3
+    folder = final.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    free = shutil.disk_usage(folder).free
+    if not quiet:
+        print(f"plan: {image.source}: {len(image.planes)} plane(s), {what} = {pixels:,} pixels; output {final}: up to "
+              f"{_size(size)} (uncompressed, pyramid included); {_size(free)} free there", file=sys.stderr)
+    if size > free:
+        raise MidnetError(f"{image.source}: its restoration needs up to {_size(size)} and only {_size(free)} are free "
+                          f"in {folder}; free space, or choose another -o")
+
+
+def _size(n: int) -> str:
+    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB"):
+        if n < 1024 or unit == "TiB":
+            return f"{n:,} {unit}" if unit == "bytes" else f"{n:,.1f} {unit}"
+        n /= 1024
+    return ""
+
+
+@contextlib.contextmanager
+def output_lock(final: Path):
+    """Hold ``final``'s lock (``.NAME.ome.zarr.midnet-lock`` beside it) while the block runs, or refuse at once.
+
+    An OS lock (flock on POSIX, through the filelock package) goes with its process, so a killed run never
+    blocks the next; a second run into the same output is refused in one line instead of tearing the first's
+    partial store. File systems without working locks (some NFS setups) give no such protection.
+    """
+    from filelock import FileLock, Timeout
+
+    final.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(final.parent / f".{final.name}.midnet-lock"), timeout=0)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise MidnetError(f"{final}: another midnet run is writing it (it holds {lock.lock_file}); wait for that "
+                          "run to end, or choose another -o or --suffix") from None
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def _planes_here(spec, image, store, todo, tile, overlap, rows, quiet) -> dict:

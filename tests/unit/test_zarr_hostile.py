@@ -52,7 +52,6 @@ def _refused_before_work(tmp_path, source, model_file, *words):
     return why
 
 
-@pytest.mark.xfail(strict=True, reason="issue 33 fault 3")
 def test_a_zarr_declaring_a_million_squared_pixels_is_refused_at_the_pixel_limit(tmp_path, model_file, monkeypatch):
     monkeypatch.delenv("MIDNET_MAX_PIXELS", raising=False)
     source = _zarr(tmp_path / "huge.zarr", shape=(10**6, 10**6))
@@ -61,14 +60,12 @@ def test_a_zarr_declaring_a_million_squared_pixels_is_refused_at_the_pixel_limit
     assert time.perf_counter() - start < 10  # metadata only: not minutes of reading
 
 
-@pytest.mark.xfail(strict=True, reason="issue 33 fault 3")
 def test_a_zarr_whose_output_cannot_fit_the_free_disk_is_refused_with_the_plan(tmp_path, model_file, monkeypatch):
     monkeypatch.setenv("MIDNET_MAX_PIXELS", str(10**13))  # raised on purpose: the disk is what must refuse it
     source = _zarr(tmp_path / "huge.zarr", shape=(10**6, 10**6))
     _refused_before_work(tmp_path, source, model_file, "free")
 
 
-@pytest.mark.xfail(strict=True, reason="issue 33 fault 3")
 def test_the_plan_is_stated_before_the_work(tmp_path, model_file, capsys):
     source = _zarr(tmp_path / "small.zarr", _frame())
     assert restore_zarr_file(source, tmp_path / "out", "", _spec(model_file), quiet=False)[0] == "restored"
@@ -77,7 +74,6 @@ def test_the_plan_is_stated_before_the_work(tmp_path, model_file, capsys):
 
 
 @pytest.mark.parametrize("dtype", ["bool", "complex64"])
-@pytest.mark.xfail(strict=True, reason="issue 33 fault 4")
 def test_bool_and_complex_zarr_arrays_are_refused_as_tiffs_are(tmp_path, model_file, dtype):
     source = _zarr(tmp_path / f"{dtype}.zarr", np.ones((64, 64), dtype=dtype))
     _refused_before_work(tmp_path, source, model_file, dtype)
@@ -97,7 +93,6 @@ def _level(path="0", scale=None):
 
 
 @pytest.mark.parametrize("axes, shape", [(("z", "y", "x"), (64, 64)), (None, (1, 1, 1, 1, 64, 64))])
-@pytest.mark.xfail(strict=True, reason="issue 33 fault 8")
 def test_axes_that_do_not_fit_the_array_are_refused_before_any_plane(tmp_path, model_file, axes, shape):
     array = np.ones(shape, np.uint8)
     if axes is None:
@@ -118,7 +113,6 @@ def test_axes_that_do_not_fit_the_array_are_refused_before_any_plane(tmp_path, m
     ([{"axes": [5, 6], "datasets": [_level()]}], "axes"),
     ([{"axes": "yx", "datasets": [_level()]}], "axes"),
 ])
-@pytest.mark.xfail(strict=True, reason="issue 33 fault 9")
 def test_wrong_ome_zarr_attributes_are_one_line_naming_the_attribute(tmp_path, model_file, multiscales, named):
     source = _ome(tmp_path / "bad.ome.zarr", np.ones((64, 64), np.uint8), multiscales)
     _refused_before_work(tmp_path, source, model_file, named)
@@ -142,7 +136,6 @@ with output_lock(Path(sys.argv[1])):
 """
 
 
-@pytest.mark.xfail(strict=True, reason="issue 33 fault 11")
 def test_a_second_run_into_a_locked_output_is_refused_and_a_killed_runs_lock_does_not_block(tmp_path, model_file):
     source = _zarr(tmp_path / "frame.zarr", _frame())
     final = output_name(source, tmp_path / "out")
