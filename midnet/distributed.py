@@ -34,6 +34,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import threading
 import weakref
 import time
@@ -99,13 +100,25 @@ def core_count() -> int:
         return os.cpu_count() or 1
 
 
+MAX_LOCAL_WORKERS = 64  # stated maximum of local:N, below the cores: each worker holds its own network copy
+
+
 def parse_local(spec: str) -> int:
-    """N of ``local:N`` (``local`` alone: one worker per core)."""
-    head, _, count = spec.partition(":")
-    if head != "local" or (count and not count.isdigit()) or count == "0":
-        raise MidnetError(f"--cluster {spec!r}: give local:N (N worker processes on this machine), e.g. local:2; "
-                          "for a cluster of machines start a scheduler and give --scheduler ADDRESS")
-    return int(count) if count else core_count()
+    """N of ``local:N`` (``local`` alone: one worker per core): 1 to the cores (at most :data:`MAX_LOCAL_WORKERS`).
+
+    N is plain ASCII digits without a leading zero: ``str.isdigit`` would let ``local:²`` through to int().
+    """
+    most = max(1, min(core_count(), MAX_LOCAL_WORKERS))
+    head, colon, count = spec.partition(":")
+    if head != "local" or (colon and not re.fullmatch(r"[1-9][0-9]{0,5}", count)):
+        raise MidnetError(f"--cluster {spec!r}: give local:N with N from 1 to {most} (worker processes on this "
+                          "machine), e.g. local:2; for a cluster of machines start a scheduler and give --scheduler ADDRESS")
+    workers = int(count) if count else most
+    if workers > most:
+        raise MidnetError(f"--cluster {spec!r}: at most {most} workers here ({core_count()} cores"
+                          f"{f', limit {MAX_LOCAL_WORKERS}' if core_count() > MAX_LOCAL_WORKERS else ''}); "
+                          f"give local:{most} or fewer")
+    return workers
 
 
 def plugin_name(spec: RestorerSpec) -> str:
@@ -244,11 +257,7 @@ def dask_client(cluster: str | None = None, scheduler: str | None = None, quiet:
     from distributed import Client, LocalCluster
 
     if scheduler:
-        try:
-            client = Client(scheduler, timeout="30s")
-        except OSError as exc:
-            raise MidnetError(f"cannot reach the dask scheduler at {scheduler}: {exc}; is it running?") from exc
-        with client:
+        with _scheduler_client(scheduler) as client:
             try:
                 yield client
             finally:
@@ -257,10 +266,72 @@ def dask_client(cluster: str | None = None, scheduler: str | None = None, quiet:
     workers = parse_local(cluster or "local")
     threads = max(1, core_count() // workers)
     level = logging.ERROR if quiet else logging.WARNING
-    with LocalCluster(n_workers=workers, threads_per_worker=threads, processes=True, dashboard_address=":0",
-                      silence_logs=level) as local, Client(local) as client:
+    with _quiet_shutdown(), LocalCluster(n_workers=workers, threads_per_worker=threads, processes=True,
+                                         dashboard_address=":0", silence_logs=level) as local, Client(local) as client:
         log.info("dask cluster: %d workers x %d threads; dashboard %s", workers, threads, client.dashboard_link)
         yield client
+
+
+@contextmanager
+def _scheduler_client(scheduler: str):
+    """A Client of the scheduler at ``scheduler``, or one line saying why there is none."""
+    from distributed import Client
+
+    try:
+        client = Client(scheduler, timeout="30s")
+    except OSError as exc:
+        raise MidnetError(f"cannot reach the dask scheduler at {scheduler}: {exc}; is it running?") from exc
+    except Exception as exc:  # dask read another protocol's bytes as a frame length: MemoryError of EiB, ValueError
+        raise MidnetError(f"{scheduler}: something listens there but it is not a Dask scheduler (it does not speak "
+                          f"Dask's protocol: {type(exc).__name__}); give the address `dask scheduler` prints, "
+                          "e.g. tcp://HOST:8786") from exc
+    with client:
+        yield client
+
+
+# What a LocalCluster's worker processes log when they stop with a task still running (a failed file's
+# cancelled planes, an interrupted run): dask's own bookkeeping, not the run's; midnet says it in one line.
+_WORKER_LOGGING = '{"distributed.worker.state_machine": "error"}'
+
+
+class _BusyWorkersStopped(logging.Filter):
+    """Drops the nanny's "Worker process still alive after N seconds, killing" lines, counting them."""
+
+    def __init__(self):
+        super().__init__()
+        self.count = 0
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if "still alive after" in record.getMessage():
+            self.count += 1
+            return False
+        return True
+
+
+@contextmanager
+def _quiet_shutdown():
+    """A LocalCluster's shutdown in one line of midnet's instead of dask's tracebacks and "killing" lines.
+
+    Worker processes read their logging levels when they start (spawned: from DASK_LOGGING in the
+    environment they inherit), so it is set while the cluster lives; the nanny logs here, through a filter.
+    """
+    import sys
+
+    nanny = logging.getLogger("distributed.nanny")
+    stopped = _BusyWorkersStopped()
+    nanny.addFilter(stopped)
+    ours = "DASK_LOGGING" not in os.environ  # a user's own logging configuration is left as it is
+    if ours:
+        os.environ["DASK_LOGGING"] = _WORKER_LOGGING
+    try:
+        yield
+    finally:
+        nanny.removeFilter(stopped)
+        if ours:
+            os.environ.pop("DASK_LOGGING", None)
+        if stopped.count:
+            print(f"note: {stopped.count} dask worker process(es) still busy when the run ended were stopped",
+                  file=sys.stderr)
 
 
 def run_distributed(

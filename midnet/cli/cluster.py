@@ -111,10 +111,15 @@ def deblur_on_dask(inputs, outdir: str, restorer: dict, infobar, *, recursive: b
     from ..batch import collect_inputs, dry_run_lines, plan_jobs
 
     require_dask(inputs, cluster, scheduler)
-    from ..distributed import RestorerSpec, log_to_file
+    from ..distributed import RestorerSpec, log_to_file, parse_local
 
     if cluster and scheduler:
         raise click.UsageError("give --cluster or --scheduler, not both")
+    if cluster:  # local:N checked before any file is planned or any worker started
+        try:
+            parse_local(cluster)
+        except MidnetError as exc:
+            raise click.UsageError(str(exc)) from None
     if only_blurry:
         raise click.UsageError("--only-blurry does not combine with --cluster, --scheduler or Zarr inputs yet; "
                                "select the files with `midnet score` first")
@@ -169,7 +174,7 @@ def _run(jobs, zarrs, outdir, suffix, spec, overwrite, cluster, scheduler, repor
             click.echo(f"skipped: {why}", err=True)
     for _, why in report.failed:
         click.echo(f"failed: {why}", err=True)
-    if watch is not None and watch.outside:
+    if watch is not None and watch.outside and report.restored:  # about outputs: none, no warning
         click.echo(f"warning: {watch.summary()}", err=True)
     return bool(report.failed)
 

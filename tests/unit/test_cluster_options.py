@@ -20,16 +20,14 @@ from midnet.distributed import core_count, dask_client, parse_local  # noqa: E40
 from midnet.errors import MidnetError  # noqa: E402
 
 
-@pytest.mark.parametrize("spec", [pytest.param(s, marks=pytest.mark.xfail(strict=True, reason="issue 33 fault 5"))
-                                  for s in ("local:00", "local:\u00b2", "local:100000")]
-                         + ["local:0", "local:-1", "local: 2", "local:2.0", "remote:2"])
+@pytest.mark.parametrize("spec", ["local:00", "local:0", "local:\u00b2", "local:100000", "local:-1", "local: 2",
+                                  "local:2.0", "remote:2"])
 def test_local_n_outside_one_to_the_cores_is_refused(spec):
     with pytest.raises(MidnetError) as err:
         parse_local(spec)
     assert repr(spec) in str(err.value) and "\n" not in str(err.value)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 33 fault 5")
 def test_local_n_within_the_bounds_is_n():
     most = min(core_count(), distributed.MAX_LOCAL_WORKERS)
     assert parse_local("local:1") == 1
@@ -37,7 +35,6 @@ def test_local_n_within_the_bounds_is_n():
 
 
 @pytest.mark.parametrize("spec", ["local:00", "local:\u00b2", "local:100000"])
-@pytest.mark.xfail(strict=True, reason="issue 33 fault 5")
 def test_a_bad_cluster_option_is_a_usage_error_before_anything_starts(tmp_path, spec):
     Image.fromarray(np.full((32, 32), 100, np.uint8)).save(tmp_path / "a.png")
     result = CliRunner().invoke(cli, ["deblur", str(tmp_path / "a.png"), "-o", str(tmp_path / "out"), "--cluster", spec])
@@ -73,7 +70,6 @@ class _NotDask:
             conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi")
 
 
-@pytest.mark.xfail(strict=True, reason="issue 33 fault 10")
 def test_a_listener_that_is_not_a_dask_scheduler_is_named_so():
     listener = _NotDask()
     try:
@@ -86,7 +82,6 @@ def test_a_listener_that_is_not_a_dask_scheduler_is_named_so():
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="issue 33 fault 13")
 def test_dasks_shutdown_kill_is_one_clean_line(capfd):
     import time
 
