@@ -169,6 +169,8 @@ def restore_pages(img: ImageData, restore_one: Callable[[np.ndarray], Restored])
     if not lead:
         return restore_one(flat[0])
     results = [restore_one(frame) for frame in flat]
+    if img.pages is not None:  # pages of different sizes stay a list (midnet.io writes them page by page)
+        return ([r[0] for r in results], [r[1] for r in results]) if isinstance(results[0], tuple) else results
     if isinstance(results[0], tuple):
         frames, spreads = (np.stack(part) for part in zip(*results))
         return frames.reshape(lead + frames.shape[1:]), spreads.reshape(lead + spreads.shape[1:])
@@ -251,11 +253,12 @@ def _run_job(job: Job, restore_one, overwrite: bool, inputs: set[Path], compare_
     except OutputExists:
         return "skipped", f"{job.output} was written meanwhile by another run; kept it (--overwrite replaces it)"
     if job.uncertainty is not None and spread is not None:
-        write_image(job.uncertainty, spread.astype(np.float32), fmt="tiff", replace=overwrite,
+        spread = [s.astype(np.float32) for s in spread] if isinstance(spread, list) else spread.astype(np.float32)
+        write_image(job.uncertainty, spread, fmt="tiff", replace=overwrite,
                     provenance=provenance and dict(provenance, content="uncertainty: spread of the eight views"))
     if job.compare is not None and compare_writer is not None:
         lead, flat = img.frames()  # a stack's picture shows its first frame
-        first = restored.reshape(flat.shape)[0] if lead else restored
+        first = restored[0] if isinstance(restored, list) else restored.reshape(flat.shape)[0] if lead else restored
         compare_writer(flat[0], first, job.compare)
     return "restored", ""
 

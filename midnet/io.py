@@ -46,10 +46,15 @@ class ImageData:
     path: Path
     format: str  # "tiff", "png", "jpeg", "bmp"
     metadata: dict[str, Any] = field(default_factory=dict)
+    # a TIFF whose pages differ in size: every page, as read (``array`` is then the first page alone)
+    pages: list[np.ndarray] | None = None
 
-    def frames(self) -> tuple[tuple[int, ...], np.ndarray]:
+    def frames(self) -> tuple[tuple[int, ...], np.ndarray | list[np.ndarray]]:
         """(stack shape, frames): every 2-D frame (gray, or H x W x C) stacked as (N, ...), and the
-        leading shape they came from (``()`` for a single frame, ``(pages,)`` for a TIFF stack...)."""
+        leading shape they came from (``()`` for a single frame, ``(pages,)`` for a TIFF stack...).
+        Pages of different sizes cannot be stacked: they come as a list of ``(pages,)``."""
+        if self.pages is not None:
+            return (len(self.pages),), self.pages
         a = self.array
         pages = int(self.metadata.get("pages", 1)) if self.format == "tiff" else 1
         frame_dims = 3 if self.metadata.get("axes", "").endswith("S") else 2
@@ -83,6 +88,9 @@ def read_image(path: str | os.PathLike, *, max_pixels: int | None = None) -> Ima
         raise
     except Exception as exc:  # decoders raise many types for truncated or corrupt files
         raise MidnetError(f"{path}: cannot decode image ({one_line(exc, 200)}); is it complete?") from exc
+    if isinstance(array, list):  # pages of different sizes: each checked as a single image
+        pages = [_checked_frame(page, path, meta) for page in array]
+        return ImageData(array=pages[0], path=path, format=fmt, metadata=meta, pages=pages)
     axes = meta.get("axes", "YX")
     leading = axes[: -3 if axes.endswith("S") else -2]  # axes before a frame's YX(S)
     stack = fmt == "tiff" and (meta.get("pages", 1) > 1 or leading != "")
@@ -95,6 +103,14 @@ def read_image(path: str | os.PathLike, *, max_pixels: int | None = None) -> Ima
         array = array[..., 0]
     check_finite(array, path)
     return ImageData(array=array, path=path, format=fmt, metadata=meta)
+
+
+def _checked_frame(array: np.ndarray, path: Path, meta: dict) -> np.ndarray:
+    """One page of a TIFF whose pages differ in size, checked as read_image checks a single image."""
+    if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (1, 2, 3, 4)):
+        raise MidnetError(f"{path}: a page of unsupported shape {array.shape}; expected gray, RGB or RGBA pages")
+    check_finite(array, path)
+    return array[..., 0] if array.ndim == 3 and array.shape[2] == 1 else array
 
 
 def pixel_limit(max_pixels: int | None = None) -> int:
@@ -173,7 +189,7 @@ def _read_tiff(path: Path, limit: int = MAX_PIXELS):
 
     with tifffile.TiffFile(path) as tif:
         series = tif.series[0]
-        array = _decode_series(path, series, limit)
+        array = _decode_series(path, series, limit) if len(tif.series) == 1 else _every_page(path, tif, limit)
         page = tif.pages[0]
         tags = page.tags
         extratags = []
@@ -190,9 +206,14 @@ def _read_tiff(path: Path, limit: int = MAX_PIXELS):
             ):
                 extratags.append((tag.code, int(tag.dtype), tag.count, tag.value, True))
             # anything else (parsed structures tifffile cannot write back) is dropped
+        pages = len(series.pages) if hasattr(series, "pages") else len(tif.pages)
+        axes = series.axes
+        if len(tif.series) > 1:  # every series' pages: stacked when they share a shape, else a list of pages
+            pages = len(array)
+            axes = "I" + (series.axes[-3:] if series.axes.endswith("S") else series.axes[-2:])
         meta = {
-            "pages": len(series.pages) if hasattr(series, "pages") else len(tif.pages),
-            "axes": series.axes,
+            "pages": pages,
+            "axes": axes,
             "bigtiff": tif.is_bigtiff,
             "photometric": int(page.photometric),
             "planar": int(page.planarconfig),
@@ -205,12 +226,32 @@ def _read_tiff(path: Path, limit: int = MAX_PIXELS):
             "extratags": extratags,
             "vendor": [name for name in ("fei", "sem", "sis", "olympus", "tvips", "nih") if getattr(tif, f"is_{name}", False)],
         }
-        if meta["planar"] == 2 and series.axes.endswith("SYX") and array.ndim >= 3:
+        if meta["planar"] == 2 and series.axes.endswith("SYX") and not isinstance(array, list) and array.ndim >= 3:
             # planar (one plane per sample): hand out (..., H, W, C) like every other colour image;
             # axes follow the array, and "planar" tells _write_tiff to store planes again
             array = np.moveaxis(array, -3, -1)
             meta["axes"] = series.axes[:-3] + "YXS"
     return array, "tiff", meta
+
+
+def _every_page(path: Path, tif, limit: int) -> np.ndarray | list[np.ndarray]:
+    """The frames of every series of a TIFF holding several (pages written one by one, or of different sizes):
+    one (N, ...) stack when they share shape and dtype, else the list of pages. The pixels of all of them are
+    counted against ``limit`` before any is decoded."""
+    total = sum(int(np.prod(s.shape, dtype=np.int64)) // (s.shape[s.axes.index("S")] if "S" in s.axes else 1)
+                for s in tif.series)
+    if total > limit:
+        raise MidnetError(f"{path}: its {len(tif.series)} images are {total:,} pixels together, over the limit of "
+                          f"{limit:,} that guards against decompression bombs; if you trust the file, set "
+                          f"{MAX_PIXELS_ENV}={total} (or read_image's max_pixels)")
+    frames = []
+    for series in tif.series:
+        data = _decode_series(path, series, limit)
+        frame_dims = 3 if series.axes.endswith("S") else 2
+        frames += list(data.reshape((-1,) + data.shape[data.ndim - frame_dims:]))
+    if len({(f.shape, f.dtype) for f in frames}) == 1:
+        return np.stack(frames)
+    return frames
 
 
 def _png_bit_depth(path: Path) -> int:
@@ -300,9 +341,13 @@ def write_image(path: str | os.PathLike, array: np.ndarray, like: ImageData | No
     path = Path(path)
     fmt = fmt or _format_of(path)
     record = json.dumps(provenance, sort_keys=True, ensure_ascii=True) if provenance else None
+    if isinstance(array, list) and fmt != "tiff":  # checked before the temporary is made
+        raise MidnetError(f"{path}: pages of different sizes can only be written as TIFF; use --format same or tif")
     with atomic_write(path, replace=replace) as tmp:
         try:
-            if fmt == "tiff":
+            if isinstance(array, list):
+                _write_tiff_pages(tmp, array, like, record)
+            elif fmt == "tiff":
                 _write_tiff(tmp, array, like, record)
             else:
                 _write_pil(tmp, array, like, fmt, record)
@@ -501,9 +546,21 @@ def read_provenance(path: str | os.PathLike) -> dict[str, Any] | None:
 def _write_tiff(path: str, array: np.ndarray, like: ImageData | None, provenance: str | None = None) -> None:
     import tifffile
 
+    kwargs = _tiff_options(array, like, provenance)
+    if kwargs.pop("planar", False):
+        # _read_tiff handed planes out as (..., H, W, C): store them as planes again (planarconfig 2),
+        # the layout a copied shape description of the source also describes
+        array, kwargs["planarconfig"] = np.moveaxis(array, -1, -3), "separate"
+    tifffile.imwrite(path, array, **kwargs)
+
+
+def _tiff_options(array: np.ndarray, like: ImageData | None, provenance: str | None, first: bool = True) -> dict:
+    """tifffile's keyword arguments that write ``array`` as ``like`` was stored (its tags only where ``first``)."""
     meta = like.metadata if like is not None and like.format == "tiff" else {}
     info = like.metadata.get("info", {}) if like is not None and like.format != "tiff" else {}
     kwargs: dict[str, Any] = {"metadata": None, "software": meta.get("software") or "midnet"}
+    if not first:
+        meta, info = {k: meta[k] for k in ("pages", "photometric", "compressed") if k in meta}, {}
     if meta.get("description"):
         kwargs["description"] = meta["description"]
     elif isinstance(info.get("Description"), str):
@@ -532,12 +589,23 @@ def _write_tiff(path: str, array: np.ndarray, like: ImageData | None, provenance
         kwargs["extrasamples"] = ("unassalpha",)
     if not colour and array.ndim == 3 and array.shape[-1] == 2 and pages == 1:
         kwargs["extrasamples"] = ("unassalpha",)
-    big = bool(meta.get("bigtiff")) or array.nbytes > 2**32 - 2**25
-    if meta.get("planar") == 2 and str(meta.get("axes", "")).endswith("YXS") and array.ndim == len(meta["axes"]):
-        # _read_tiff handed planes out as (..., H, W, C): store them as planes again (planarconfig 2),
-        # the layout a copied shape description of the source also describes
-        array, kwargs["planarconfig"] = np.moveaxis(array, -1, -3), "separate"
-    tifffile.imwrite(path, array, bigtiff=big, **kwargs)
+    kwargs["bigtiff"] = bool(meta.get("bigtiff")) or array.nbytes > 2**32 - 2**25
+    kwargs["planar"] = meta.get("planar") == 2 and str(meta.get("axes", "")).endswith("YXS") and array.ndim == len(
+        meta["axes"])
+    return kwargs
+
+
+def _write_tiff_pages(path: str, pages: list[np.ndarray], like: ImageData | None, provenance: str | None) -> None:
+    """Pages of different sizes, one after the other: each as a single image would be written, the source's tags
+    and the provenance on the first page (where readers look for them)."""
+    import tifffile
+
+    single = ImageData(pages[0], like.path, like.format, {**like.metadata, "pages": 1}) if like is not None else None
+    with tifffile.TiffWriter(path, bigtiff=sum(p.nbytes for p in pages) > 2**32 - 2**25) as tif:
+        for i, page in enumerate(pages):
+            kwargs = _tiff_options(page, single, provenance if i == 0 else None, first=i == 0)
+            kwargs.pop("bigtiff", None), kwargs.pop("planar", None)  # the file's, and no planar pages here
+            tif.write(page, **kwargs)
 
 
 def _write_pil(path: str, array: np.ndarray, like: ImageData | None, fmt: str, provenance: str | None = None) -> None:
