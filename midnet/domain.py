@@ -44,6 +44,9 @@ MIN_BLUR_CONFIDENCE = 0.5  # a blur width the focus score doubts says nothing ab
 _MAX_SIDE = 2048  # measures come from a centre crop at most this big: enough statistics, bounded cost
 
 
+MIN_CHECKED_SIDE = 16  # midnet.restore.MIN_SIDE: smaller frames are refused, not restored, so not described
+
+
 def noise_sigma(values: np.ndarray) -> float:
     """Immerkaer's estimate of additive noise's standard deviation."""
     response = ndimage.convolve(np.asarray(values, np.float32), _IMMERKAER, mode="nearest")[1:-1, 1:-1]
@@ -142,6 +145,8 @@ class DomainWatch:
 
     def check(self, frame: np.ndarray) -> None:
         self.seen += 1
+        if min(np.shape(frame)[:2]) < MIN_CHECKED_SIDE:  # the restoration refuses it in one line; numpy's
+            return  # "Mean of empty slice" about its empty centre must not come first
         try:
             reasons = departures(describe_image(frame, self.infobar), self.domain)
         except ValueError:  # the restoration reports a frame it cannot handle; this check stays silent

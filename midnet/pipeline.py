@@ -109,7 +109,7 @@ class FramePipeline:
         lines.append(report.summary())
         lines += [f"skipped: {why}" for _, why in report.skipped]
         lines += [f"failed: {why}" for _, why in report.failed]
-        if self.watch is not None and self.watch.outside:
+        if self.watch is not None and self.watch.outside and report.restored:  # about outputs: none, no warning
             lines.append(f"warning: {self.watch.summary()}")
         return lines
 

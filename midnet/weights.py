@@ -16,6 +16,7 @@ import json
 import os
 import pickle
 import re
+import warnings
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,10 @@ TRAINED_ON_KEY = "midnet.trained_on"  # JSON list of the micrographs a weights f
 PACKAGE_FORMAT = "midnet-bmz/1"  # config.midnet.format in the rdf.yaml of a package midnet exported
 PACKAGE_RDF_LIMIT = 1 << 20  # an rdf.yaml is a few kB: a larger one is not read
 PACKAGE_WEIGHTS_LIMIT = 1 << 30  # 4x the largest preset (midnet-w64 in float32): no decompression past this
+# float32 weights deflate 1.08-1.10x (the shipped midnet-sem and fresh networks, measured): a member over 1 MiB
+# that claims to expand more than 20x is a zip bomb, refused from the zip's directory before a byte is inflated
+PACKAGE_MAX_RATIO = 20
+PACKAGE_RATIO_FROM = 1 << 20  # small members (rdf.yaml, a README) may compress well: judged by size alone
 
 
 def save_model(model: nn.Module, path: str | os.PathLike, metadata: dict[str, str] | None = None,
@@ -75,7 +80,9 @@ def read_weights(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict
         return state, meta
     if path.suffix in (".pth", ".pt", ".ckpt"):
         try:
-            obj = torch.load(path, map_location="cpu", weights_only=True)
+            with warnings.catch_warnings():  # torch's two-line notes on pickle protocols: the refusal below says it
+                warnings.simplefilter("ignore", UserWarning)
+                obj = torch.load(path, map_location="cpu", weights_only=True)
         except pickle.UnpicklingError as exc:  # torch's weights-only unpickler refused an object or code
             raise MidnetError(
                 f"{path}: holds Python objects besides tensors, which midnet never unpickles (code could run "
@@ -153,6 +160,24 @@ def _package_member(archive: zipfile.ZipFile, name: str, limit: int, path: Path)
         raise unreadable_package(path, f"{name!r}{what}") from exc
 
 
+def check_declared_sizes(archive: zipfile.ZipFile, path: Path) -> None:
+    """Refuse a package any member of which declares more than :data:`PACKAGE_WEIGHTS_LIMIT` bytes, or a
+    ratio of declared to compressed size no weights file has (:data:`PACKAGE_MAX_RATIO`): a zip bomb is
+    refused before anything is decompressed, whichever member it hides in."""
+    total = 0
+    for info in archive.infolist():
+        total += info.file_size
+        ratio = info.file_size / max(1, info.compress_size)
+        if info.file_size > PACKAGE_WEIGHTS_LIMIT or total > PACKAGE_WEIGHTS_LIMIT:
+            raise MidnetError(f"{path}: {info.filename!r} declares {info.file_size:,} bytes (with the members before "
+                              f"it {total:,}; limit {PACKAGE_WEIGHTS_LIMIT:,}); refusing to decompress it; "
+                              "re-export the package with `midnet export`")
+        if info.file_size > PACKAGE_RATIO_FROM and ratio > PACKAGE_MAX_RATIO:
+            raise MidnetError(f"{path}: {info.filename!r} claims to decompress {ratio:,.0f}x ({info.compress_size:,} "
+                              f"to {info.file_size:,} bytes; weights compress about 1.1x): a zip bomb; refusing to "
+                              "decompress it")
+
+
 def read_package_attachment(path: str | os.PathLike) -> tuple[bytes, str]:
     """The ``.safetensors`` bytes and file name a midnet-made BMZ package names in ``config.midnet``."""
     import yaml
@@ -160,6 +185,7 @@ def read_package_attachment(path: str | os.PathLike) -> tuple[bytes, str]:
     path = Path(path)
     try:
         with zipfile.ZipFile(path) as archive:
+            check_declared_sizes(archive, path)  # every member, from the central directory, before any is read
             own = _midnet_section(archive, path)
             name, digest = own.get("weights"), own.get("weights_sha256")
             if not (isinstance(name, str) and name.endswith(".safetensors") and name.isprintable()

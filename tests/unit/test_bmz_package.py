@@ -200,6 +200,7 @@ def test_oversized_entries_are_refused_before_decompression(tmp_path, small_weig
     monkeypatch.setattr(zipfile.ZipFile, "read", guarded)
     with pytest.raises(MidnetError, match="refusing to decompress"):
         load_model(package)
+    monkeypatch.setattr(weights_module, "PACKAGE_WEIGHTS_LIMIT", 1 << 30)  # only the rdf.yaml's limit now
     monkeypatch.setattr(weights_module, "PACKAGE_RDF_LIMIT", 10)
     with pytest.raises(MidnetError, match="'rdf.yaml' declares"):
         load_model(package)
