@@ -64,8 +64,9 @@ def display_name(filename: str | None) -> tuple[str, str]:
     return base, suffix
 
 
-def save_upload(stream: BinaryIO, target: Path, chunk: int = 2**20) -> int:
-    """Copy an upload to ``target`` atomically, in chunks (never the whole file in memory); its size in bytes."""
+def save_upload(stream: BinaryIO, target: Path, chunk: int = 2**16) -> int:
+    """Copy an upload to ``target`` atomically, in small chunks (never the whole file in memory, nor blocks big
+    enough to stay in a request thread's malloc arena); its size in bytes."""
     size = 0
     with atomic_write(target) as tmp, open(tmp, "wb") as out:
         while block := stream.read(chunk):
