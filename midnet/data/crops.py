@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from ..errors import MidnetError
+from .degrade import SyntheticPairs, degraded_crop, draw
 from .local_shift import shifted_target
 from .pairs import Pair
 
@@ -26,13 +27,15 @@ def batch_rng(seed: int, iteration: int, rank: int = 0) -> np.random.Generator:
 
 def sample_batch(
     pairs: Sequence[Pair], batch: int, crop: int, seed: int, iteration: int, rank: int = 0, augment: bool = True,
-    local_targets: bool = False,
+    local_targets: bool = False, synthetic: SyntheticPairs | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(blur, sharp) float32 tensors of shape (batch, 1, crop, crop), intensity-normalised per micrograph.
 
     ``local_targets`` moves each target crop by the misalignment its place in the pair
     still has after registration (:mod:`midnet.data.local_shift`), draws again where that
     misalignment varies across the crop, and keeps crops ``LOCAL_MARGIN`` pixels from the border.
+    ``synthetic`` replaces a share of the crops by synthetic pairs made from the same frames'
+    in-focus exposures (:mod:`midnet.data.degrade`).
     """
     margin = LOCAL_MARGIN if local_targets else 0
     for p in pairs:
@@ -45,20 +48,37 @@ def sample_batch(
     # frames by area: every pixel equally likely (local targets then pass over what one shift cannot register)
     choice = rng.choice(len(pairs), size=batch, p=areas / areas.sum())
     xs, ys = np.empty((batch, 1, crop, crop), np.float32), np.empty((batch, 1, crop, crop), np.float32)
+    made_up = rng.random(batch) < synthetic.share if synthetic is not None else np.zeros(batch, bool)
     for i, k in enumerate(choice):
         p = pairs[k]
         top, left = _position(rng, p, crop, margin)
-        b = p.blur[top : top + crop, left : left + crop]
-        s = _target(p, top, left, crop, margin)
+        if made_up[i]:  # the target is the sharp crop as it is: the input was made from it, nothing to register
+            s = p.sharp[top : top + crop, left : left + crop]
+            b, scale = _synthetic_input(rng, p, top, left, crop, synthetic)
+        else:
+            s = _target(p, top, left, crop, margin)
+            b, scale = p.blur[top : top + crop, left : left + crop], p.intensity
         if augment:  # one of the 8 flips/rotations of the square
             k_rot, flip = int(rng.integers(4)), bool(rng.integers(2))
             b, s = np.rot90(b, k_rot), np.rot90(s, k_rot)
             if flip:
                 b, s = b[:, ::-1], s[:, ::-1]
-        # both exposures through the blurry frame's percentile map, as the restorer feeds the network
-        scale = p.intensity
+        # both exposures through the input frame's percentile map, as the restorer feeds the network
         xs[i, 0], ys[i, 0] = scale.forward(b), scale.forward(s)
     return torch.from_numpy(xs), torch.from_numpy(ys)
+
+
+def _synthetic_input(rng: np.random.Generator, p: Pair, top: int, left: int, crop: int,
+                     synthetic: SyntheticPairs):
+    """The sharp crop's degraded twin and the percentile map the restorer would measure on its frame.
+
+    A frame blurred to the real pairs' width has about the blurry exposure's percentiles and an
+    unblurred one the sharp exposure's; each synthetic crop takes one of the two maps at random,
+    so the network meets both scales at every width.
+    """
+    d = draw(rng, synthetic)
+    b = degraded_crop(p.sharp, top, left, crop, d, rng, p.full_scale)
+    return b, (p.intensity if rng.random() < 0.5 else p.sharp_intensity)
 
 
 def _position(rng: np.random.Generator, p: Pair, crop: int, margin: int) -> tuple[int, int]:

@@ -42,6 +42,11 @@ class Pair:
         return measure_intensity(self.blur)
 
     @functools.cached_property
+    def sharp_intensity(self) -> IntensityMap:
+        """The sharp frame's own percentile map: what the restorer measures on an in-focus frame."""
+        return measure_intensity(self.sharp)
+
+    @functools.cached_property
     def local_shifts(self) -> LocalShifts:
         """What registration left, patch by patch (``data.target_shift: local``; measured when first asked)."""
         return measure_local_shifts(self.blur, self.sharp)

@@ -12,6 +12,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from ..data.degrade import SyntheticPairs
 from ..losses import LossConfig
 
 
@@ -47,6 +48,24 @@ class OptimSection(BaseModel):
     grad_clip: float = Field(0.0, ge=0, le=1e6, description="Clip the gradient norm to this; 0 switches clipping off.")
 
 
+class SyntheticSection(BaseModel):
+    """Synthetic pairs from the training frames' in-focus exposures (midnet/data/degrade.py)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    share: float = Field(0.0, ge=0, le=1, description="Share of the crops that are synthetic (0: real pairs only).")
+    sigma_max: float = Field(9.0, ge=0, le=64, description="Widest PSF, as its standard deviation in pixels.")
+    sharp_share: float = Field(0.2, ge=0, le=1, description="Share of synthetic crops left unblurred.")
+    noise_max: float = Field(9.0, ge=0, le=255, description="Highest noise sd at the frame mean, in 8-bit grey levels.")
+    clean_share: float = Field(0.15, ge=0, le=1, description="Share of synthetic crops given no noise.")
+
+    def pairs(self) -> SyntheticPairs | None:
+        """The sampler's view of this section, or None when no crop is synthetic."""
+        if self.share == 0:
+            return None
+        return SyntheticPairs(self.share, self.sigma_max, self.sharp_share, self.noise_max / 255, self.clean_share)
+
+
 class DataSection(BaseModel):
     """Where the pairs are and how they are split and cropped."""
 
@@ -67,6 +86,8 @@ class DataSection(BaseModel):
         "frame", description="'frame': targets as the frame's registration leaves them. 'local': each target crop "
         "moved (Fourier, sub-pixel) by the misalignment its patch of the pair still shows beyond the frame's median, "
         "measured on the blurry/sharp pair alone (midnet/data/local_shift.py); evaluation is unchanged.")
+    synthetic: SyntheticSection = Field(default_factory=SyntheticSection,
+                                        description="Synthetic pairs of every blur width beside the real ones.")
     protocol: Literal["micrograph", "paper"] = Field(
         "micrograph",
         description="'micrograph': split by micrograph (honest). 'paper': the paper's 512px tiles resized to 256 "

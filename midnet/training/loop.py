@@ -196,7 +196,7 @@ def one_step(s: Session) -> tuple[float, dict[str, torch.Tensor]]:
     """Draw this rank's batch of step ``s.it`` and take the optimizer step."""
     c = s.config
     x, y = sample_batch(s.data.pairs, c.data.batch // s.ranks.world, c.data.crop, c.seed, s.it, s.ranks.rank,
-                        c.data.augment, local_targets=c.data.target_shift == "local")
+                        c.data.augment, local_targets=c.data.target_shift == "local", synthetic=c.data.synthetic.pairs())
     if s.first_batch_sum is None:
         s.first_batch_sum = float(x.double().sum())
     x, y = x.to(s.device), y.to(s.device)

@@ -1,0 +1,136 @@
+"""The blur sweep on the k-fold by micrograph: each held-out micrograph restored by the fold models that never saw it.
+
+    python benchmarks/bench_blur_sweep.py --models "1.1=models/folds/midnet-sem-fold{fold}.safetensors" \
+        --wiener --seeds 3 --csv sweep.csv
+
+``{fold}`` in a model path is replaced by the fold's number (3 folds, sorted names, as
+``midnet train --set data.folds=3``). The shared pairs come from ``--data`` or MIDNET_DATA.
+It prints one markdown table: per condition, the input's PSNR / SSIM against the in-focus
+exposure and each method's gain (mean over micrographs and noise seeds; the worst micrograph's
+in brackets). midnet/blur_sweep.py says how the inputs are made.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from midnet.blur_sweep import IN_FOCUS, Score, conditions, gains, score_micrograph
+from midnet.data import find_pairs, split_names
+from midnet.infobar import resolve_infobar
+from midnet.io import read_image, to_gray_float
+from midnet.restore import make_restorer
+
+FOLDS = 3
+
+
+def parse(argv=None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", default=os.environ.get("MIDNET_DATA", "../shared/data/sem-pairs"))
+    ap.add_argument("--models", default="1.1=models/folds/midnet-sem-fold{fold}.safetensors",
+                    help="Comma-separated LABEL=PATH, {fold} in PATH replaced by the fold number.")
+    ap.add_argument("--wiener", action="store_true", help="Also the Wiener filter with its fitted parameters.")
+    ap.add_argument("--seeds", type=int, default=3, help="Noise seeds per condition.")
+    ap.add_argument("--folds", default="0,1,2", help="Which folds to run.")
+    ap.add_argument("--gaussian", default="0,0.5,1,2,3,4,6,8")
+    ap.add_argument("--disc", default="1,2,3,4,6,8")
+    ap.add_argument("--astigmatic", default="2,4,6")
+    ap.add_argument("--csv", type=Path, help="Write every score here.")
+    return ap.parse_args(argv)
+
+
+def _numbers(text: str) -> list[float]:
+    return [float(t) for t in text.split(",") if t.strip()]
+
+
+def sharp_frames(data: str, names: list[str]) -> dict[str, np.ndarray]:
+    """Each named micrograph's in-focus exposure, gray [0, 1], info bar cut."""
+    found = {name: sharp for name, _, sharp in find_pairs(data)}
+    frames = {}
+    for name in names:
+        gray = to_gray_float(read_image(found[name]).array)
+        rows = resolve_infobar("auto", gray)
+        frames[name] = gray[: gray.shape[0] - rows] if rows else gray
+    return frames
+
+
+def fold_restorers(models: dict[str, str], fold: int, wiener: bool) -> dict:
+    """Label -> uint8 frame -> uint8 restoration, exact fp32 on PyTorch, whole frames as deblur runs them."""
+    out = {}
+    for label, path in models.items():
+        r = make_restorer(path.format(fold=fold), engine="torch", precision="fp32")
+        out[label] = lambda frame, r=r: r.deblur(frame, infobar="none")
+    if wiener:
+        w = make_restorer(method="wiener")
+        out["wiener"] = lambda frame: w.deblur(frame, infobar="none")
+    return out
+
+
+def run(args: argparse.Namespace) -> list[Score]:
+    models = dict(item.split("=", 1) for item in args.models.split(",") if item)
+    columns = conditions(_numbers(args.gaussian), _numbers(args.disc), _numbers(args.astigmatic))
+    names = [name for name, _, _ in find_pairs(args.data)]
+    folds = [int(f) for f in args.folds.split(",")]
+    held = {k: split_names(names, None, FOLDS, k)[1] for k in folds}
+    runs_per_frame = 1 + (len(columns) - 1) * args.seeds
+    bar = tqdm(total=sum(len(v) for v in held.values()) * runs_per_frame, desc="sweep", unit="input")
+    scores: list[Score] = []
+    for fold, held_out in held.items():
+        restorers = fold_restorers(models, fold, args.wiener)
+        for name, sharp in sharp_frames(args.data, held_out).items():
+            bar.set_postfix_str(f"fold {fold}, {name}")
+            scores += score_micrograph(name, sharp, columns, args.seeds, restorers, on_done=bar.update)
+    bar.close()
+    return scores
+
+
+def table(scores: list[Score]) -> str:
+    """Gains over the input per condition; for the in-focus exposure, the restoration's PSNR against itself."""
+    methods = [m for m in dict.fromkeys(s.method for s in scores) if m != "input"]
+    lines = ["| condition | input PSNR / SSIM | " + " | ".join(f"{m} gain dB (worst) / SSIM" for m in methods) + " |",
+             "| --- | --- | " + " | ".join("---" for _ in methods) + " |"]
+    for condition in dict.fromkeys(s.condition for s in scores):
+        row = [s for s in scores if s.condition == condition]
+        if condition == IN_FOCUS:  # the input is the reference: say how far each restorer moved it
+            cells = ["(reference)"] + [f"{_mean(row, m, 'psnr'):.2f} dB of itself (worst {_worst(row, m):.2f}) / "
+                                       f"{_mean(row, m, 'ssim'):.4f}" for m in methods]
+            lines.append(f"| {condition} | " + " | ".join(cells) + " |")
+            continue
+        cells = [f"{_mean(row, 'input', 'psnr'):.2f} / {_mean(row, 'input', 'ssim'):.4f}"]
+        for m in methods:
+            g = [v for (_, c), v in gains(row, m).items() if c == condition]
+            cells.append(f"{np.mean(g):+.2f} ({min(g):+.2f}) / {_mean(row, m, 'ssim'):.4f}")
+        lines.append(f"| {condition} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _worst(rows: list[Score], method: str) -> float:
+    return float(min(s.psnr for s in rows if s.method == method))
+
+
+def _mean(rows: list[Score], method: str, field: str) -> float:
+    return float(np.mean([getattr(s, field) for s in rows if s.method == method]))
+
+
+def main(argv=None) -> None:
+    args = parse(argv)
+    scores = run(args)
+    if args.csv:
+        with open(args.csv, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=list(asdict(scores[0])))
+            writer.writeheader()
+            writer.writerows(asdict(s) for s in scores)
+    micrographs = sorted({s.micrograph for s in scores})
+    print(f"{len(micrographs)} held-out micrographs ({', '.join(micrographs)}), "
+          f"{len({s.seed for s in scores})} noise seeds")
+    print(table(scores))
+
+
+if __name__ == "__main__":
+    main()
