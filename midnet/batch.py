@@ -9,9 +9,12 @@ quoted in every message, so that each message stays one line.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import re
+import signal
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +26,7 @@ from .io import (
     IMAGE_SUFFIXES, ImageData, OutputExists, check_writable, read_image, remove_stale_temporaries, write_image,
 )
 
-FORMAT_SUFFIX = {"tif": ".tif", "png": ".png"}
+FORMAT_SUFFIX = {"tif": ".tif", "tiff": ".tiff", "png": ".png"}  # --format: both TIFF spellings, as users write them
 COMPARE = "_compare"  # a before/after picture is NAME{suffix}_compare.png
 UNCERTAINTY = "_uncertainty"  # the per-pixel spread of --uncertainty is NAME{suffix}_uncertainty.tif
 Restored = np.ndarray | tuple[np.ndarray, np.ndarray]  # a restored frame, or (frame, spread) with --uncertainty
@@ -48,6 +51,50 @@ class Report:
 
     def summary(self) -> str:
         return f"{len(self.restored)} restored, {len(self.skipped)} skipped, {len(self.failed)} failed"
+
+
+class Interrupted(KeyboardInterrupt):
+    """A batch stopped by SIGINT (Ctrl+C) or SIGTERM: ``report`` holds what it did before, of ``total`` jobs."""
+
+    def __init__(self, signum: int, report: Report, total: int):
+        super().__init__(signum)
+        self.signum, self.report, self.total = signum, report, total
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum  # 130 for SIGINT, 143 for SIGTERM: what shells report for a process a signal ended
+
+    def summary(self) -> str:
+        done = len(self.report.restored) + len(self.report.skipped) + len(self.report.failed)
+        return (f"interrupted by {signal.Signals(self.signum).name}: {self.total - done} of {self.total} files not "
+                "restored (the one being restored was not written: outputs appear whole or not at all); the same "
+                "command again restores them (outputs already written are skipped unless --overwrite)")
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, raised wherever the batch is, as Python raises KeyboardInterrupt for SIGINT."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+@contextlib.contextmanager
+def _sigterm_interrupts():
+    """While a batch runs, SIGTERM interrupts it as Ctrl+C does: by default it would end the process without a
+    word of what was done. Only the main thread can take signals; elsewhere nothing changes."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def terminate(signum, frame):
+        raise _Terminated(signum)
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def shown(path: str | os.PathLike) -> str:
@@ -195,19 +242,26 @@ def run_batch(
     into every output's metadata.
 
     First removes from the output folders the temporaries that runs which died on this host left there.
+    SIGINT (Ctrl+C) or SIGTERM stops it at once with :class:`Interrupted`, which holds the report so far:
+    the file being restored leaves nothing (outputs are written whole or not at all).
     """
     report = Report()
     for folder in sorted({t.parent for job in jobs for t in (job.output, job.compare) if t is not None}):
         report.cleaned += remove_stale_temporaries(folder)
     inputs = {job.source.resolve() for job in jobs if job.skip is None}
-    for job in jobs:
-        status, why = attempt(job, restore_one, overwrite, inputs, compare_writer, provenance)
-        if status == "restored":
-            report.restored.append(job.source)
-        else:
-            (report.skipped if status == "skipped" else report.failed).append((job.source, why))
-        if on_done:
-            on_done(job, status)
+    with _sigterm_interrupts():
+        try:
+            for job in jobs:
+                status, why = attempt(job, restore_one, overwrite, inputs, compare_writer, provenance)
+                if status == "restored":
+                    report.restored.append(job.source)
+                else:
+                    (report.skipped if status == "skipped" else report.failed).append((job.source, why))
+                if on_done:
+                    on_done(job, status)
+        except KeyboardInterrupt as exc:  # what was done is the caller's to say, and which signal stopped it
+            signum = exc.signum if isinstance(exc, _Terminated) else signal.SIGINT
+            raise Interrupted(signum, report, len(jobs)) from None
     return report
 
 

@@ -260,7 +260,7 @@ def deblur_cmd(inputs, outdir, model_name, method, calib, infobar, tile, overlap
     """
     from pathlib import Path
 
-    from ..batch import collect_inputs, dry_run_lines, plan_jobs
+    from ..batch import Interrupted, collect_inputs, dry_run_lines, plan_jobs
     from ..pipeline import FramePipeline, make_triage
     from ..progress import BatchProgress
 
@@ -287,13 +287,22 @@ def deblur_cmd(inputs, outdir, model_name, method, calib, infobar, tile, overlap
         for line in dry_run_lines(jobs, overwrite) + [why for _, why in (triage.skipped if triage else [])]:
             click.echo(line)
         return
+    interrupted = None
     with BatchProgress(len(jobs)) as progress:
         pipeline = FramePipeline.build(settings, progress.on_tile, triage)
-        if getattr(pipeline.restorer, "choice", None) is not None:  # --engine auto says what it picked
-            click.echo(pipeline.restorer.choice.summary(), err=True)
-        report = pipeline.run(jobs, overwrite, on_done=progress.file_done)
+        if getattr(pipeline.restorer, "choice", None) is not None:  # --engine auto says what it picked, above the bars
+            progress.write(pipeline.restorer.choice.summary())
+        progress.begin()  # the model is loaded: the bars' clocks start with the first file
+        try:
+            report = pipeline.run(jobs, overwrite, on_done=progress.file_done)
+        except Interrupted as stop:  # Ctrl+C or SIGTERM: say what was done, then exit 130 or 143
+            report, interrupted = stop.report, stop
+            report.skipped += triage.skipped if triage is not None else []
     for line in pipeline.report_lines(report):
         click.echo(line, err=True)
+    if interrupted is not None:
+        click.echo(interrupted.summary(), err=True)
+        sys.exit(interrupted.exit_code)
     if report.failed:
         sys.exit(1)
 

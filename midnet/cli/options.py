@@ -103,8 +103,9 @@ recursive_option = click.option("--recursive", "-r", is_flag=True, help="Descend
 # how outputs are named and what comes beside them
 naming_options = option_group(
     click.option("--suffix", default="", help="Text added to output names before the extension."),
-    click.option("--format", "fmt", type=click.Choice(["same", "tif", "png"]), default="same", show_default=True,
-                 help="Output file format."),
+    click.option("--format", "fmt", type=click.Choice(["same", "tif", "tiff", "png"], case_sensitive=False),
+                 default="same", show_default=True,
+                 help="Output file format: same as the input, TIFF (tif: NAME.tif, tiff: NAME.tiff) or PNG."),
     click.option("--compare", is_flag=True, help="Also write a before/after picture with a zoomed detail."),
 )
 deblur_output_options = option_group(
