@@ -64,3 +64,17 @@ def test_the_tiles_clock_restarts_with_every_frame_not_with_the_bar():
     assert "2/2 [00:00<" in first and "tile/s" in first  # not the loading's second, not "0.55s/tile"
     assert "2/2 [00:01<" in slow
     assert "1/2 [00:00<" in last  # not the seconds of the files before it
+
+
+def test_a_long_step_announces_itself_and_shows_its_clock_on_a_terminal():
+    from midnet.progress import working
+
+    term, log = Terminal(), io.StringIO()
+    for stream in (term, log):
+        with working("exporting m to m.zip (a package)...", stream):
+            time.sleep(1.3)
+        stream.write("wrote m.zip in 1 s\n")
+    assert screens(term.getvalue())[0] == "exporting m to m.zip (a package)..."
+    assert any(s.startswith("  working: 00:01") for s in screens(term.getvalue()))  # alive, not hung
+    assert screens(term.getvalue())[-1] == "wrote m.zip in 1 s"
+    assert log.getvalue() == "exporting m to m.zip (a package)...\nwrote m.zip in 1 s\n"  # a log: no clock
