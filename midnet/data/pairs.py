@@ -105,40 +105,51 @@ def load_pairs(
         found = [f for f in found if f[0] in names]
     pairs = []
     for name, blur_path, sharp_path in found:
-        blur_img, sharp_img = read_image(blur_path), read_image(sharp_path)
-        if blur_img.array.shape[:2] != sharp_img.array.shape[:2]:
-            raise MidnetError(
-                f"{sharp_path}: size {sharp_img.array.shape[:2]} differs from {blur_path} {blur_img.array.shape[:2]}; "
-                "pairs must show the same field of view at the same size"
-            )
-        rows = max(resolve_infobar(infobar, blur_img.array), resolve_infobar(infobar, sharp_img.array))
-        try:
-            blur = to_gray_float(blur_img.array)
-            sharp = to_gray_float(sharp_img.array)
-        except MidnetError as exc:
-            raise MidnetError(f"{blur_path.parent.parent / name}: {exc}") from None
-        for img, arr in ((blur_img, blur), (sharp_img, sharp)):
-            if arr.min() < -1e-6 or arr.max() > 1 + 1e-6:
-                raise MidnetError(f"{img.path}: float pixels outside [0, 1]; scale the pair to [0, 1] or save it as 8/16-bit")
-        if rows:
-            blur, sharp = blur[:-rows], sharp[:-rows]
-        shift = measure_shift(blur, sharp)
-        shifted = max(abs(shift[0]), abs(shift[1])) > MAX_SHIFT_PX
-        transform = None
-        if align == "affine":
-            transform = measure_transform(sharp, blur, shift=shift)  # the whole-frame match once, not twice
-            blur, sharp = register(sharp, blur, transform)
-        elif shifted and align == "shift":
-            blur, sharp = align_to(blur, sharp, shift)
-        elif shifted and warn_shift:
-            warnings.warn(
-                f"{name}: sharp is shifted by ({shift[0]:+.1f}, {shift[1]:+.1f}) px from blur; align it to train on it",
-                stacklevel=2,
-            )
-        aligned = align == "affine" or (shifted and align == "shift")
+        blur, sharp, rows, full_scale = _read_pair(root, name, blur_path, sharp_path, infobar)
+        blur, sharp, shift, aligned, transform = _line_up(name, blur, sharp, align, warn_shift)
         pairs.append(Pair(name, np.ascontiguousarray(blur), np.ascontiguousarray(sharp), rows, shift, aligned,
-                          dtype_range(blur_img.array.dtype), transform))
+                          full_scale, transform))
     return pairs
+
+
+def _read_pair(root, name: str, blur_path: Path, sharp_path: Path, infobar: InfobarSpec):
+    """(blur, sharp, info bar rows, full scale): both exposures gray [0, 1], the info bar cut."""
+    blur_img, sharp_img = read_image(blur_path), read_image(sharp_path)
+    if blur_img.array.shape[:2] != sharp_img.array.shape[:2]:
+        raise MidnetError(
+            f"{sharp_path}: size {sharp_img.array.shape[:2]} differs from {blur_path} {blur_img.array.shape[:2]}; "
+            "pairs must show the same field of view at the same size"
+        )
+    rows = max(resolve_infobar(infobar, blur_img.array), resolve_infobar(infobar, sharp_img.array))
+    try:
+        blur = to_gray_float(blur_img.array)
+        sharp = to_gray_float(sharp_img.array)
+    except MidnetError as exc:
+        raise MidnetError(f"{blur_path.parent.parent / name}: {exc}") from None
+    for img, arr in ((blur_img, blur), (sharp_img, sharp)):
+        if arr.min() < -1e-6 or arr.max() > 1 + 1e-6:
+            raise MidnetError(f"{img.path}: float pixels outside [0, 1]; scale the pair to [0, 1] or save it as 8/16-bit")
+    if rows:
+        blur, sharp = blur[:-rows], sharp[:-rows]
+    return blur, sharp, rows, dtype_range(blur_img.array.dtype)
+
+
+def _line_up(name: str, blur: np.ndarray, sharp: np.ndarray, align: str, warn_shift: bool):
+    """(blur, sharp, shift, aligned, transform) as ``align`` asks (see :func:`load_pairs`)."""
+    shift = measure_shift(blur, sharp)
+    shifted = max(abs(shift[0]), abs(shift[1])) > MAX_SHIFT_PX
+    transform = None
+    if align == "affine":
+        transform = measure_transform(sharp, blur, shift=shift)  # the whole-frame match once, not twice
+        blur, sharp = register(sharp, blur, transform)
+    elif shifted and align == "shift":
+        blur, sharp = align_to(blur, sharp, shift)
+    elif shifted and warn_shift:
+        warnings.warn(
+            f"{name}: sharp is shifted by ({shift[0]:+.1f}, {shift[1]:+.1f}) px from blur; align it to train on it",
+            stacklevel=4,  # the caller of load_pairs
+        )
+    return blur, sharp, shift, align == "affine" or (shifted and align == "shift"), transform
 
 
 def split_names(names: list[str], val: list[str] | None = None, folds: int = 0, fold: int = 0) -> tuple[list[str], list[str]]:
