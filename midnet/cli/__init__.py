@@ -188,7 +188,6 @@ def eval_cmd(model_name, method, calib, data, infobar, names, align, no_align, t
     """PSNR/SSIM of a restorer on whole micrographs, beside the blurry input's."""
     from tqdm import tqdm
 
-    from ..data import load_pairs
     from ..evaluate import score_restorer
     from ..restore import make_restorer
 
@@ -198,17 +197,8 @@ def eval_cmd(model_name, method, calib, data, infobar, names, align, no_align, t
     restorer = make_restorer(model_name, method, tile, device=device, calibration=calib, tta=tta, precision=precision)
     label = f"model {model_name}" if method == NETWORK else f"{method} ({calib or 'built-in parameters'})"
     label += " with 8-view TTA" if tta else ""
-    if protocol == "paper":
-        from pathlib import Path
-
-        from ..data.paper_protocol import LEAK_WARNING
-        from ..data.paper_protocol import paper_split
-
-        pairs = paper_split(Path(data), infobar, seed)[1]
-        click.echo(f"warning: {LEAK_WARNING}", err=True)
-    else:
-        align = "none" if no_align else align
-        pairs = load_pairs(data, infobar, names.split(",") if names else None, align=align, warn_shift=False)
+    align = "none" if no_align else align
+    pairs = _pairs_to_score(protocol, data, infobar, seed, names, align)
     if method == NETWORK:
         _warn_if_trained_on(model_name, [p.name for p in pairs])
     bar = tqdm(total=len(pairs), unit="image", desc="eval", file=sys.stderr, disable=None)
@@ -219,6 +209,24 @@ def eval_cmd(model_name, method, calib, data, infobar, names, align, no_align, t
         return
     registered = "paper tiles, registered affine" if protocol == "paper" else f"registered: {align}"
     click.echo(f"{label} on {data} ({registered}, info bar excluded)")
+    _print_scores(result, region)
+
+
+def _pairs_to_score(protocol: str, data: str, infobar, seed: int, names: str | None, align: str) -> list:
+    """The pairs `midnet eval` scores: whole registered micrographs, or the paper's (leaking) test tiles."""
+    if protocol == "paper":
+        from pathlib import Path
+
+        from ..data.paper_protocol import LEAK_WARNING, paper_split
+
+        click.echo(f"warning: {LEAK_WARNING}", err=True)
+        return paper_split(Path(data), infobar, seed)[1]
+    from ..data import load_pairs
+
+    return load_pairs(data, infobar, names.split(",") if names else None, align=align, warn_shift=False)
+
+
+def _print_scores(result: dict, region: str) -> None:
     if region == "registered":
         click.echo(f"diagnostic, not the protocol: scored only where the pair lines up to {REGISTERED_PX} px, "
                    f"{result['mean']['scored_fraction']:.0%} of the frames on average")
@@ -258,11 +266,8 @@ def deblur_cmd(inputs, outdir, model_name, method, calib, infobar, tile, overlap
     so is a tiled grey TIFF named here whose pixels exceed the limit of MIDNET_MAX_PIXELS (default 2**30),
     which would otherwise be refused. See docs/cluster.md.
     """
-    from pathlib import Path
-
-    from ..batch import Interrupted, collect_inputs, dry_run_lines, plan_jobs
-    from ..pipeline import FramePipeline, make_triage
-    from ..progress import BatchProgress
+    from ..batch import dry_run_lines
+    from ..pipeline import make_triage
 
     if wants_dask(inputs, cluster, scheduler, report_file, log_file):  # midnet/cli/cluster.py: files as Dask tasks, Zarr block by block
         restorer = dict(model=model_name, method=method, tile=tile, overlap=overlap, device=device, calibration=calib,
@@ -271,13 +276,7 @@ def deblur_cmd(inputs, outdir, model_name, method, calib, infobar, tile, overlap
                               suffix=suffix, fmt=fmt, compare=compare, uncertainty=uncertainty, dry_run=dry_run,
                               only_blurry=only_blurry, cluster=cluster, scheduler=scheduler,
                               report_file=report_file, log_file=log_file, quiet=quiet)
-    try:
-        files = collect_inputs(inputs, recursive)
-        if not files:
-            raise MidnetError(f"no images found in {', '.join(inputs)} (TIFF, PNG, JPEG or BMP)")
-        jobs = plan_jobs(files, Path(outdir), suffix, fmt, compare, uncertainty)
-    except MidnetError as exc:
-        raise click.UsageError(str(exc)) from None
+    jobs = _planned_jobs(inputs, outdir, recursive, suffix, fmt, compare, uncertainty)
     settings = restore_settings(model_name, method, calib, infobar, tile, overlap, device, engine, precision, tta,
                                 uncertainty, only_blurry, blur_threshold)
     triage = make_triage(settings)  # midnet/focus.py: score every input, keep those worth restoring
@@ -287,6 +286,37 @@ def deblur_cmd(inputs, outdir, model_name, method, calib, infobar, tile, overlap
         for line in dry_run_lines(jobs, overwrite) + [why for _, why in (triage.skipped if triage else [])]:
             click.echo(line)
         return
+    pipeline, report, interrupted = _run_with_progress(settings, triage, jobs, overwrite)
+    for line in pipeline.report_lines(report):
+        click.echo(line, err=True)
+    if interrupted is not None:
+        click.echo(interrupted.summary(), err=True)
+        sys.exit(interrupted.exit_code)
+    if report.failed:
+        sys.exit(1)
+
+
+def _planned_jobs(inputs, outdir: str, recursive: bool, suffix: str, fmt, compare: bool, uncertainty: bool) -> list:
+    """Every input found and the outputs it will have; nothing found or a bad plan is a usage error."""
+    from pathlib import Path
+
+    from ..batch import collect_inputs, plan_jobs
+
+    try:
+        files = collect_inputs(inputs, recursive)
+        if not files:
+            raise MidnetError(f"no images found in {', '.join(inputs)} (TIFF, PNG, JPEG or BMP)")
+        return plan_jobs(files, Path(outdir), suffix, fmt, compare, uncertainty)
+    except MidnetError as exc:
+        raise click.UsageError(str(exc)) from None
+
+
+def _run_with_progress(settings, triage, jobs: list, overwrite: bool):
+    """(pipeline, report, the interruption or None): the batch under its files and tiles bars."""
+    from ..batch import Interrupted
+    from ..pipeline import FramePipeline
+    from ..progress import BatchProgress
+
     interrupted = None
     with BatchProgress(len(jobs)) as progress:
         pipeline = FramePipeline.build(settings, progress.on_tile, triage)
@@ -298,13 +328,7 @@ def deblur_cmd(inputs, outdir, model_name, method, calib, infobar, tile, overlap
         except Interrupted as stop:  # Ctrl+C or SIGTERM: say what was done, then exit 130 or 143
             report, interrupted = stop.report, stop
             report.skipped += triage.skipped if triage is not None else []
-    for line in pipeline.report_lines(report):
-        click.echo(line, err=True)
-    if interrupted is not None:
-        click.echo(interrupted.summary(), err=True)
-        sys.exit(interrupted.exit_code)
-    if report.failed:
-        sys.exit(1)
+    return pipeline, report, interrupted
 
 
 @cli.command("finetune", short_help="Adapt a model to your own blur/sharp pairs in minutes.")

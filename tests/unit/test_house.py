@@ -15,7 +15,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "midnet"
 SOURCE_DIRS = ("midnet", "scripts", "benchmarks")
-MAX_FUNCTION_LINES = 80
+MAX_FUNCTION_LINES = 60
 
 
 def _module_name(path: Path) -> str:
