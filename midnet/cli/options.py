@@ -113,13 +113,17 @@ deblur_output_options = option_group(
     click.option("--overwrite", is_flag=True, help="Replace existing outputs (default: skip them)."),
     naming_options,
 )
-engine_options = option_group(
+# which engine runs the network, in which number format, with which views: deblur, watch and serve
+engine_choice_options = option_group(
     click.option("--engine", type=click.Choice(("auto", *ENGINE_NAMES)), default=DEFAULT_ENGINE, show_default=True,
                  help="auto: the fastest engine and precision installed here, measured once per machine and model "
                       "(says what it picked); onnx (ONNX Runtime) and openvino run one ONNX file exported once per "
                       "model and cached (`midnet cache`); extras onnx/openvino; see docs/performance.md."),
     precision_option("auto"),
     click.option("--tta", is_flag=True, help="Average the eight flips and rotations (test-time augmentation; 8x the time)."),
+)
+engine_options = option_group(
+    engine_choice_options,
     click.option("--uncertainty", is_flag=True,
                  help="Also write NAME_uncertainty.tif: the per-pixel spread of the eight views (implies --tta)."),
 )

@@ -7,26 +7,7 @@ from __future__ import annotations
 
 import click
 
-from ..choices import DEFAULT_ENGINE, DEFAULT_MODEL, ENGINE_NAMES, METHODS, NETWORK, PRECISIONS
-from .options import option_group
-
-restore_options = option_group(
-    click.option("--model", "model", default=DEFAULT_MODEL, show_default=True,
-                 help="Preset with shipped weights or a weights file on this machine (never one from the web)."),
-    click.option("--method", type=click.Choice(METHODS), default=NETWORK, show_default=True,
-                 help="The network, or a classical deconvolution."),
-    click.option("--calib", type=click.Path(dir_okay=False, exists=True), help="Calibration JSON for the classical methods."),
-    click.option("--infobar", default="auto", show_default=True, help="Info bar rows kept untouched: auto, none or a number."),
-    click.option("--tile", type=click.IntRange(min=32), default=None, help="Tile size (default: automatic)."),
-    click.option("--overlap", type=click.IntRange(min=0), default=128, show_default=True, help="Tile overlap, pixels."),
-    click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps."),
-    click.option("--engine", type=click.Choice(("auto", *ENGINE_NAMES)), default=DEFAULT_ENGINE, show_default=True,
-                 help="As for `midnet deblur`: auto measures the fastest engine once per machine and model."),
-    click.option("--precision", type=click.Choice(PRECISIONS), default="auto", show_default=True,
-                 help="As for `midnet deblur`."),
-    click.option("--tta", is_flag=True, help="Average the eight flips and rotations (8x slower)."),
-)
-
+from .options import engine_choice_options, restore_options
 
 @click.command("serve", short_help="A restoration web page for a lab: upload, compare, download.")
 @click.option("--host", default="127.0.0.1", show_default=True,
@@ -43,6 +24,7 @@ restore_options = option_group(
 @click.option("--queue", "queue_size", type=click.IntRange(min=1), default=200, show_default=True,
               help="Most files waiting at once, over all users; more are refused until some are done.")
 @restore_options
+@engine_choice_options
 def serve_cmd(host, port, data, token, retention, max_upload_mb, queue_size, **restore) -> None:
     """Serve a page where anyone with a browser restores micrographs: drag files in, see each one's focus score,
     follow the queue, compare before and after, download the results (the same files `midnet deblur` writes).
@@ -54,8 +36,8 @@ def serve_cmd(host, port, data, token, retention, max_upload_mb, queue_size, **r
 
     from ..server.config import ServerConfig
 
-    restore["calibration"] = restore.pop("calib")
-    restore["infobar"] = _infobar(restore["infobar"])
+    # deblur's option names (the shared options of midnet/cli/options.py) to RestoreSettings' fields
+    restore["model"], restore["calibration"] = restore.pop("model_name"), restore.pop("calib")
     config = ServerConfig(data=Path(data) if data else _default_data(), host=host, port=port, token=token,
                           retention_hours=retention, max_upload_bytes=max_upload_mb * 2**20, queue_size=queue_size,
                           restore=restore).checked()
@@ -93,14 +75,6 @@ def _server_packages():
         raise MidnetError(f"midnet serve needs FastAPI, uvicorn and python-multipart ({exc.name} is missing): "
                           'pip install "midnet[serve]"') from None
     return uvicorn
-
-
-def _infobar(value: str) -> int | str:
-    if value in ("auto", "none"):
-        return value
-    if not value.isdigit():
-        raise click.BadParameter("give auto, none or a number of rows", param_hint="--infobar")
-    return int(value)
 
 
 def _default_data():
