@@ -7,21 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${1:-runs}
-# Sleeping instead of spinning at OpenMP barriers: on shared cores a spinning trainer ran
-# ten times slower than its share of the CPU.
-export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
-ITERATIONS=$(python3 -c "import yaml;print(yaml.safe_load(open('configs/cpu.yaml'))['iterations'])")
-stage() {  # stage NAME [--set ...]
-  local out="$RUNS/$1"; shift
-  if grep -q "^$ITERATIONS," "$out/metrics.csv" 2>/dev/null; then
-    echo "== $out: done"; return
-  fi
-  if [ -d "$out" ] && ls "$out" | grep -q -v -e '^config.yaml$' -e '^metrics.csv$'; then
-    echo "== $out: resuming"; midnet train --out "$out" --resume
-  else
-    echo "== $out: starting"; midnet train configs/cpu.yaml --out "$out" "$@"
-  fi
-}
-stage sem-fold0 --set data.folds=3 --set data.fold=0  # the first held-out check before the shipped run
-stage sem-all
-for f in 1 2; do stage "sem-fold$f" --set data.folds=3 --set data.fold=$f; done
+source scripts/stages.sh
+stage configs/cpu.yaml "$RUNS/sem-fold0" --set data.folds=3 --set data.fold=0  # the first held-out check
+stage configs/cpu.yaml "$RUNS/sem-all"
+for f in 1 2; do stage configs/cpu.yaml "$RUNS/sem-fold$f" --set data.folds=3 --set data.fold=$f; done
