@@ -663,16 +663,23 @@ def dtype_range(dtype: np.dtype) -> float:
     return 1.0
 
 
+MIN_GRID_LEVELS = 16  # a grid is the data's own only over at least this many of its steps (data_grid)
+
+
 def data_grid(array: np.ndarray) -> int:
     """The step between the data's grey levels: 2**k when every value is a multiple of 2**k, else 1.
 
     Some detectors shift 12-bit data left into 16 bits (x16): every value is then a multiple of
     16, and a restored frame must stay on that grid, or it holds levels the data cannot have.
+    A frame spanning fewer than ``MIN_GRID_LEVELS`` steps of its grid has no grid to speak of
+    (a flat frame of 128 is no 1-bit image): its values are multiples of 2**k by chance.
     """
     if array.dtype.kind != "u" or array.size == 0:
         return 1
     bits = int(np.bitwise_or.reduce(array, axis=None))
-    return bits & -bits if bits else 1  # the lowest bit any value sets; an all-zero frame has no grid
+    step = bits & -bits if bits else 1  # the lowest bit any value sets; an all-zero frame has no grid
+    span = int(array.max()) - int(array.min())
+    return step if span // step >= MIN_GRID_LEVELS else 1
 
 
 def data_ceiling(array: np.ndarray, grid: int = 1) -> float:

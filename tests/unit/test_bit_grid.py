@@ -45,7 +45,15 @@ def test_the_grid_and_ceiling_of_left_shifted_data():
     assert data_grid(frame) == 16 and data_ceiling(frame, 16) == 65536 - 16
     assert data_grid(frame >> np.uint16(4)) == 1 and data_ceiling(frame >> np.uint16(4)) == 4095
     assert data_grid(np.zeros((4, 4), np.uint16)) == 1  # an all-black frame has no grid
-    assert data_grid(np.full((4, 4), 128, np.uint8)) == 128 and data_ceiling(np.full((4, 4), 128, np.uint8), 128) == 128
+    assert data_ceiling(np.full((4, 4), 128, np.uint8), 128) == 128  # the ceiling counts in the grid's steps
+
+
+@pytest.mark.parametrize("values", [[128], [0, 128], [64, 128, 192], [96, 160]])
+def test_a_frame_of_few_levels_has_no_grid_by_chance(values):
+    """Flat or few-level frames are multiples of a power of two by chance, not shifted data: no grid."""
+    frame = np.resize(np.array(values, np.uint8), (32, 32))
+    assert data_grid(frame) == 1
+    assert data_grid(frame.astype(np.uint16) << np.uint16(4)) == 1
 
 
 def test_ordinary_12_bit_data_keeps_every_level(restorer):
