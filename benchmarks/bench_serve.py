@@ -10,7 +10,8 @@ Three runs of a real ``midnet serve`` process, each on a fresh data folder:
    on the same data folder: every job must come back done.
 
 Every result of every run must be byte-identical to what ``midnet deblur`` wrote for the same file
-with the same options (run once, first, and timed). Bounded: 20 minutes at most per run.
+with the same options (run once, first, and timed). Bounded: 20 minutes at most per run. The
+machine's load average is printed at the start and the end: the seconds mean little without it.
 
     python -m benchmarks.bench_serve [--files 50] [--clients 20] [--engine torch] [--precision fp32]
 """
@@ -187,6 +188,7 @@ def main() -> None:
     parser.add_argument("--precision", default="fp32")
     args = parser.parse_args()
     options = ["--engine", args.engine, "--precision", args.precision]
+    print(_load_line("start"), flush=True)
     with tempfile.TemporaryDirectory(prefix="bench-serve-") as tmp:
         root = Path(tmp)
         frames = micrographs(root / "in", args.files)
@@ -206,8 +208,14 @@ def main() -> None:
         killed = run_kill(root, {n: frames[n] for n in sorted(frames)[: args.kill_files]}, options, root / "ref")
         print(f"killed with SIGKILL after {killed['done_before_kill']} of {killed['files']} done, restarted: "
               f"all {killed['files']} done, byte-identical to deblur", flush=True)
+        print(_load_line("end"), flush=True)
         if abs(ratio - 1) > 0.10:
             sys.exit(1)
+
+
+def _load_line(when: str) -> str:
+    one, five, fifteen = os.getloadavg()
+    return f"load average at the {when}: {one:.2f} {five:.2f} {fifteen:.2f} on {os.cpu_count()} cores"
 
 
 def _line(r: dict) -> str:

@@ -14,7 +14,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from . import files
+from . import files, memory
 from .config import ServerConfig, check_data_folder
 from .guard import Guard
 from .routes import Server, api_router, page_router
@@ -29,6 +29,7 @@ def create_app(config: ServerConfig, restoration, start_worker: bool = True):
     or anything with its ``restore`` and ``describe``). ``start_worker=False`` queues without restoring (tests)."""
     data = Path(config.data)
     check_data_folder(data)
+    memory.limit_arenas()  # before uvicorn's and the worker's threads start (midnet/server/memory.py)
     store = JobStore(data / files.DATABASE)
     server = Server(config, data, store, restoration, Worker(store, data, restoration, config.retention_hours * 3600))
     _recover(server)

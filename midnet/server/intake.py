@@ -13,14 +13,13 @@ from pathlib import Path
 from typing import BinaryIO
 
 from ..errors import MidnetError, one_line
-from . import files
+from . import files, memory
 from .store import JobStore
 
 # Decoding and scoring take a few copies of a frame each: two at a time, on two threads of their own however
-# many users upload at once, so that the server's peak memory does not grow with its number of users
-# (benchmarks/bench_serve.py). Their own threads, not the request threads: each thread that allocates large
-# arrays gets a malloc arena of its own, which keeps its freed memory, so twenty request threads scoring
-# frames held 20% more memory at their peak than five did.
+# many users upload at once, so that the number of frames decoded at once does not grow with the number of
+# users. What they free is handed back to the system after each file (midnet/server/memory.py): malloc would
+# otherwise keep it in its arenas, and the server's peak would grow with the number of files it has scored.
 _INSPECTORS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="midnet-intake")
 
 
@@ -36,7 +35,7 @@ def accept(store: JobStore, data: Path, client: str, filename: str | None, strea
     source = files.input_path(data, job_id, ext)
     try:
         size = files.save_upload(stream, source)
-        info = _INSPECTORS.submit(_inspect, data, job_id, source, size).result()
+        info = _INSPECTORS.submit(_inspect_and_give_back, data, job_id, source, size).result()
         store.add(job_id, client, name, ext, info)  # the last step: the row appears with its files in place
     except MidnetError as exc:
         files.remove_job(data, job_id)
@@ -45,6 +44,13 @@ def accept(store: JobStore, data: Path, client: str, filename: str | None, strea
         files.remove_job(data, job_id)
         raise
     return job_id
+
+
+def _inspect_and_give_back(data: Path, job_id: str, source: Path, size: int) -> dict:
+    try:
+        return _inspect(data, job_id, source, size)
+    finally:  # the frames are gone once _inspect returned, a bad file's too
+        memory.give_back()
 
 
 def _inspect(data: Path, job_id: str, source: Path, size: int) -> dict:

@@ -2,7 +2,9 @@
 
 The queue lives in the database, not in memory: fifty waiting files cost their rows and
 their files on disk, so a full queue takes no more memory than an empty one
-(benchmarks/bench_serve.py measures it). A job's progress (tiles done of the current frame)
+(benchmarks/bench_serve.py measures it). What a job freed is handed back to the system before
+the next one (midnet/server/memory.py), else malloc's arenas would keep it and the peak would
+grow with the number of files restored. A job's progress (tiles done of the current frame)
 is kept in memory only: it means nothing after a restart, where the job starts over.
 """
 
@@ -14,7 +16,7 @@ import time
 from pathlib import Path
 
 from ..errors import MidnetError, one_line
-from . import files
+from . import files, memory
 from .store import JobStore
 
 log = logging.getLogger("midnet.server")
@@ -68,6 +70,7 @@ class Worker:
                 self.store.finish(job["id"], "failed", "internal error while restoring; the server's log has details")
             finally:
                 self._current = None
+                memory.give_back()  # else the peak grows with the jobs run (midnet/server/memory.py)
 
     def _run(self, job: dict) -> None:
         job_id, ext = job["id"], job["ext"]
