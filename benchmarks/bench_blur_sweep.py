@@ -21,10 +21,8 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from midnet.blur_sweep import IN_FOCUS, Score, conditions, gains, score_micrograph
+from midnet.blur_sweep import IN_FOCUS, Score, conditions, gains, score_micrograph, sharp_frames
 from midnet.data import find_pairs, split_names
-from midnet.infobar import resolve_infobar
-from midnet.io import read_image, to_gray_float
 from midnet.restore import make_restorer
 
 FOLDS = 3
@@ -47,17 +45,6 @@ def parse(argv=None) -> argparse.Namespace:
 
 def _numbers(text: str) -> list[float]:
     return [float(t) for t in text.split(",") if t.strip()]
-
-
-def sharp_frames(data: str, names: list[str]) -> dict[str, np.ndarray]:
-    """Each named micrograph's in-focus exposure, gray [0, 1], info bar cut."""
-    found = {name: sharp for name, _, sharp in find_pairs(data)}
-    frames = {}
-    for name in names:
-        gray = to_gray_float(read_image(found[name]).array)
-        rows = resolve_infobar("auto", gray)
-        frames[name] = gray[: gray.shape[0] - rows] if rows else gray
-    return frames
 
 
 def fold_restorers(models: dict[str, str], fold: int, wiener: bool) -> dict:

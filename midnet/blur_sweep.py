@@ -18,7 +18,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .data import find_pairs
 from .data.degrade import Degradation, degrade_frame
+from .infobar import resolve_infobar
+from .io import read_image, to_gray_float
 from .metrics import psnr, ssim
 
 REAL_NOISE = 6.3 / 255  # noise sd at the frame mean: the seven real blurry exposures measure 5.6-7.2 (mean 6.4; scripts/noise_report.py)
@@ -51,6 +54,17 @@ def conditions(gaussian: Iterable[float] = (0, 0.5, 1, 2, 3, 4, 6, 8), disc: Ite
     out += [Condition(f"astigmatic {s:g}", Degradation("astigmatic", float(s), ASTIGMATIC_MINOR, ASTIGMATIC_ANGLE,
                                                        noise)) for s in astigmatic]
     return out
+
+
+def sharp_frames(data: str, names: list[str]) -> dict[str, np.ndarray]:
+    """Each named micrograph's in-focus exposure, gray [0, 1], info bar cut."""
+    found = {name: sharp for name, _, sharp in find_pairs(data)}
+    frames = {}
+    for name in names:
+        gray = to_gray_float(read_image(found[name]).array)
+        rows = resolve_infobar("auto", gray)
+        frames[name] = gray[: gray.shape[0] - rows] if rows else gray
+    return frames
 
 
 @dataclass(frozen=True)

@@ -5,9 +5,13 @@ spectral-falloff fit, its calibration and what its confidence means); this modul
 into a verdict, scores files and folders, and writes the CSV, the table and the report.
 
 Verdicts: ``uncertain`` below :data:`MIN_CONFIDENCE`; else ``sharp`` up to
-:data:`SHARP_MAX_PX`, ``worth restoring`` up to :data:`RESTORE_MAX_PX`, ``too blurred``
-beyond: the blurs at which restoring synthetic blur of the sharp frames with the default
-model starts and stops gaining 1 dB PSNR (docs/results.md section 8).
+:data:`SHARP_MAX_PX`, ``borderline`` below :data:`WORTH_MIN_PX`, ``worth restoring`` up to
+:data:`RESTORE_MAX_PX`, ``too blurred`` beyond. The first two lines are calibrated on what the
+fold models of the shipped model gain on micrographs they never saw, over the blur sweep
+(docs/results.md section 11.4, ``scripts/triage_calibration.py``): no frame restoring improved
+by 0.5 dB or more scored as low as ``SHARP_MAX_PX``, and no frame restoring harmed scored as
+high as ``WORTH_MIN_PX``. Between them the same score came from frames the model helped and
+frames it harmed: ``borderline`` says so, and ``--only-blurry`` leaves them alone.
 
 :func:`reblur_sigma`, the re-blur gradient ratio at edges (Hu and de Haan 2006; Zhuo and
 Sim 2011), is the alternative the spectral fit was compared with (docs/results.md section
@@ -29,11 +33,12 @@ from .io import to_gray_float
 
 MIN_CONFIDENCE = 0.2  # below: verdict "uncertain"
 
-# Verdict thresholds on blur_px (calibrated: docs/results.md, section 8).
-SHARP_MAX_PX = 4.5  # below: restoring gains < 1 dB PSNR (median of the synthetic-blur experiment)
-RESTORE_MAX_PX = 21.4  # above: the restoration's gain has fallen below 1 dB again
+# Verdict thresholds on blur_px (the module docstring says how they were calibrated).
+SHARP_MAX_PX = 4.1  # up to here: no frame gained 0.5 dB from restoring
+WORTH_MIN_PX = 5.1  # from here: no frame was harmed by restoring
+RESTORE_MAX_PX = 21.4  # above: the restoration's gain has fallen below 1 dB again (docs/results.md section 8)
 
-VERDICTS = ("sharp", "worth restoring", "too blurred", "uncertain")
+VERDICTS = ("sharp", "borderline", "worth restoring", "too blurred", "uncertain")
 
 
 @dataclass
@@ -114,16 +119,20 @@ def reblur_sigma(gray: np.ndarray, iterations: int = 4) -> float:
 # --- calibrated score, confidence, verdict ---------------------------------------------------
 
 def verdict_of(blur_px: float, confidence: float, sharp_max: float = SHARP_MAX_PX,
-               restore_max: float = RESTORE_MAX_PX) -> str:
+               restore_max: float = RESTORE_MAX_PX, worth_min: float = WORTH_MIN_PX) -> str:
+    """The verdict of one score; a ``worth_min`` below ``sharp_max`` is ``sharp_max`` (one line, no band)."""
     if confidence < MIN_CONFIDENCE:
         return "uncertain"
     if blur_px <= sharp_max:
         return "sharp"
+    if blur_px < worth_min:
+        return "borderline"
     return "worth restoring" if blur_px <= restore_max else "too blurred"
 
 
 def score(array: np.ndarray, infobar: InfobarSpec | str | None = "auto", pixel_size_nm: float | None = None,
-          sharp_max: float = SHARP_MAX_PX, restore_max: float = RESTORE_MAX_PX) -> FocusScore:
+          sharp_max: float = SHARP_MAX_PX, restore_max: float = RESTORE_MAX_PX,
+          worth_min: float = WORTH_MIN_PX) -> FocusScore:
     """Focus score of one micrograph (2-D gray or H x W x C), info bar excluded.
 
     ``blur_px`` is the equivalent Gaussian blur in pixels (``blur_nm`` with ``pixel_size_nm``),
@@ -138,7 +147,7 @@ def score(array: np.ndarray, infobar: InfobarSpec | str | None = "auto", pixel_s
         return FocusScore(blur_px=float("nan"), confidence=0.0, verdict="uncertain", raw_px=float("nan"), noise=0.0)
     blur, conf = measured.blur_px, measured.confidence
     return FocusScore(
-        blur_px=blur, confidence=conf, verdict=verdict_of(blur, conf, sharp_max, restore_max),
+        blur_px=blur, confidence=conf, verdict=verdict_of(blur, conf, sharp_max, restore_max, worth_min),
         raw_px=measured.fit.sigma, noise=math.exp(measured.fit.log_noise / 2),
         blur_nm=blur * pixel_size_nm if pixel_size_nm else None,
     )
@@ -146,15 +155,20 @@ def score(array: np.ndarray, infobar: InfobarSpec | str | None = "auto", pixel_s
 
 def needs_restoring(array: np.ndarray, threshold: float | None = None,
                     infobar: InfobarSpec | str | None = "auto") -> tuple[bool, FocusScore]:
-    """(restore it?, its score) for ``deblur --only-blurry``: restore when blurrer than ``threshold`` px
-    (default :data:`SHARP_MAX_PX`) and not too blurred to trust a restoration nor uncertain."""
-    s = score(array, infobar=infobar, sharp_max=SHARP_MAX_PX if threshold is None else threshold)
+    """(restore it?, its score) for ``deblur --only-blurry``: restore what is worth restoring, from
+    :data:`WORTH_MIN_PX` (or above a user's ``threshold``, which then stands for both lines), and not
+    too blurred to trust a restoration nor uncertain."""
+    if threshold is None:
+        s = score(array, infobar=infobar)
+    else:
+        s = score(array, infobar=infobar, sharp_max=threshold, worth_min=threshold)
     return s.verdict == "worth restoring", s
 
 
 def skip_reason(s: FocusScore) -> str:
     """Why ``--only-blurry`` left a frame alone, for the batch's skipped list."""
     why = {"sharp": "sharp", "too blurred": "too blurred to trust a restoration, re-image it",
+           "borderline": "borderline: at this blur restoring helped some frames and harmed others",
            "uncertain": "too little structure to judge its focus"}[s.verdict]
     return f"{why} (blur {s.blur_px:.1f} px, confidence {s.confidence:.2f})"
 
@@ -225,8 +239,8 @@ def write_csv(records: list[dict], path) -> Path:
     return path
 
 
-_COLOURS = {"sharp": (46, 139, 87), "worth restoring": (230, 150, 30), "too blurred": (200, 50, 50),
-            "uncertain": (150, 150, 150)}
+_COLOURS = {"sharp": (46, 139, 87), "borderline": (190, 170, 40), "worth restoring": (230, 150, 30),
+            "too blurred": (200, 50, 50), "uncertain": (150, 150, 150)}
 
 
 def _histogram(records: list[dict], width: int = 900, height: int = 300):
@@ -257,7 +271,7 @@ def _histogram(records: list[dict], width: int = 900, height: int = 300):
     draw.line([left, bottom, left, top], fill=0)
     for px in range(0, int(nbins * step) + 1, max(1, int(nbins * step) // 10)):
         draw.text((x_of(px) - 4, bottom + 4), str(px), fill=0)
-    for t in (SHARP_MAX_PX, RESTORE_MAX_PX):
+    for t in (SHARP_MAX_PX, WORTH_MIN_PX, RESTORE_MAX_PX):
         for y in range(top, bottom, 8):
             draw.line([x_of(t), y, x_of(t), y + 4], fill=(60, 60, 60))
     draw.text((left, bottom + 20), "estimated blur (equivalent Gaussian sigma, px); dashed: verdict thresholds", fill=0)
@@ -335,7 +349,7 @@ class OnlyBlurry:
     """
 
     def __init__(self, threshold: float | None = None, infobar: InfobarSpec | str | None = "auto"):
-        self.threshold = SHARP_MAX_PX if threshold is None else threshold
+        self.threshold = threshold  # None: the calibrated lines (SHARP_MAX_PX, WORTH_MIN_PX)
         self.infobar = infobar
         self.before: dict[Path, FocusScore] = {}
         self.after: dict[Path, FocusScore] = {}
@@ -367,7 +381,7 @@ class OnlyBlurry:
             out = restore_one(frame)
             restored = out[0] if isinstance(out, tuple) else out
             try:
-                self._last = score(restored, infobar=self.infobar, sharp_max=self.threshold)
+                self._last = needs_restoring(restored, self.threshold, self.infobar)[1]
             except MidnetError:  # too small or flat to score: the restoration itself stands
                 self._last = None
             return out

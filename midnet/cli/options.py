@@ -130,7 +130,8 @@ engine_options = option_group(
 triage_options = option_group(
     click.option("--only-blurry", is_flag=True, help="Restore only what `midnet score` finds worth restoring; list the rest."),
     click.option("--blur-threshold", type=click.FloatRange(min=0), default=None, metavar="PX",
-                 help="With --only-blurry: restore above this blur in px (default: the score's 'sharp' limit, 4.5)."),
+                 help="With --only-blurry: restore above this blur in px (default: what `midnet score` calls worth "
+                      "restoring, from 5.1 px)."),
 )
 
 

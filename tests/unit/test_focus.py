@@ -98,21 +98,31 @@ def test_constant_frame_has_no_blur_value():
 
 
 def test_verdicts_follow_the_thresholds():
-    assert focus.verdict_of(focus.SHARP_MAX_PX - 0.1, 0.9) == "sharp"
-    assert focus.verdict_of(focus.SHARP_MAX_PX + 0.1, 0.9) == "worth restoring"
+    assert focus.SHARP_MAX_PX < focus.WORTH_MIN_PX < focus.RESTORE_MAX_PX
+    assert focus.verdict_of(focus.SHARP_MAX_PX - 0.01, 0.9) == "sharp"
+    assert focus.verdict_of((focus.SHARP_MAX_PX + focus.WORTH_MIN_PX) / 2, 0.9) == "borderline"
+    assert focus.verdict_of(focus.WORTH_MIN_PX + 0.01, 0.9) == "worth restoring"
     assert focus.verdict_of(focus.RESTORE_MAX_PX + 0.1, 0.9) == "too blurred"
+    # one line of the user's (--blur-threshold) closes the band
+    assert focus.verdict_of(5.0, 0.9, sharp_max=4.9, worth_min=4.9) == "worth restoring"
     assert focus.verdict_of(5.0, focus.MIN_CONFIDENCE / 2) == "uncertain"
     assert focus.verdict_of(5.0, 0.9, sharp_max=6.0) == "sharp"
 
 
 def test_needs_restoring(texture, series):
     assert series[0].verdict == "sharp"
-    restore, s = focus.needs_restoring(degrade(texture, 6), infobar="none")
+    restore, s = focus.needs_restoring(degrade(texture, 8), infobar="none")  # blur_px ~6.9: above WORTH_MIN_PX
     assert restore and s.verdict == "worth restoring"
     restore, s = focus.needs_restoring(degrade(texture, 0), infobar="none")
     assert not restore and "sharp" in focus.skip_reason(s)
     restore, _ = focus.needs_restoring(degrade(texture, 0), threshold=0.1, infobar="none")
     assert restore  # a lower threshold restores it after all
+
+
+def test_a_borderline_frame_is_not_restored_and_says_why():
+    s = focus.FocusScore(blur_px=(focus.SHARP_MAX_PX + focus.WORTH_MIN_PX) / 2, confidence=0.9,
+                         verdict="borderline", raw_px=0.0, noise=0.0)
+    assert "helped some frames and harmed others" in focus.skip_reason(s)
 
 
 def test_info_bar_is_excluded(texture):
@@ -187,7 +197,7 @@ def test_only_blurry_picks_the_blurry_files_and_scores_before_and_after(tmp_path
     from midnet.batch import Job
 
     jobs = []
-    for name, s in (("sharp", 0), ("blurred", 6), ("flat", None)):
+    for name, s in (("sharp", 0), ("blurred", 8), ("flat", None)):
         img = degrade(texture, s) if s is not None else np.full((128, 128), 90, np.uint8)
         Image.fromarray(img).save(tmp_path / f"{name}.png")
         jobs.append(Job(tmp_path / f"{name}.png", tmp_path / "out" / f"{name}.png", tmp_path / "out" / f"{name}_c.png"))
