@@ -61,8 +61,14 @@ def main() -> None:
     print("| --- | --- | --- |")
     for name in columns:
         keys = [k for k in gains if k[1] == name]
-        if keys:
-            print(f"| {name} | {np.mean([blur[k] for k in keys]):.2f} | {np.mean([gains[k] for k in keys]):+.2f} |")
+        if not keys:
+            continue
+        if name == IN_FOCUS:  # no gain against itself: how many restorations stayed within UNCHANGED_DB of it
+            kept = sum(gains[k] == 0 for k in keys)
+            shown = f"left alone (>= {UNCHANGED_DB:g} dB of itself) in {kept} of {len(keys)}"
+        else:
+            shown = f"{np.mean([gains[k] for k in keys]):+.2f}"
+        print(f"| {name} | {np.mean([blur[k] for k in keys]):.2f} | {shown} |")
     helps = [blur[k] for k in gains if gains[k] >= HELPS_DB]
     harms = [blur[k] for k in gains if gains[k] < 0]
     print(f"restoring helps by >= {HELPS_DB} dB: blur_px {min(helps):.2f}..{max(helps):.2f} ({len(helps)} inputs)")
