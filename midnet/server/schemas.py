@@ -8,7 +8,7 @@ from pydantic import BaseModel, Field
 class FocusScore(BaseModel):
     blur_px: float | None = Field(description="equivalent Gaussian blur of the first frame, px (None: too flat to judge)")
     confidence: float
-    verdict: str = Field(description="sharp, worth restoring, too blurred or uncertain (as `midnet score`)")
+    verdict: str = Field(description="sharp, borderline, worth restoring, too blurred or uncertain (as `midnet score`)")
 
 
 class Job(BaseModel):

@@ -118,7 +118,9 @@ def tiny_model(tmp_path_factory) -> Path:
 
 def test_deblur_only_blurry_restores_the_blurry_and_lists_the_rest(archive, tmp_path, tiny_model):
     inputs = [archive / n for n in ("sharp.png", "blurred.png", "flat.png")]
-    result = run("deblur", *inputs, "-o", tmp_path / "out", "--only-blurry", "--compare", "--model", tiny_model)
+    # --engine torch: the triage is under test, not the engine choice (measuring it costs ~40 s here)
+    result = run("deblur", *inputs, "-o", tmp_path / "out", "--only-blurry", "--compare", "--model", tiny_model,
+                 "--engine", "torch")
     assert result.exit_code == 0, result.stderr
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["blurred.png", "blurred_compare.png"]
     assert "1 restored, 2 skipped, 0 failed" in result.stderr
@@ -128,10 +130,11 @@ def test_deblur_only_blurry_restores_the_blurry_and_lists_the_rest(archive, tmp_
 
 def test_deblur_blur_threshold_and_dry_run(archive, tmp_path, tiny_model):
     inputs = [archive / n for n in ("sharp.png", "blurred.png")]
-    dry = run("deblur", *inputs, "-o", tmp_path / "out", "--only-blurry", "--dry-run", "--model", tiny_model)
+    dry = run("deblur", *inputs, "-o", tmp_path / "out", "--only-blurry", "--dry-run", "--model", tiny_model,
+              "--engine", "torch")
     assert dry.exit_code == 0 and "blurred.png ->" in dry.stdout and "sharp.png: sharp (blur" in dry.stdout
     result = run("deblur", *inputs, "-o", tmp_path / "out", "--only-blurry", "--blur-threshold", "0.05",
-                 "--model", tiny_model)
+                 "--model", tiny_model, "--engine", "torch")
     assert result.exit_code == 0, result.stderr
     assert "2 restored, 0 skipped" in result.stderr
 
