@@ -7,12 +7,14 @@ runs see exactly the data they would have seen, and each DDP rank gets its own s
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 import numpy as np
 import torch
 
+from .. import intensity
 from ..errors import MidnetError
-from .degrade import SyntheticPairs, degraded_crop, draw
+from .degrade import SyntheticPairs, degraded_crop, draw, smooth_field
 from .local_shift import shifted_target
 from .pairs import Pair
 
@@ -52,7 +54,9 @@ def sample_batch(
     for i, k in enumerate(choice):
         p = pairs[k]
         top, left = _position(rng, p, crop, margin)
-        if made_up[i]:  # the target is the sharp crop as it is: the input was made from it, nothing to register
+        if made_up[i] and rng.random() < synthetic.smooth_share:
+            b, s, scale = _smooth_pair(rng, p, crop, synthetic)
+        elif made_up[i]:  # the target is the sharp crop as it is: the input was made from it, nothing to register
             s = p.sharp[top : top + crop, left : left + crop]
             b, scale = _synthetic_input(rng, p, top, left, crop, synthetic)
         else:
@@ -79,6 +83,14 @@ def _synthetic_input(rng: np.random.Generator, p: Pair, top: int, left: int, cro
     d = draw(rng, synthetic)
     b = degraded_crop(p.sharp, top, left, crop, d, rng, p.full_scale)
     return b, (p.intensity if rng.random() < 0.5 else p.sharp_intensity)
+
+
+def _smooth_pair(rng: np.random.Generator, p: Pair, crop: int, synthetic: SyntheticPairs):
+    """(noisy field, field, the map the restorer would measure on a frame that is this field)."""
+    d = draw(rng, synthetic)
+    field = replace(d, noise=0.0).add_noise(smooth_field(rng, crop), rng, p.full_scale)  # the file's grey levels  # only its noise level counts: a PSF leaves a smooth field as it is
+    noisy = d.add_noise(field, rng, p.full_scale)
+    return noisy, field, intensity.measure(noisy)
 
 
 def _position(rng: np.random.Generator, p: Pair, crop: int, margin: int) -> tuple[int, int]:

@@ -20,6 +20,10 @@ measures):
   the power 0.75 (from 6.3 to 8.3 grey levels between mean levels 125 and 182). The synthetic
   noise has that shape, its level drawn per crop.
 - **Quantisation.** The input is rounded to the file's grey levels, as a real file is.
+
+A share of the synthetic crops hold no micrograph at all but a smooth field (one grey level, a
+ramp, a gentle curve), noisy or not, with itself as the target: a network that has only seen
+texture invents texture on a blank substrate or a shading gradient (issue 33, fault 12).
 """
 
 from __future__ import annotations
@@ -109,6 +113,7 @@ class SyntheticPairs:
     sharp_share: float = 0.2  # crops left unblurred: the network learns to leave focus alone
     noise_max: float = 9.0 / 255  # noise sd at the frame mean, up to this (the real exposures: 5.6-7.2 / 255)
     clean_share: float = 0.15  # crops given no noise: with no blur, the target is the input itself
+    smooth_share: float = 0.0  # crops that are a smooth field, not the micrograph: nothing to restore there
 
 
 def draw(rng: np.random.Generator, ranges: SyntheticPairs) -> Degradation:
@@ -139,3 +144,26 @@ def degrade_frame(sharp: np.ndarray, d: Degradation, rng: np.random.Generator, f
     padded = np.pad(sharp, r, mode="reflect")
     blurred = d.blur(padded)[r:-r, r:-r] if r else d.blur(padded)
     return d.add_noise(blurred, rng, full_scale)
+
+
+SMOOTH_KINDS = ("flat", "ramp", "curve")
+
+
+def smooth_field(rng: np.random.Generator, crop: int) -> np.ndarray:
+    """A clean smooth field on the [0, 1] scale: one level, a plane, or a plane with a quadratic bow.
+
+    Blurring such a field changes it by at most a constant (a symmetric PSF leaves a plane as it
+    is), so the field is both the blurry input's content and its target at every width. It spans
+    a random part of the scale and is never clipped: a clipped ramp would hold a crease.
+    """
+    kind = SMOOTH_KINDS[int(rng.integers(len(SMOOTH_KINDS)))]
+    if kind == "flat":
+        return np.full((crop, crop), float(rng.uniform(0.0, 1.0)), np.float32)
+    y, x = np.mgrid[-1 : 1 : crop * 1j, -1 : 1 : crop * 1j]
+    angle = float(rng.uniform(0.0, 2 * np.pi))
+    shape = np.cos(angle) * x + np.sin(angle) * y
+    if kind == "curve":
+        shape = shape + float(rng.uniform(-1.0, 1.0)) * (x * x + y * y)
+    amplitude = float(rng.uniform(0.02, 0.8))
+    base = float(rng.uniform(0.0, 1.0 - amplitude))
+    return (base + amplitude * (shape - shape.min()) / (shape.max() - shape.min())).astype(np.float32)

@@ -58,12 +58,15 @@ class SyntheticSection(BaseModel):
     sharp_share: float = Field(0.2, ge=0, le=1, description="Share of synthetic crops left unblurred.")
     noise_max: float = Field(9.0, ge=0, le=255, description="Highest noise sd at the frame mean, in 8-bit grey levels.")
     clean_share: float = Field(0.15, ge=0, le=1, description="Share of synthetic crops given no noise.")
+    smooth_share: float = Field(0.0, ge=0, le=1, description="Share of synthetic crops that are a smooth field "
+                                "(one level, a ramp, a gentle curve) to be left as it is.")
 
     def pairs(self) -> SyntheticPairs | None:
         """The sampler's view of this section, or None when no crop is synthetic."""
         if self.share == 0:
             return None
-        return SyntheticPairs(self.share, self.sigma_max, self.sharp_share, self.noise_max / 255, self.clean_share)
+        return SyntheticPairs(self.share, self.sigma_max, self.sharp_share, self.noise_max / 255, self.clean_share,
+                              self.smooth_share)
 
 
 class DataSection(BaseModel):

@@ -104,6 +104,27 @@ def test_synthetic_crops_take_the_sharp_exposure_as_target():
     assert np.any(np.abs(x.numpy() - y.numpy()).max(axis=(1, 2, 3)) > 0.01)
 
 
+def test_smooth_crops_are_targets_of_themselves_normalised_as_the_restorer_would():
+    from midnet import intensity
+    from midnet.data.degrade import smooth_field
+
+    p = _pair()
+    only_smooth = SyntheticPairs(share=1.0, smooth_share=1.0, clean_share=1.0)  # no noise: input == target
+    x, y = sample_batch([p], 12, 32, 0, 2, augment=False, synthetic=only_smooth)
+    np.testing.assert_array_equal(x.numpy(), y.numpy())
+    rng = np.random.default_rng(0)
+    fields = [smooth_field(rng, 32) for _ in range(30)]
+    assert any(f.min() == f.max() for f in fields) and any(f.min() < f.max() for f in fields)
+    for f in fields:  # within the scale, unclipped, and nothing finer than a bow: second differences of 1/31 px steps
+        assert 0 <= f.min() and f.max() <= 1
+        assert np.abs(np.diff(f, 2, axis=0)).max() < 4 / 31**2 and np.abs(np.diff(f, 2, axis=1)).max() < 4 / 31**2
+    flat = intensity.measure(np.full((32, 32), 0.4, np.float32))  # a flat frame: normalised to exactly 0
+    assert np.all(flat.forward(np.full((4, 4), 0.4, np.float32)) == 0)
+    noisy = SyntheticPairs(share=1.0, smooth_share=1.0, clean_share=0.0)
+    x, y = sample_batch([p], 12, 32, 0, 2, augment=False, synthetic=noisy)
+    assert np.all(np.abs(x.numpy() - y.numpy()).max(axis=(1, 2, 3)) > 0)
+
+
 def test_the_sweep_scores_the_input_and_each_restorer_against_the_in_focus_exposure():
     sharp = smooth_image(64, 64, seed=4).astype(np.float32)
     columns = [c for c in conditions(gaussian=(0, 3), disc=(), astigmatic=())]
