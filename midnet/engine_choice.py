@@ -131,8 +131,10 @@ def _read_choice(path: Path, pairs: list[tuple[str, str]]) -> Choice | None:
     return choice if (choice.engine, choice.precision) in [tuple(p) for p in pairs] else None
 
 
-def trial_frame(side: int = TRIAL_SIDE) -> torch.Tensor:
-    """A generated frame on the network's normalised scale: smooth structure and noise, like a micrograph."""
+def trial_frame(side: int | None = None) -> torch.Tensor:
+    """A generated frame on the network's normalised scale: smooth structure and noise, like a micrograph.
+    ``side`` defaults to TRIAL_SIDE as it is when called (read then, so a test can set a smaller one)."""
+    side = TRIAL_SIDE if side is None else side
     rng = np.random.default_rng(0)
     yy, xx = np.mgrid[0:side, 0:side] / side
     img = 0.5 + 0.3 * np.sin(20 * xx + 7 * yy) * np.cos(13 * yy) + 0.05 * rng.standard_normal((side, side))

@@ -89,12 +89,15 @@ def _small_net(seed: int):
 def test_a_cached_onnx_file_replaced_by_another_models_export_is_never_run(cache_dir, capsys):
     pytest.importorskip("onnxruntime")
     pytest.importorskip("onnxscript")
-    from midnet.onnx_graph import cached_onnx, export_onnx
+    from midnet.onnx_graph import INPUT, OUTPUT, onnx_cache_path
     from midnet.restore import make_restorer
 
-    ours, other = _small_net(0), _small_net(1)
-    path = cached_onnx(ours)
-    export_onnx(other, path)  # the other model's export under our name
+    ours = _small_net(0)
+    path = onnx_cache_path(ours)
+    # an artefact the cache wrote and recorded, then replaced by another model's graph under our name; small graphs
+    # of their own, since what runs in the end is under test, and each export of a net costs ~30 s here
+    cache.cached(path, lambda tmp: _save_graph(tmp, scale=1.0, names=(INPUT, OUTPUT)))
+    _save_graph(path, scale=3.0, names=(INPUT, OUTPUT))
     frame = np.random.default_rng(0).integers(0, 255, (64, 64), dtype=np.uint8)
     onnx = make_restorer(ours, engine="onnx")
     out = onnx.deblur(frame, infobar=None)
@@ -105,11 +108,26 @@ def test_a_cached_onnx_file_replaced_by_another_models_export_is_never_run(cache
     assert "SHA-256" in capsys.readouterr().err
 
 
+def _save_graph(path, scale: float, names: tuple[str, str]) -> None:
+    """An ONNX model with midnet's input and output names that multiplies the frame by ``scale``: another model."""
+    from onnx import TensorProto, helper, numpy_helper, save
+
+    dims = ["batch", 1, "height", "width"]
+    graph = helper.make_graph([helper.make_node("Mul", [names[0], "scale"], [names[1]])], "another-model",
+                              [helper.make_tensor_value_info(names[0], TensorProto.FLOAT, dims)],
+                              [helper.make_tensor_value_info(names[1], TensorProto.FLOAT, dims)],
+                              [numpy_helper.from_array(np.array(scale, np.float32), "scale")])
+    save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+
+
 @pytest.mark.slow
-def test_a_stored_choice_naming_an_unknown_engine_or_precision_is_measured_again(cache_dir):
+def test_a_stored_choice_naming_an_unknown_engine_or_precision_is_measured_again(cache_dir, monkeypatch):
     pytest.importorskip("onnxruntime")
     pytest.importorskip("onnxscript")
+    from midnet import engine_choice
     from midnet.engine_choice import candidates, choice_path, choose_engine
+
+    monkeypatch.setattr(engine_choice, "TRIAL_SIDE", 64)  # what is read back is under test, not the timings
 
     net = _small_net(0)
     pairs = candidates("fp32", torch.device("cpu"))
