@@ -8,6 +8,10 @@
 It prints one markdown table: per condition, the input's PSNR / SSIM against the in-focus
 exposure and each method's gain (mean over micrographs and noise seeds; the worst micrograph's
 in brackets). midnet/blur_sweep.py says how the inputs are made.
+
+Runs can be split and put together: ``--first-seed 1 --seeds 2`` adds seeds 1 and 2 to a run of
+seed 0, and ``--table A.csv B.csv --methods 1.1,2.0`` prints the table of several runs' CSVs
+(a score that two files hold is taken from the later file; both measured the same input).
 """
 
 from __future__ import annotations
@@ -35,6 +39,9 @@ def parse(argv=None) -> argparse.Namespace:
                     help="Comma-separated LABEL=PATH, {fold} in PATH replaced by the fold number.")
     ap.add_argument("--wiener", action="store_true", help="Also the Wiener filter with its fitted parameters.")
     ap.add_argument("--seeds", type=int, default=3, help="Noise seeds per condition.")
+    ap.add_argument("--first-seed", type=int, default=0, help="The first noise seed (seeds run from it upwards).")
+    ap.add_argument("--table", type=Path, nargs="+", help="Print the table of these CSVs instead of running.")
+    ap.add_argument("--methods", help="With --table: the comma-separated methods to show (default: all).")
     ap.add_argument("--folds", default="0,1,2", help="Which folds to run.")
     ap.add_argument("--gaussian", default="0,0.5,1,2,3,4,6,8")
     ap.add_argument("--disc", default="1,2,3,4,6,8")
@@ -72,7 +79,8 @@ def run(args: argparse.Namespace) -> list[Score]:
         restorers = fold_restorers(models, fold, args.wiener)
         for name, sharp in sharp_frames(args.data, held_out).items():
             bar.set_postfix_str(f"fold {fold}, {name}")
-            scores += score_micrograph(name, sharp, columns, args.seeds, restorers, on_done=bar.update)
+            seeds = list(range(args.first_seed, args.first_seed + args.seeds))
+            scores += score_micrograph(name, sharp, columns, seeds, restorers, on_done=bar.update)
     bar.close()
     return scores
 
@@ -105,10 +113,24 @@ def _mean(rows: list[Score], method: str, field: str) -> float:
     return float(np.mean([getattr(s, field) for s in rows if s.method == method]))
 
 
+def read_tables(paths: list[Path], methods: str | None) -> list[Score]:
+    """The scores of several runs' CSVs, one per (micrograph, condition, seed, method), the later file's first."""
+    keep = None if methods is None else {"input", *methods.split(",")}
+    merged: dict[tuple, Score] = {}
+    for path in paths:
+        with open(path, newline="") as f:
+            for row in csv.DictReader(f):
+                s = Score(row["micrograph"], row["condition"], int(row["seed"]), row["method"], float(row["psnr"]),
+                          float(row["ssim"]))
+                if keep is None or s.method in keep:
+                    merged[(s.micrograph, s.condition, s.seed, s.method)] = s
+    return list(merged.values())
+
+
 def main(argv=None) -> None:
     args = parse(argv)
-    scores = run(args)
-    if args.csv:
+    scores = read_tables(args.table, args.methods) if args.table else run(args)
+    if args.csv and not args.table:
         with open(args.csv, "w", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=list(asdict(scores[0])))
             writer.writeheader()

@@ -13,7 +13,7 @@ and prints the table of docs/results.md; a small version is in the slow tests.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -77,14 +77,14 @@ class Score:
     ssim: float
 
 
-def score_micrograph(name: str, sharp: np.ndarray, columns: list[Condition], seeds: int,
+def score_micrograph(name: str, sharp: np.ndarray, columns: list[Condition], seeds: Sequence[int],
                      restorers: dict[str, Callable[[np.ndarray], np.ndarray]],
                      on_done: Callable[[], None] | None = None) -> list[Score]:
-    """Every (condition, seed, method) of one micrograph; the in-focus condition has one seed (no noise)."""
+    """Every (condition, seed, method) of one micrograph; the in-focus condition has one seed (no noise), the first."""
     reference = np.round(sharp * 255).astype(np.uint8)
     scores = []
     for column in columns:
-        for seed in range(1 if column.degradation is None else seeds):
+        for seed in (seeds[:1] if column.degradation is None else seeds):
             given = column.input_for(sharp, seed)
             outputs = {"input": given, **{label: restore(given) for label, restore in restorers.items()}}
             for label, image in outputs.items():

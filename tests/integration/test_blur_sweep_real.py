@@ -32,7 +32,7 @@ def _restorer(path):
 @pytest.mark.slow
 def test_a_held_out_fold_model_gains_at_every_width(held_out_crop):
     columns = conditions(gaussian=(0, 2, 6), disc=(), astigmatic=())
-    scores = score_micrograph("1-1", held_out_crop, columns, 1,
+    scores = score_micrograph("1-1", held_out_crop, columns, [0],
                               {"any-blur": _restorer(ANY_BLUR_FOLD0), "1.1": _restorer(V11_FOLD0)})
     ours, old = gains(scores, "any-blur"), gains(scores, "1.1")
     assert all(g >= 0 for g in ours.values()), ours

@@ -129,7 +129,7 @@ def test_the_sweep_scores_the_input_and_each_restorer_against_the_in_focus_expos
     sharp = smooth_image(64, 64, seed=4).astype(np.float32)
     columns = [c for c in conditions(gaussian=(0, 3), disc=(), astigmatic=())]
     identity = lambda frame: frame  # noqa: E731  (a restorer that changes nothing gains exactly 0 dB)
-    scores = score_micrograph("m", sharp, columns, 2, {"identity": identity})
+    scores = score_micrograph("m", sharp, columns, [0, 1], {"identity": identity})
     assert {s.condition for s in scores} == {IN_FOCUS, "gaussian 0", "gaussian 3"}
     assert len([s for s in scores if s.condition == IN_FOCUS]) == 2  # one seed: input and the restorer
     assert gains(scores, "identity") == {("m", "gaussian 0"): 0.0, ("m", "gaussian 3"): 0.0}
