@@ -33,7 +33,11 @@ def main() -> None:
     names = [n for n, _, _ in find_pairs(config.data.path)]
     train_names, held = split_names(names, config.data.val_names, config.data.folds, config.data.fold)
     pairs = load_pairs(config.data.path, config.data.infobar, train_names, align="none", warn_shift=False)
-    ranges = domain.fit([domain.describe(p.blur, p.full_scale) for p in pairs])
+    # a recipe with synthetic pairs trained on the in-focus exposures too (every blur width from none): its
+    # domain spans them, so an in-focus micrograph is not reported as unlike the training data
+    frames = [(p.blur, p.full_scale) for p in pairs]
+    frames += [(p.sharp, p.full_scale) for p in pairs] if config.data.synthetic.share > 0 else []
+    ranges = domain.fit([domain.describe(frame, full_scale) for frame, full_scale in frames])
     weights = args.run / "last.safetensors"
     metadata = {k: v for k, v in read_metadata(weights).items() if not k.startswith("midnet.format")
                 and k != "midnet.config"}
