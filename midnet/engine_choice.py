@@ -163,8 +163,7 @@ def trial_frame(side: int | None = None) -> torch.Tensor:
 def _measure(net: nn.Module, pairs: list[tuple[str, str]]) -> Choice:
     from .engines import make_engine
 
-    chans = int(getattr(getattr(net, "config", None), "in_chans", 1))
-    x = trial_frame().expand(-1, chans, -1, -1).contiguous()
+    x = trial_frame().expand(-1, net.in_chans, -1, -1).contiguous()
     reference = net(x)
     seconds: dict[str, float | None] = {}
     for engine, precision in pairs:

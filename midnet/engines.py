@@ -64,8 +64,14 @@ class ExportedEngine:
         self.module = module
         self.threads = threads or torch.get_num_threads()
         self.multiple = size_multiple(module)
+        self.in_chans = module.in_chans  # an engine stands for its network (midnet.models.RestorationNetwork)
+        self.exposes_residual = False  # the graph runs whole: no residual to add apart
         self.graph_sha256: str | None = None  # the ONNX file's own SHA-256, once loaded
         self._model = None
+
+    @property
+    def padder_size(self) -> int:
+        return self.multiple
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         if self._model is None:

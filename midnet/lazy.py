@@ -241,7 +241,7 @@ def _ceiling(dtype: np.dtype, largest: int) -> float:
 
 def tile_plan(net: torch.nn.Module, h: int, w: int, tile: int, overlap: int) -> TilePlan:
     """predict_tiled's tiling of an (h, w) plane for ``net`` (midnet/tiling.py's plan: the same tiles)."""
-    return plan_tiles(h, w, tile, overlap, int(getattr(net, "padder_size", 1)))
+    return plan_tiles(h, w, tile, overlap, net.padder_size)
 
 
 def _tile_input(read: Callable, grid: TilePlan, scale: PlaneScale, y: int, x: int, chans: int) -> torch.Tensor:
@@ -265,7 +265,7 @@ def record_statistics(net, read, grid: TilePlan, scale: PlaneScale, on_tile=None
         if not stats.pools:
             return None
         stats.recording, stats.tile_h = True, grid.th
-        chans = getattr(getattr(net, "config", None), "in_chans", 1)
+        chans = net.in_chans
         for iy, y in enumerate(grid.ys):
             for ix, x in enumerate(grid.xs):
                 stats.core = grid.core(iy, ix)
@@ -285,7 +285,7 @@ def restore_rows(net, read, grid: TilePlan, scale: PlaneScale, means, dtype, sta
     stats = GlobalPoolStats(net) if means is not None else None
     if stats is not None:
         stats.means = {id(pool): mean for pool, mean in zip(stats.pools, means)}
-    chans = getattr(getattr(net, "config", None), "in_chans", 1)
+    chans = net.in_chans
     try:
         first = next(i for i, y in enumerate(grid.ys) if y + grid.th > start)
         lo = grid.ys[first]  # the accumulators' first row, padded-frame coordinates

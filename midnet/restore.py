@@ -32,6 +32,7 @@ from .devices import pick_device
 from .errors import MidnetError
 from .fast import inference_copy
 from .infobar import InfobarSpec, resolve_infobar
+from .models import RestorationNetwork
 from .io import check_finite, data_ceiling, data_grid, dtype_range, to_gray_float
 from .runtime_info import midnet_version
 from .settings import RestoreSettings
@@ -233,6 +234,9 @@ def _network_restorer(settings: RestoreSettings, on_tile: ProgressCallback | Non
     from .precision import reduced_precision
 
     model, device = settings.model, settings.device
+    if isinstance(model, nn.Module) and not isinstance(model, RestorationNetwork):
+        raise MidnetError(f"a {type(model).__name__} declares no padder_size, in_chans and exposes_residual: "
+                          "midnet restores with networks that do (midnet.models.RestorationNetwork)")
     if isinstance(model, nn.Module):
         net, label = inference_copy(model), type(model).__name__
         if device != "auto" and _device_of(net) != pick_device(device):  # "auto": where the caller keeps it
@@ -258,12 +262,12 @@ def _run_network(net: nn.Module, runner, gray: np.ndarray, tile: int | None, ove
     h, w = gray.shape
     size = tile if tile is not None else (None if h * w <= AUTO_WHOLE_PIXELS else AUTO_TILE)
     scale = intensity.measure(gray)
-    chans = getattr(getattr(net, "config", None), "in_chans", 1)
+    chans = net.in_chans
     x = torch.from_numpy(scale.forward(gray))[None, None].to(_device_of(net))
     if chans > 1:
         x = x.expand(-1, chans, -1, -1).contiguous()
     if runner is not net and (size is None or (size >= h and size >= w)):
-        y = predict_whole(runner, x, int(getattr(net, "padder_size", 1)))
+        y = predict_whole(runner, x, net.padder_size)
         on_tile(1, 1)
     else:
         y = _predict_retrying(net, x, size, overlap, on_tile)

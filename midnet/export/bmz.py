@@ -199,7 +199,7 @@ def _cover(before: np.ndarray, after: np.ndarray, path: Path) -> Path:
 
 
 def _documentation(source: _Source, net: nn.Module, tile: int, halo: int, path: Path) -> Path:
-    stride = int(getattr(net, "padder_size", 1))
+    stride = net.padder_size
     usage = f"""# {source.label}: MIDNet deblurring for scanning-electron micrographs
 
 This package was exported by midnet (`midnet export --format bmz`). It restores
