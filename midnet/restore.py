@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import copy
 import functools
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,7 +54,7 @@ _TorchOOM = getattr(torch, "OutOfMemoryError", RuntimeError)  # torch < 2.5 rais
 ProgressCallback = Callable[[int, int], None]
 
 
-class Restorer:
+class Restorer(ABC):
     """Restores gray [0, 1] images with one network or classical method (see the module docstring).
 
     Made by :func:`make_restorer` as a :class:`NetworkRestorer` or a :class:`ClassicalRestorer`, which
@@ -65,13 +66,14 @@ class Restorer:
     settings: RestoreSettings
     on_tile: ProgressCallback | None
 
+    @abstractmethod
     def _restore_gray(self, gray: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
+        """One gray [0, 1] frame restored, without the eight views."""
 
     @property
+    @abstractmethod
     def provenance(self) -> dict:
         """How this restorer makes an image: what every output file records (midnet/io.py write_image)."""
-        raise NotImplementedError
 
     def __call__(self, gray: np.ndarray) -> np.ndarray:
         """Restore one gray float image in [0, 1], shape (H, W): no info bar, no dtype handling (see :meth:`deblur`)."""
