@@ -17,7 +17,7 @@ carrying the statistics would take a second export with every pool's mean as an 
 input (and one returning every pool's sums), which this module does not do.
 
 A new engine subclasses :class:`ExportedEngine` (``_load`` and ``_run``) and registers
-in :data:`ENGINES`; ``make_restorer(..., engine=name)`` and ``--engine`` then offer it.
+in :data:`ENGINES`; ``RestoreSettings(engine=name)`` and ``--engine`` then offer it.
 """
 
 from __future__ import annotations

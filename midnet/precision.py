@@ -1,7 +1,7 @@
 """Reduced-precision inference: which number format a machine runs natively, and the copy that runs in it.
 
-``precision`` of :func:`midnet.restore.make_restorer` is ``fp32``, ``bf16``, ``fp16`` or
-``auto``. A reduced-precision copy holds the fused inference copy's weights in bf16/fp16
+``precision`` of :class:`midnet.settings.RestoreSettings` is ``fp32``, ``bf16``, ``fp16`` or
+``auto`` (settled once by its ``resolved()``). A reduced-precision copy holds the fused inference copy's weights in bf16/fp16
 and runs its body in that format; what the format would spoil stays in float32:
 
 - the global residual, ``output = input + body(input)``: the restored frame is mostly its
