@@ -26,6 +26,7 @@ import numpy as np
 from tqdm import tqdm
 
 from midnet.blur_sweep import IN_FOCUS, Score, conditions, gains, score_micrograph, sharp_frames
+from midnet.settings import RestoreSettings
 from midnet.data import find_pairs, split_names
 from midnet.restore import make_restorer
 
@@ -58,10 +59,10 @@ def fold_restorers(models: dict[str, str], fold: int, wiener: bool) -> dict:
     """Label -> uint8 frame -> uint8 restoration, exact fp32 on PyTorch, whole frames as deblur runs them."""
     out = {}
     for label, path in models.items():
-        r = make_restorer(path.format(fold=fold), engine="torch", precision="fp32")
+        r = make_restorer(RestoreSettings(model=path.format(fold=fold), engine="torch", precision="fp32"))
         out[label] = lambda frame, r=r: r.deblur(frame, infobar="none")
     if wiener:
-        w = make_restorer(method="wiener")
+        w = make_restorer(RestoreSettings(method="wiener"))
         out["wiener"] = lambda frame: w.deblur(frame, infobar="none")
     return out
 

@@ -45,13 +45,14 @@ def throughput(model: str) -> None:
     from midnet.distributed import RestorerSpec, dask_client, run_distributed
     from midnet.io import read_image, write_image
     from midnet.restore import make_restorer
+    from midnet.settings import RestoreSettings
 
     files = collect_inputs([str(BLUR)])
     n = len(files)
     spec = RestorerSpec({"model": model}, "auto")
     with tempfile.TemporaryDirectory() as tmp:
         torch.set_num_threads(2)
-        restorer = make_restorer(model)
+        restorer = make_restorer(RestoreSettings.exact(model=model))
         t0 = time.perf_counter()
         report = run_batch(plan_jobs(files, Path(tmp) / "one"), spec.frame_restorer(restorer))
         one = time.perf_counter() - t0
@@ -189,8 +190,9 @@ def strip(model: str, rows: int, precision: str = "auto") -> None:
 def tile_peak(model: str) -> None:
     """Peak RSS of one 768x768 tile through the restorer, over the process before it (the network's share)."""
     from midnet.restore import make_restorer
+    from midnet.settings import RestoreSettings
 
-    restorer = make_restorer(model)
+    restorer = make_restorer(RestoreSettings.exact(model=model))
     tile = np.random.default_rng(0).random((768, 768), dtype=np.float32)
     before = peak_mib()
     t0 = time.perf_counter()

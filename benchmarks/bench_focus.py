@@ -17,6 +17,7 @@ import numpy as np
 
 from benchmarks.common import product_model, threads
 from midnet import focus
+from midnet.settings import RestoreSettings
 from midnet.io import read_image
 from midnet.restore import make_restorer
 
@@ -41,7 +42,7 @@ def main() -> None:
         frame[960:] = 0
         t_read, label = float("nan"), "generated 1280x1024 frame"
     net, model = product_model()
-    restorer = make_restorer(net)
+    restorer = make_restorer(RestoreSettings.exact(model=net))
     restorer.deblur(frame)  # warm-up
     focus.score(frame)
     t_score, t_restore = [], []

@@ -19,6 +19,7 @@ import torch
 
 from benchmarks.common import best_time, product_model, threads
 from midnet.fast import optimize_for_inference
+from midnet.settings import RestoreSettings
 from midnet.restore import make_restorer
 
 
@@ -36,7 +37,7 @@ def main() -> None:
         with torch.no_grad():
             return net(x)[0, 0].numpy()
 
-    restore = make_restorer(net)  # what midnet.deblur runs (the fast copy is built once, here)
+    restore = make_restorer(RestoreSettings.exact(model=net))  # midnet.deblur with engine torch, fp32 (built once, here)
     ref, fast = plain(), restore(gray)  # warm-up, and the equality check
     t_plain, t_fast = [], []
     for _ in range(args.repeats):  # alternate, so drifts of a shared machine hit both

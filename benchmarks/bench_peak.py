@@ -32,6 +32,7 @@ import torch
 
 from benchmarks.common import product_model, threads
 from midnet import intensity
+from midnet.settings import RestoreSettings
 from midnet.engine_choice import installed
 from midnet.fast import inference_copy
 from midnet.restore import make_restorer
@@ -127,7 +128,7 @@ def paths(net, gray: np.ndarray, int8: bool) -> dict[str, tuple[str, object]]:
             return net(x)[0, 0].numpy()
 
     def restorer(engine, precision):
-        r = make_restorer(net, engine=engine, precision=precision)
+        r = make_restorer(RestoreSettings(model=net, engine=engine, precision=precision))
         return lambda: scale.forward(r(gray))
 
     found = {"plain eager fp32": ("fp32", plain), "restorer torch fp32": ("fp32", restorer("torch", "fp32")),
@@ -186,7 +187,7 @@ def startup_table(model: str, gray: np.ndarray) -> None:
             for _ in ("cold", "warm"):
                 engines._compiled.clear()  # as a new process would: OpenVINO reloads from its cache folder
                 t0 = time.perf_counter()
-                r = make_restorer(model, engine=engine, precision=precision)
+                r = make_restorer(RestoreSettings(model=model, engine=engine, precision=precision))
                 r(small)
                 first = time.perf_counter() - t0
                 row.append(first - _seconds(lambda: r(small)))

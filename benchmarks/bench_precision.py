@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from midnet.engine_choice import installed
+from midnet.settings import RestoreSettings
 from midnet.io import read_image, to_gray_float
 from midnet.precision import native_bf16
 from midnet.restore import make_restorer
@@ -45,7 +46,7 @@ def real_frame(data: Path) -> np.ndarray:
 
 
 def frame_table(gray: np.ndarray, model: str, repeats: int) -> None:
-    restorers = {p: make_restorer(model, engine=p[0], precision=p[1]) for p in paths()}
+    restorers = {p: make_restorer(RestoreSettings(model=model, engine=p[0], precision=p[1])) for p in paths()}
     outputs = {p: r(gray) for p, r in restorers.items()}  # warm-up: exports, compiles
     times: dict[tuple[str, str], list[float]] = {p: [] for p in restorers}
     for _ in range(repeats):  # alternating, so a shared machine's drifts hit every path
@@ -75,7 +76,7 @@ def kfold_table(data: Path) -> None:
         pairs = load_pairs(data, "auto", held_out, align="affine", warn_shift=False)
         model = str(ROOT / "models" / "folds" / f"midnet-sem-fold{fold}.safetensors")
         for p in paths():
-            restorer = make_restorer(model, engine=p[0], precision=p[1])
+            restorer = make_restorer(RestoreSettings(model=model, engine=p[0], precision=p[1]))
             scores.setdefault(p, []).extend(score_restorer(restorer, pairs, align=False)["images"])
     ref = scores[("torch", "fp32")]
     print(f"\nk-fold by micrograph (3 fold models, {len(ref)} held-out micrographs, registered affine)")

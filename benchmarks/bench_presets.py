@@ -15,6 +15,7 @@ import argparse
 import torch
 
 import midnet
+from midnet.settings import RestoreSettings
 from benchmarks.common import best_time, threads
 from midnet.restore import make_restorer
 
@@ -32,7 +33,7 @@ def main() -> None:
         net = midnet.create_model(name).eval()
         with torch.no_grad():
             plain = best_time(lambda: net(x), repeats=args.repeats, warmup=args.warmup)
-        restore = make_restorer(net)  # auto tiling: the whole frame, as 1.2 MP is below 2.5 MP
+        restore = make_restorer(RestoreSettings.exact(model=net))  # auto tiling: the whole frame, as 1.2 MP is below 2.5 MP
         product = best_time(lambda: restore(gray), repeats=args.repeats, warmup=args.warmup)
         results[name] = (plain, product)
         print(f"{name:<12} {midnet.count_parameters(net):>12,} params  plain {plain:7.2f} s, "

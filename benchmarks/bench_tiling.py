@@ -19,6 +19,7 @@ import numpy as np
 
 from benchmarks.common import product_model
 from midnet import restore
+from midnet.settings import RestoreSettings
 from midnet.io import read_image
 from midnet.restore import make_restorer
 
@@ -42,12 +43,12 @@ def main() -> None:
     if image.shape[0] * image.shape[1] > restore.AUTO_WHOLE_PIXELS:
         raise SystemExit(f"{args.image}: over {restore.AUTO_WHOLE_PIXELS:,} pixels the restorer tiles it too; "
                          "give a smaller frame to compare with")
-    whole = make_restorer(net).deblur(image)
-    shared = make_restorer(net, tile=args.tile, overlap=args.overlap).deblur(image)
+    whole = make_restorer(RestoreSettings.exact(model=net)).deblur(image)
+    shared = make_restorer(RestoreSettings.exact(model=net, tile=args.tile, overlap=args.overlap)).deblur(image)
     plain_tiles = functools.partial(restore.predict_tiled, stats_passes=1)
     original, restore.predict_tiled = restore.predict_tiled, plain_tiles
     try:
-        plain = make_restorer(net, tile=args.tile, overlap=args.overlap).deblur(image)
+        plain = make_restorer(RestoreSettings.exact(model=net, tile=args.tile, overlap=args.overlap)).deblur(image)
     finally:
         restore.predict_tiled = original
     print(f"{label}, {Path(args.image).name} {image.shape[1]}x{image.shape[0]} {image.dtype}, "

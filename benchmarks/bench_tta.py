@@ -14,6 +14,7 @@ import numpy as np
 
 from benchmarks.common import best_time, product_model, threads
 from midnet.restore import make_restorer
+from midnet.settings import RestoreSettings
 
 
 def main() -> None:
@@ -22,7 +23,7 @@ def main() -> None:
     args = parser.parse_args()
     net, label = product_model()
     gray = np.random.default_rng(0).random((960, 1280), dtype=np.float32)
-    plain, tta = make_restorer(net), make_restorer(net, tta=True)
+    plain, tta = make_restorer(RestoreSettings.exact(model=net)), make_restorer(RestoreSettings.exact(model=net, tta=True))
     t_plain = best_time(lambda: plain(gray), repeats=args.repeats)
     t_tta = best_time(lambda: tta(gray), repeats=args.repeats)
     print(f"{label}, 1280x960, {threads()} threads: plain {t_plain:.2f} s, 8-view TTA {t_tta:.2f} s, "

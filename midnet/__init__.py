@@ -17,6 +17,7 @@ if TYPE_CHECKING:  # what type checkers, IDEs and the API reference (griffe) rea
     from .io import read_image, write_image
     from .models import ModelConfig, UNetConfig, parse_model_config
     from .restore import Restorer, deblur, make_restorer
+    from .settings import RestoreSettings
     from .weights import save_model
     from .zoo import PRESETS, count_parameters, create_model, load_model
 
@@ -30,6 +31,7 @@ _OWNERS = {
     "Restorer": ".restore",
     "deblur": ".restore",
     "make_restorer": ".restore",
+    "RestoreSettings": ".settings",
     "save_model": ".weights",
     "PRESETS": ".zoo",
     "count_parameters": ".zoo",

@@ -82,6 +82,7 @@ def _default_label(method: str) -> str:
 def _restorers(methods: dict[str, str], fold: int, train_pairs: Sequence[Pair], calibrated: bool
                ) -> dict[str, Callable[[np.ndarray], np.ndarray] | None]:
     from .restore import make_restorer
+    from .settings import RestoreSettings
 
     out: dict[str, Callable[[np.ndarray], np.ndarray] | None] = {}
     params: ClassicalParams | None = None
@@ -92,12 +93,12 @@ def _restorers(methods: dict[str, str], fold: int, train_pairs: Sequence[Pair], 
         elif m in CLASSICAL_METHODS:
             if params is None:
                 params = calibrate(train_pairs, wanted) if calibrated else default_params()
-            out[label] = make_restorer(method=m, calibration=params)
+            out[label] = make_restorer(RestoreSettings.exact(method=m, calibration=params))
         else:
             source = m.replace("{fold}", str(fold))
             if not Path(source).is_file() and source.endswith((".safetensors", ".pth", ".pt", ".onnx")):
                 raise MidnetError(f"{source}: no such model file (method {m!r}, fold {fold})")
-            out[label] = make_restorer(source)
+            out[label] = make_restorer(RestoreSettings.exact(model=source))  # scores: no engine race
     return out
 
 

@@ -7,7 +7,7 @@ all hold as they do on one machine. What the cluster adds:
 
 - the restorer is built once per worker process (:class:`RestorerPlugin`, a
   ``WorkerPlugin`` named after its spec, so that two runs on one scheduler keep their own),
-  with :func:`midnet.restore.make_restorer` and the options the command line gave
+  with :func:`midnet.restore.make_restorer` and the settings the command line gave
   (``--engine auto`` measured once, on the client, at the workers' thread count); a worker
   restores one file at a time, its thread budget given to torch (a worker's threads share
   one network, whose tiled path keeps per-frame state in hooks, so two frames must not run
@@ -50,40 +50,41 @@ from distributed import WorkerPlugin
 from .batch import Job, Report, attempt, shown
 from .errors import MidnetError
 from .io import remove_stale_temporaries
+from .settings import RestoreSettings
 
 PLUGIN = "midnet-restorer"  # the prefix of every plugin's name: midnet-restorer-<sha256 of its spec>
 log = logging.getLogger("midnet.distributed")
 
 
-@dataclass
+@dataclass(frozen=True)
 class RestorerSpec:
-    """What every worker builds its restorer from: :func:`make_restorer`'s arguments, and how frames are fed.
+    """What every worker builds its restorer from: the run's :class:`~midnet.settings.RestoreSettings` (names and
+    numbers, sent to the workers), and whether each file gets a before/after picture."""
 
-    ``options`` are make_restorer's keyword arguments (model, method, tile, overlap, device, calibration,
-    engine, tta, precision); they travel to the workers, so they are names and numbers, not objects.
-    """
-
-    options: dict[str, Any] = field(default_factory=dict)
-    infobar: int | str = "auto"
-    uncertainty: bool = False
+    settings: RestoreSettings = field(default_factory=RestoreSettings)
     compare: bool = False
+
+    @property
+    def infobar(self) -> int | str:
+        return self.settings.infobar
+
+    @property
+    def uncertainty(self) -> bool:
+        return self.settings.uncertainty
 
     def build(self):
         from .restore import make_restorer
 
-        options = dict(self.options)
-        options["tta"] = bool(options.get("tta")) or self.uncertainty
-        return make_restorer(**options)
+        return make_restorer(self.settings)
 
     def domain_watch(self):
         """A DomainWatch of the network's training domain, or None (a classical method, or weights that do
         not record one): ``midnet deblur``'s warning about inputs unlike the training data."""
-        if self.options.get("method", "midnet") != "midnet":
+        if self.settings.network is None:
             return None
         from .domain import DomainWatch
-        from .zoo import DEFAULT_MODEL
 
-        return DomainWatch.for_model(str(self.options.get("model") or DEFAULT_MODEL), self.infobar)
+        return DomainWatch.for_model(str(self.settings.network), self.infobar)
 
     def frame_restorer(self, restorer) -> Callable[[np.ndarray], np.ndarray]:
         """What the batch calls on each frame, as the single-process command does (midnet/cli)."""
@@ -184,18 +185,17 @@ def release_plugins(client) -> None:
 def resolve_engine(spec: RestorerSpec, threads: int) -> RestorerSpec:
     """``spec`` with ``--engine auto`` decided here, at ``threads`` torch threads (a worker's), once for all
     workers: they get a concrete engine and precision instead of each timing the engines at once."""
-    options = spec.options
-    if options.get("engine") != "auto" or options.get("method", "midnet") != "midnet":
+    if spec.settings.engine != "auto" or spec.settings.network is None:
         return spec
     import torch
 
     before = torch.get_num_threads()
     torch.set_num_threads(max(1, threads))
     try:
-        choice = spec.build().choice  # the one restorer constructor, measuring (or reading) auto's choice
+        settled = spec.build().settings  # the one restorer constructor, measuring (or reading) auto's choice
     finally:
         torch.set_num_threads(before)
-    return dataclasses.replace(spec, options={**options, "engine": choice.engine, "precision": choice.precision})
+    return dataclasses.replace(spec, settings=settled)
 
 
 def worker_restorer(name: str | None = None) -> RestorerPlugin:

@@ -57,21 +57,38 @@ def installed(engine: str) -> bool:
     return engine == "torch" or all(importlib.util.find_spec(m) is not None for m in RUNTIMES[engine])
 
 
+def settle(net: nn.Module, engine: str, precision: str) -> tuple[str, str, Choice | None]:
+    """(engine, precision, auto's Choice or None): what runs ``net`` for an ``engine`` and ``precision`` request.
+
+    The one place a request is decided (:meth:`midnet.settings.RestoreSettings.resolved` asks it):
+    ``engine="auto"`` is measured (or read) by :func:`choose_engine`; else ``precision="auto"`` is what
+    the network's device runs natively (midnet/precision.py), and fp32 for an engine without that format.
+    """
+    if engine == "auto":
+        choice = choose_engine(net, precision)
+        return choice.engine, choice.precision, choice
+    settled = resolve_precision(precision, next(net.parameters()).device)
+    if precision == "auto" and settled not in engine_precisions(engine):
+        settled = "fp32"  # auto never asks an engine for a format it lacks (ONNX Runtime: fp32 only)
+    return engine, settled, None
+
+
 def candidates(precision: str, device: torch.device) -> list[tuple[str, str]]:
-    """(engine, precision) pairs worth measuring for a ``precision`` request on ``device``."""
+    """(engine, precision) pairs worth measuring for a ``precision`` request on ``device``: every installed
+    engine in every format the request allows (``auto``: fp32, and what the device runs natively)."""
     if device.type != "cpu":
         return [("torch", resolve_precision(precision, device))]
-    wanted = {"auto": ["fp32"] + (["bf16"] if resolve_precision("auto", device) == "bf16" else []),
-              "fp32": ["fp32"], "bf16": ["bf16"], "fp16": ["fp16"]}[precision]
+    wanted = ["fp32", resolve_precision("auto", device)] if precision == "auto" else [precision]
     pairs = []
     for engine in ("torch", "onnx", "openvino"):
-        for p in wanted:
-            if installed(engine) and p in _precisions(engine):
+        for p in dict.fromkeys(wanted):
+            if installed(engine) and p in engine_precisions(engine):
                 pairs.append((engine, p))
     return pairs
 
 
-def _precisions(engine: str) -> tuple[str, ...]:
+def engine_precisions(engine: str) -> tuple[str, ...]:
+    """The number formats ``engine`` runs (torch: all of them, through midnet/precision.py's copy)."""
     from .engines import ENGINES
 
     return ("fp32", "bf16", "fp16") if engine == "torch" else ENGINES[engine].precisions
@@ -100,22 +117,23 @@ def choose_engine(net: nn.Module, precision: str = "auto") -> Choice:
     if len(pairs) == 1:
         return Choice(*pairs[0], measured=False)
     path = choice_path(net, precision, pairs)
-    fresh: list[Choice] = []
+    measured_now: Choice | None = None
 
     def measure(tmp: str) -> None:
-        fresh.append(_measure(net, pairs))
-        Path(tmp).write_text(json.dumps(asdict(fresh[0]), indent=1), encoding="utf-8")
+        nonlocal measured_now
+        measured_now = _measure(net, pairs)
+        Path(tmp).write_text(json.dumps(asdict(measured_now), indent=1), encoding="utf-8")
 
     stored_at = cached(path, measure)  # the cache's file, or a private one where the cache cannot be written
-    if fresh:
-        return fresh[0]
+    if measured_now is not None:
+        return measured_now
     stored = _read_choice(stored_at, pairs)
     if stored is None:  # damaged, or naming what this machine does not offer: measure again rather than refuse
         for old in (stored_at, record_path(stored_at)):
             with contextlib.suppress(OSError):
                 old.unlink()
         cached(path, measure)
-        return fresh[0] if fresh else Choice(*pairs[0], measured=False)
+        return measured_now if measured_now is not None else Choice(*pairs[0], measured=False)
     return stored
 
 
@@ -145,8 +163,7 @@ def trial_frame(side: int | None = None) -> torch.Tensor:
 def _measure(net: nn.Module, pairs: list[tuple[str, str]]) -> Choice:
     from .engines import make_engine
 
-    chans = int(getattr(getattr(net, "config", None), "in_chans", 1))
-    x = trial_frame().expand(-1, chans, -1, -1).contiguous()
+    x = trial_frame().expand(-1, net.in_chans, -1, -1).contiguous()
     reference = net(x)
     seconds: dict[str, float | None] = {}
     for engine, precision in pairs:

@@ -17,7 +17,7 @@ carrying the statistics would take a second export with every pool's mean as an 
 input (and one returning every pool's sums), which this module does not do.
 
 A new engine subclasses :class:`ExportedEngine` (``_load`` and ``_run``) and registers
-in :data:`ENGINES`; ``make_restorer(..., engine=name)`` and ``--engine`` then offer it.
+in :data:`ENGINES`; ``RestoreSettings(engine=name)`` and ``--engine`` then offer it.
 """
 
 from __future__ import annotations
@@ -64,8 +64,14 @@ class ExportedEngine:
         self.module = module
         self.threads = threads or torch.get_num_threads()
         self.multiple = size_multiple(module)
+        self.in_chans = module.in_chans  # an engine stands for its network (midnet.models.RestorationNetwork)
+        self.exposes_residual = False  # the graph runs whole: no residual to add apart
         self.graph_sha256: str | None = None  # the ONNX file's own SHA-256, once loaded
         self._model = None
+
+    @property
+    def padder_size(self) -> int:
+        return self.multiple
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         if self._model is None:

@@ -27,6 +27,7 @@ from .data.register import MAX_SHIFT_PX, align_to
 from .errors import MidnetError
 from .metrics import psnr, ssim
 from .restore import make_restorer
+from .settings import RestoreSettings
 
 Restorer = Callable[[np.ndarray], np.ndarray]
 SCORES = ("psnr", "ssim", "input_psnr", "input_ssim")
@@ -89,4 +90,4 @@ def score_pairs(
     model: nn.Module, pairs: Sequence[Pair], tile: int | None = None, align: bool = True, on_image=None
 ) -> dict[str, Any]:
     """:func:`score_restorer` for a network (on the device its weights are on; the network is not changed)."""
-    return score_restorer(make_restorer(model, tile=tile), pairs, align, on_image)
+    return score_restorer(make_restorer(RestoreSettings.exact(model=model, tile=tile)), pairs, align, on_image)

@@ -10,7 +10,7 @@ with the tiles read from the store as they are needed:
    (tiling's :class:`GlobalPoolStats`), as ``predict_tiled`` does;
 3. a second pass runs the tiles row by row with those whole-frame means and blends them as
    ``predict_tiled`` does (same windows, same order of sums), so the result is the in-memory
-   tiled result of the restorer's tile network (:attr:`Restorer.tile_network`: fp32, or its
+   tiled result of the restorer's tile network (:attr:`NetworkRestorer.tile_network`: fp32, or its
    bf16/fp16 copy for ``--precision``; engine torch, no TTA: see :func:`block_spec`); a row of
    the output is final once the next row of tiles starts below it, and is written out then.
    Memory: a band of two tile rows by the plane's width.
@@ -46,7 +46,7 @@ import zarr
 from . import intensity
 from .errors import MidnetError
 from .io import dtype_range
-from .restore import AUTO_OVERLAP, AUTO_TILE, to_dtype, to_file_scale
+from .restore import AUTO_OVERLAP, AUTO_TILE, NetworkRestorer, to_dtype, to_file_scale
 from .tiling import GlobalPoolStats, TilePlan, final_output, plan_tiles
 
 CHUNK = 1024  # output chunk side: the unit of resumption (whole chunk rows are written at once)
@@ -241,7 +241,7 @@ def _ceiling(dtype: np.dtype, largest: int) -> float:
 
 def tile_plan(net: torch.nn.Module, h: int, w: int, tile: int, overlap: int) -> TilePlan:
     """predict_tiled's tiling of an (h, w) plane for ``net`` (midnet/tiling.py's plan: the same tiles)."""
-    return plan_tiles(h, w, tile, overlap, int(getattr(net, "padder_size", 1)))
+    return plan_tiles(h, w, tile, overlap, net.padder_size)
 
 
 def _tile_input(read: Callable, grid: TilePlan, scale: PlaneScale, y: int, x: int, chans: int) -> torch.Tensor:
@@ -265,7 +265,7 @@ def record_statistics(net, read, grid: TilePlan, scale: PlaneScale, on_tile=None
         if not stats.pools:
             return None
         stats.recording, stats.tile_h = True, grid.th
-        chans = getattr(getattr(net, "config", None), "in_chans", 1)
+        chans = net.in_chans
         for iy, y in enumerate(grid.ys):
             for ix, x in enumerate(grid.xs):
                 stats.core = grid.core(iy, ix)
@@ -285,7 +285,7 @@ def restore_rows(net, read, grid: TilePlan, scale: PlaneScale, means, dtype, sta
     stats = GlobalPoolStats(net) if means is not None else None
     if stats is not None:
         stats.means = {id(pool): mean for pool, mean in zip(stats.pools, means)}
-    chans = getattr(getattr(net, "config", None), "in_chans", 1)
+    chans = net.in_chans
     try:
         first = next(i for i, y in enumerate(grid.ys) if y + grid.th > start)
         lo = grid.ys[first]  # the accumulators' first row, padded-frame coordinates
@@ -461,7 +461,7 @@ def _restore_locked(image: LazyImage, final: Path, spec, overwrite: bool, client
     if spec.infobar == "auto":  # finding it needs the whole bottom band of every plane: not looked for
         print(f"warning: {source}: --infobar auto is not looked for in Zarr or large tiled TIFF inputs; "
               "no rows kept (give --infobar ROWS to keep an info bar)", file=sys.stderr)
-    tile, overlap = spec.options.get("tile"), spec.options.get("overlap")
+    tile, overlap = spec.settings.tile, spec.settings.overlap
     if client is not None:
         made = _planes_on_cluster(client, spec, source, store, todo, tile, overlap, rows, quiet)
     else:
@@ -540,19 +540,24 @@ def _planes_here(spec, image, store, todo, tile, overlap, rows, quiet) -> dict:
     from tqdm import tqdm
 
     restorer = spec.build()
+    tile_network = tile_network_of(restorer)
     grid_tiles = 0
-    if todo and restorer.tile_network is not None:
+    if todo and tile_network is not None:
         h, w = image.array.shape[-2:]
-        grid = tile_plan(restorer.tile_network, h - rows, w, tile or AUTO_TILE,
-                         AUTO_OVERLAP if overlap is None else overlap)
+        grid = tile_plan(tile_network, h - rows, w, tile or AUTO_TILE, AUTO_OVERLAP if overlap is None else overlap)
         grid_tiles = 2 * len(grid.ys) * len(grid.xs) * len(todo)
     with tqdm(total=grid_tiles, desc=image.source.name, unit="tile", file=sys.stderr,
               disable=True if quiet else None) as bar:
         made = block_provenance(restorer)
         _remember(store, made)
         for index in todo:  # a plane's error is the file's: the store keeps what was done, a rerun resumes
-            restore_plane(restorer.tile_network, image, index, store, tile, overlap, rows, lambda: bar.update(1))
+            restore_plane(tile_network, image, index, store, tile, overlap, rows, lambda: bar.update(1))
     return made
+
+
+def tile_network_of(restorer) -> torch.nn.Module | None:
+    """The module a network restorer's tiles run through; None for a classical method (refused per plane)."""
+    return restorer.tile_network if isinstance(restorer, NetworkRestorer) else None
 
 
 def block_spec(spec):
@@ -561,10 +566,10 @@ def block_spec(spec):
     Whole-frame engines (ONNX Runtime, OpenVINO) do not apply to blocks, whose tiles share whole-frame
     statistics through torch hooks; TTA and ``--uncertainty`` (eight views of the whole plane) are refused.
     """
-    if spec.uncertainty or spec.options.get("tta"):
+    if spec.settings.views:
         raise MidnetError("--tta and --uncertainty do not apply to Zarr or large tiled TIFF inputs (restored block "
                           "by block); drop them, or restore those inputs apart")
-    return dataclasses.replace(spec, options={**spec.options, "engine": "torch"})
+    return dataclasses.replace(spec, settings=spec.settings.replace(engine="torch"))
 
 
 def block_provenance(restorer) -> dict:
@@ -580,7 +585,7 @@ def restore_plane_task(source: Path, store: Path, index: tuple[int, ...], tile, 
 
     plugin = worker_restorer(name)
     with plugin.lock:
-        restore_plane(plugin.restorer.tile_network, open_lazy(source), index, store, tile, overlap, rows)
+        restore_plane(tile_network_of(plugin.restorer), open_lazy(source), index, store, tile, overlap, rows)
     return block_provenance(plugin.restorer)
 
 
@@ -604,8 +609,9 @@ def _planes_on_cluster(client, spec, source, store, todo, tile, overlap, rows, q
 
 def _signature(image: LazyImage, spec) -> dict:
     """What the partial store was made from: a run with anything else starts over rather than mix results."""
-    options = {k: (str(v) if v is not None else None) for k, v in sorted(spec.options.items())}
-    model = spec.options.get("model")
+    settings = dataclasses.asdict(spec.settings)
+    options = {k: (str(v) if v is not None else None) for k, v in sorted(settings.items()) if k != "infobar"}
+    model = spec.settings.network
     if model and Path(str(model)).is_file():  # a weights file retrained in place is another model
         options["model_digest"] = hashlib.sha256(Path(str(model)).read_bytes()).hexdigest()
     return {"source": str(image.source.resolve()), "shape": list(image.array.shape), "dtype": str(image.array.dtype),

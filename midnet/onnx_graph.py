@@ -50,7 +50,7 @@ NORMALISATION = ("input: the frame mapped affinely so that its 1st percentile is
 
 def size_multiple(net: nn.Module) -> int:
     """The multiple H and W must have: the U-Net's stride (``padder_size``, 2 ** levels), 1 for other networks."""
-    return int(getattr(net, "padder_size", 1))
+    return net.padder_size
 
 
 class FinalOutput(nn.Module):
@@ -59,6 +59,8 @@ class FinalOutput(nn.Module):
     def __init__(self, net: nn.Module):
         super().__init__()
         self.net = net
+        self.padder_size, self.in_chans = net.padder_size, net.in_chans  # it stands for the network
+        self.exposes_residual = False  # a multi-stage network's last stage has no residual of its own to split
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return final_output(self.net(x))
@@ -114,7 +116,7 @@ def _export_program(fused: nn.Module):
     from torch.export import Dim
 
     m = size_multiple(fused)
-    chans = int(getattr(getattr(fused, "config", None), "in_chans", 0)) or _in_channels(fused)
+    chans = fused.in_chans
     # the example must not have a batch, height or width of 1 (torch.export specialises sizes 0 and 1) and
     # height != width (equal example sizes may be assumed equal)
     example = torch.zeros(2, chans, 4 * m, 6 * m)
@@ -133,11 +135,6 @@ def _export_program(fused: nn.Module):
                           "use --engine torch") from exc
     finally:
         quiet.setLevel(level)
-
-
-def _in_channels(net: nn.Module) -> int:
-    first = next((m for m in net.modules() if isinstance(m, nn.Conv2d)), None)
-    return first.in_channels if first is not None else 1
 
 
 def runtime_tag() -> str:

@@ -23,7 +23,8 @@ import numpy as np
 from .batch import Job, Report, Restored, attempt, run_batch
 from .domain import DomainWatch
 from .focus import OnlyBlurry
-from .restore import Restorer, make_restorer
+from .engine_choice import Choice
+from .restore import NetworkRestorer, Restorer, make_restorer
 from .settings import RestoreSettings
 
 TileCallback = Callable[[int, int], None]
@@ -50,10 +51,13 @@ class FramePipeline:
         ``triage``: the :class:`~midnet.focus.OnlyBlurry` that already selected the jobs (its scores
         label the pictures and the report), else a new one when ``settings.only_blurry``.
         """
-        restorer = make_restorer(
-            settings.model, settings.method, settings.tile, settings.overlap, settings.device, settings.calibration,
-            on_tile, settings.restorer_engine, settings.views, settings.precision)
+        restorer = make_restorer(settings, on_tile)
         return cls(settings, restorer, _domain_watch(settings), triage or make_triage(settings))
+
+    @property
+    def engine_choice(self) -> Choice | None:
+        """What ``engine="auto"`` measured or read (a command reports it), None when the engine was named."""
+        return self.restorer.choice if isinstance(self.restorer, NetworkRestorer) else None
 
     def fresh(self) -> "FramePipeline":
         """The same restorer (nothing reloaded), with no frame seen and no file scored yet."""

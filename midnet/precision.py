@@ -1,7 +1,7 @@
 """Reduced-precision inference: which number format a machine runs natively, and the copy that runs in it.
 
-``precision`` of :func:`midnet.restore.make_restorer` is ``fp32``, ``bf16``, ``fp16`` or
-``auto``. A reduced-precision copy holds the fused inference copy's weights in bf16/fp16
+``precision`` of :class:`midnet.settings.RestoreSettings` is ``fp32``, ``bf16``, ``fp16`` or
+``auto`` (settled once by its ``resolved()``). A reduced-precision copy holds the fused inference copy's weights in bf16/fp16
 and runs its body in that format; what the format would spoil stays in float32:
 
 - the global residual, ``output = input + body(input)``: the restored frame is mostly its
@@ -76,9 +76,10 @@ class ReducedPrecision(nn.Module):
         self.dtype = DTYPES[precision]
         self.precision = precision
         self.body = copy.deepcopy(net).to(self.dtype)
-        self.padder_size = int(getattr(net, "padder_size", 1))
-        self.config = getattr(net, "config", None)  # in_chans, for the restorer
-        self._residual = hasattr(self.body, "residual")  # the NAFNet family; others are cast as a whole
+        self.padder_size = net.padder_size
+        self.in_chans = net.in_chans
+        self.exposes_residual = False  # it adds the body's residual itself, in float32
+        self._residual = net.exposes_residual  # the NAFNet family; others are cast as a whole
 
     def forward(self, x: torch.Tensor):
         if not self._residual:

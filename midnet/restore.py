@@ -17,23 +17,32 @@ The caller's network is never changed: the restorer runs its own inference copy.
 from __future__ import annotations
 
 import copy
-from pathlib import Path
+import functools
+from abc import ABC, abstractmethod
 from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from torch import nn
 
 from . import intensity
-from .choices import DEFAULT_MODEL, NETWORK
 from .devices import pick_device
 from .errors import MidnetError
 from .fast import inference_copy
 from .infobar import InfobarSpec, resolve_infobar
+from .models import RestorationNetwork
 from .io import check_finite, data_ceiling, data_grid, dtype_range, to_gray_float
 from .runtime_info import midnet_version
+from .settings import RestoreSettings
 from .tiling import predict_tiled, predict_whole
 from .zoo import file_state, load_model
+
+if TYPE_CHECKING:
+    from .classical import ClassicalParams
+    from .engine_choice import Choice
 
 MIN_SIDE = 16  # smaller images carry no structure to restore
 AUTO_WHOLE_PIXELS = 2_500_000  # frames up to this size run whole: exactly what evaluation measured
@@ -45,33 +54,30 @@ _TorchOOM = getattr(torch, "OutOfMemoryError", RuntimeError)  # torch < 2.5 rais
 ProgressCallback = Callable[[int, int], None]
 
 
-class Restorer:
-    """Restores gray [0, 1] images with one network or classical method (see the module docstring)."""
+class Restorer(ABC):
+    """Restores gray [0, 1] images with one network or classical method (see the module docstring).
 
-    def __init__(self, restore_gray: Callable[[np.ndarray], np.ndarray], description: str,
-                 network: nn.Module | None = None, tta: bool = False):
-        self._restore_gray = restore_gray
-        self.description = description
-        self.network = network  # the inference copy, or None for a classical method
-        # the torch module that runs tiles, at the precision chosen (the inference copy or its bf16/fp16 copy):
-        # what a block-by-block caller (midnet/lazy.py) must run to make what this restorer makes
-        self.tile_network = network
-        self.tta = tta
-        self.on_tile: ProgressCallback | None = None
-        self.made_with: Callable[[], dict] = lambda: {}  # set by make_restorer: see provenance
+    Made by :func:`make_restorer` as a :class:`NetworkRestorer` or a :class:`ClassicalRestorer`, which
+    hold ``settings`` (engine and precision settled: what runs) and ``on_tile``, the progress callback
+    (``(done, total)`` after every tile), and say how a frame becomes its restoration (``_restore_gray``)
+    and what an output file records about it (:attr:`provenance`).
+    """
+
+    settings: RestoreSettings
+    on_tile: ProgressCallback | None
+
+    @abstractmethod
+    def _restore_gray(self, gray: np.ndarray) -> np.ndarray:
+        """One gray [0, 1] frame restored, without the eight views."""
 
     @property
+    @abstractmethod
     def provenance(self) -> dict:
-        """How this restorer makes an image: what every output file records (midnet/io.py write_image).
-
-        midnet's version, the method or model name, and for a network the weights' SHA-256,
-        the engine and precision that actually ran, the tile size and overlap, and TTA.
-        """
-        return {"midnet": midnet_version(), "method": self.description, "tta": self.tta, **self.made_with()}
+        """How this restorer makes an image: what every output file records (midnet/io.py write_image)."""
 
     def __call__(self, gray: np.ndarray) -> np.ndarray:
         """Restore one gray float image in [0, 1], shape (H, W): no info bar, no dtype handling (see :meth:`deblur`)."""
-        if not self.tta:
+        if not self.settings.views:
             return self._restore_gray(gray)
         return self._eight_views(gray, spread=False)[0]
 
@@ -134,105 +140,117 @@ class Restorer:
             self.on_tile(done, total)
 
 
-def make_restorer(
-    model: str | nn.Module | None = DEFAULT_MODEL,
-    method: str = NETWORK,
-    tile: int | None = None,
-    overlap: int = AUTO_OVERLAP,
-    device: str | torch.device | None = None,
-    calibration=None,
-    on_tile: ProgressCallback | None = None,
-    engine: str = "torch",
-    tta: bool = False,
-    precision: str = "fp32",
-) -> Restorer:
-    """The one way to build a restorer: a network (preset name, weights file or module) or a classical method.
+@dataclass(eq=False)
+class NetworkRestorer(Restorer):
+    """A network's restorer: the inference copy, the module its tiles run through and what runs whole frames.
 
-    ``engine="onnx"`` runs whole frames through ONNX Runtime on the network's cached ONNX
-    file (midnet/engines.py lists the engines); tiled frames stay on PyTorch, whose hooks
-    carry the whole-frame statistics between tiles.
-    ``tta`` averages the eight flips and rotations. ``precision`` is fp32, bf16, fp16 or auto
-    (midnet/precision.py: bf16 where the CPU has it natively); ``engine="auto"`` measures
-    which engine and precision run fastest here, once per machine and model
-    (midnet/engine_choice.py). :attr:`Restorer.provenance` says what was chosen.
+    ``tile_network`` is the inference copy at the settled precision (itself for fp32, else its bf16/fp16
+    copy): what a block-by-block caller (midnet/lazy.py) must run to make what this restorer makes.
+    ``whole_frames`` runs frames that fit one tile: ``tile_network``, or an engine (midnet/engines.py)
+    on the network's ONNX export. ``choice`` is what ``engine="auto"`` measured or read (the command
+    line reports it), None when the engine was named.
     """
-    if method != NETWORK:
-        restorer = _classical_restorer(method, calibration, tta)
-    else:
-        restorer = _network_restorer(model, tile, overlap, device, engine, tta, precision)
-    restorer.on_tile = on_tile
-    return restorer
+
+    settings: RestoreSettings
+    label: str  # the model's name, file, or the module's class name
+    network: nn.Module
+    tile_network: nn.Module
+    whole_frames: Callable[[torch.Tensor], torch.Tensor]
+    choice: Choice | None = None
+    on_tile: ProgressCallback | None = None
+
+    def _restore_gray(self, gray: np.ndarray) -> np.ndarray:
+        s = self.settings
+        return _run_network(self.tile_network, self.whole_frames, gray, s.tile, s.overlap, self.progress)
+
+    @functools.cached_property
+    def weights_sha256(self) -> str:
+        """The network's weights' SHA-256, computed on first use: hashing every tensor takes a while."""
+        from .cache import weights_sha256
+
+        return weights_sha256(self.network)
+
+    @property
+    def provenance(self) -> dict:
+        """midnet's version, the model, the weights' SHA-256, the engine and precision that actually ran, the tile
+        size and overlap, and TTA; for an engine, what tiled frames run on and the ONNX file's SHA-256."""
+        s, runner = self.settings, self.whole_frames
+        ran = getattr(runner, "precision", s.precision)  # an engine may have corrected it once loaded
+        graph = getattr(runner, "graph_sha256", None)  # an engine's ONNX file, verified when it was loaded
+        tiled = {"tiled_frames": f"torch {s.precision}"} if s.engine != "torch" else {}
+        return {"midnet": midnet_version(), "method": self.label, "tta": s.views, "model": self.label,
+                "weights_sha256": self.weights_sha256, "engine": s.engine, "precision": ran,
+                "tile": "auto" if s.tile is None else s.tile, "overlap": s.overlap, **tiled,
+                **({"graph_sha256": graph} if graph else {})}
 
 
-def _classical_restorer(method: str, calibration, tta: bool) -> Restorer:
-    from .classical import CLASSICAL_METHODS, ClassicalParams, default_params, restore
+@dataclass(eq=False)
+class ClassicalRestorer(Restorer):
+    """A classical deconvolution (midnet/classical.py) with its calibrated parameters; runs in NumPy."""
 
-    if method not in CLASSICAL_METHODS:
-        raise MidnetError(f"unknown method {method!r}; use {NETWORK} or one of {', '.join(CLASSICAL_METHODS)}")
+    settings: RestoreSettings
+    params: ClassicalParams
+    calibration_source: str  # the calibration file, "given" (parameters passed in) or "built-in"
+    on_tile: ProgressCallback | None = None
+
+    def _restore_gray(self, gray: np.ndarray) -> np.ndarray:
+        from .classical import restore
+
+        return restore(gray, self.settings.method, self.params)
+
+    @property
+    def provenance(self) -> dict:
+        """midnet's version, the method, TTA, where its parameters came from and the parameters."""
+        return {"midnet": midnet_version(), "method": self.settings.method, "tta": self.settings.views,
+                "calibration": self.calibration_source, "params": self.params.model_dump(mode="json")}
+
+
+def make_restorer(settings: RestoreSettings = RestoreSettings(), on_tile: ProgressCallback | None = None) -> Restorer:
+    """The one way to build a restorer: what ``settings`` ask for, a network or a classical method.
+
+    Loads the model and settles engine and precision (:meth:`RestoreSettings.resolved`:
+    ``engine="auto"`` measures which engine and precision run fastest here, once per machine and
+    model, midnet/engine_choice.py). ``engine="onnx"`` runs whole frames through ONNX Runtime on
+    the network's cached ONNX file (midnet/engines.py lists the engines); tiled frames stay on
+    PyTorch, whose hooks carry the whole-frame statistics between tiles. ``on_tile(done, total)``
+    reports progress. :attr:`Restorer.provenance` says what was chosen.
+    """
+    if settings.network is None:
+        return _classical_restorer(settings, on_tile)
+    return _network_restorer(settings, on_tile)
+
+
+def _classical_restorer(settings: RestoreSettings, on_tile: ProgressCallback | None) -> ClassicalRestorer:
+    from .classical import ClassicalParams, default_params
+
+    calibration = settings.calibration
     params = calibration if isinstance(calibration, ClassicalParams) else (
         ClassicalParams.load(calibration) if calibration else default_params())
-    restorer = Restorer(lambda gray: restore(gray, method, params), method, None, tta)
     source = str(calibration) if isinstance(calibration, (str, Path)) else "given" if calibration else "built-in"
-    restorer.made_with = lambda: {"calibration": source, "params": params.model_dump(mode="json")}
-    return restorer
+    settled, _ = settings.resolved()
+    return ClassicalRestorer(settled, params, source, on_tile)
 
 
-def _network_restorer(model, tile, overlap, device, engine, tta, precision="fp32") -> Restorer:
+def _network_restorer(settings: RestoreSettings, on_tile: ProgressCallback | None) -> NetworkRestorer:
+    from .engines import make_engine
+    from .precision import reduced_precision
+
+    model, device = settings.model, settings.device
+    if isinstance(model, nn.Module) and not isinstance(model, RestorationNetwork):
+        raise MidnetError(f"a {type(model).__name__} declares no padder_size, in_chans and exposes_residual: "
+                          "midnet restores with networks that do (midnet.models.RestorationNetwork)")
     if isinstance(model, nn.Module):
         net, label = inference_copy(model), type(model).__name__
-        if device is not None and _device_of(net) != pick_device(device):
+        if device != "auto" and _device_of(net) != pick_device(device):  # "auto": where the caller keeps it
             net = (copy.deepcopy(net) if net is model else net).to(pick_device(device))  # never the caller's
     else:
-        label = str(model or DEFAULT_MODEL)
+        label = str(model)
         net = inference_copy(load_model(label, pick_device(device)))
-    runner, torch_net, engine, choice = _engine_and_precision(net, engine, precision)
-    holder: list[Restorer] = []
-
-    def restore_gray(gray: np.ndarray) -> np.ndarray:
-        return _run_network(torch_net, runner, gray, tile, overlap, holder[0].progress)
-
-    restorer = Restorer(restore_gray, label, net, tta)
-    restorer.choice = choice  # what engine="auto" measured (None otherwise): the command line reports it
-    restorer.tile_network = torch_net
-    sha: list[str] = []
-
-    def made_with() -> dict:
-        if not sha:
-            from .cache import weights_sha256
-
-            sha.append(weights_sha256(net))
-        ran = getattr(runner, "precision", getattr(torch_net, "precision", "fp32"))  # an engine may have corrected it
-        tiles = "auto" if tile is None else tile
-        graph = getattr(runner, "graph_sha256", None)  # an engine's ONNX file, verified when it was loaded
-        return {"model": label, "weights_sha256": sha[0], "engine": engine, "precision": ran, "tile": tiles,
-                "overlap": overlap, **({"tiled_frames": f"torch {getattr(torch_net, 'precision', 'fp32')}"}
-                                       if engine != "torch" else {}), **({"graph_sha256": graph} if graph else {})}
-
-    restorer.made_with = made_with
-    holder.append(restorer)
-    return restorer
-
-
-def _engine_and_precision(net: nn.Module, engine: str, precision: str):
-    """(whole-frame runner, torch module for tiles, engine name, auto's Choice or None)."""
-    from .engines import make_engine
-    from .precision import reduced_precision, resolve_precision
-
-    choice = None
-    if engine == "auto":
-        from .engine_choice import choose_engine
-
-        choice = choose_engine(net, precision)
-        engine, precision = choice.engine, choice.precision
-    asked, precision = precision, resolve_precision(precision, _device_of(net))
-    if asked == "auto" and engine != "torch":
-        from .engines import ENGINES
-
-        if engine in ENGINES and precision not in ENGINES[engine].precisions:
-            precision = "fp32"  # auto never asks an engine for a format it lacks (ONNX Runtime: fp32 only)
-    torch_net = reduced_precision(net, precision)
-    runner = torch_net if engine == "torch" else make_engine(engine, net, precision=precision)
-    return runner, torch_net, engine, choice
+    settled, choice = settings.resolved(net)
+    tile_network = reduced_precision(net, settled.precision)
+    whole_frames = tile_network if settled.engine == "torch" else make_engine(
+        settled.engine, net, precision=settled.precision)
+    return NetworkRestorer(settled, label, net, tile_network, whole_frames, choice, on_tile)
 
 
 def _device_of(model: nn.Module) -> torch.device:
@@ -246,12 +264,12 @@ def _run_network(net: nn.Module, runner, gray: np.ndarray, tile: int | None, ove
     h, w = gray.shape
     size = tile if tile is not None else (None if h * w <= AUTO_WHOLE_PIXELS else AUTO_TILE)
     scale = intensity.measure(gray)
-    chans = getattr(getattr(net, "config", None), "in_chans", 1)
+    chans = net.in_chans
     x = torch.from_numpy(scale.forward(gray))[None, None].to(_device_of(net))
     if chans > 1:
         x = x.expand(-1, chans, -1, -1).contiguous()
     if runner is not net and (size is None or (size >= h and size >= w)):
-        y = predict_whole(runner, x, int(getattr(net, "padder_size", 1)))
+        y = predict_whole(runner, x, net.padder_size)
         on_tile(1, 1)
     else:
         y = _predict_retrying(net, x, size, overlap, on_tile)
@@ -390,37 +408,37 @@ def _deblur_array(restorer: Restorer, array: np.ndarray, infobar: InfobarSpec | 
 _restorer_cache: dict[tuple, Restorer] = {}
 
 
-def deblur(
-    image: np.ndarray,
-    model: str | nn.Module = DEFAULT_MODEL,
-    infobar: InfobarSpec | None = "auto",
-    tile: int | None = None,
-    device: str | torch.device | None = None,
-    method: str = NETWORK,
-    overlap: int = AUTO_OVERLAP,
-    calibration=None,
-    on_tile: ProgressCallback | None = None,
-    engine: str = "torch",
-    tta: bool = False,
-    precision: str = "fp32",
-) -> np.ndarray:
+def deblur(image: np.ndarray, settings: RestoreSettings | None = None,
+           on_tile: ProgressCallback | None = None, **fields) -> np.ndarray:
     """Restore a micrograph: (H, W), (H, W, 3) or (H, W, 4); uint8, uint16 or float.
 
-    Returns an array of the same dtype and shape. ``model`` is a preset name, a weights
-    file or a network; ``infobar`` is ``"auto"``, ``"none"`` or a number of bottom rows.
-    A restorer built from a name is kept for the next call with the same settings; to
-    restore many images with one network module, build :func:`make_restorer` once.
+    Returns an array of the same dtype and shape. ``fields`` are :class:`RestoreSettings`' (``model``, a
+    preset name, a weights file or a network; ``infobar``, ``"auto"``, ``"none"`` or a number of bottom
+    rows; ``engine``, ``precision``, ``tile``...), with its defaults, or replacing those of ``settings``.
+    A restorer built from a name is kept for the next call with the same settings; to restore many
+    images with one network module, build :func:`make_restorer` once.
     """
-    if isinstance(model, nn.Module) or calibration is not None:
-        restorer = make_restorer(model, method, tile, overlap, device, calibration, None, engine, tta, precision)
+    settings = (settings or RestoreSettings()).replace(**fields)
+    if settings.only_blurry:
+        raise MidnetError("only_blurry selects the files worth restoring (midnet deblur --only-blurry, "
+                          "midnet.pipeline); deblur restores the array it is given")
+    if isinstance(settings.model, nn.Module) or settings.calibration is not None:
+        restorer = make_restorer(settings)
     else:
-        key = (str(model), method, tile, overlap, str(pick_device(device)), engine, tta, precision, file_state(model))
+        key = _cache_key(settings)
         if key not in _restorer_cache:
-            _restorer_cache[key] = make_restorer(model, method, tile, overlap, device, None, None, engine, tta,
-                                                 precision)
+            _restorer_cache[key] = make_restorer(settings)
         restorer = _restorer_cache[key]
     restorer.on_tile = on_tile
     try:
-        return restorer.deblur(image, infobar)
+        return restorer.deblur(image, settings.infobar)
     finally:
         restorer.on_tile = None
+
+
+def _cache_key(settings: RestoreSettings) -> tuple:
+    """What makes one kept restorer another: the settings it is built from (not the info bar: a restorer
+    takes it per frame), the device they name here, and the weights file's state (retrained in place)."""
+    built_from = settings.replace(infobar="auto", device=str(pick_device(settings.device)), tta=settings.views,
+                                  uncertainty=False, blur_threshold=None)
+    return built_from, file_state(settings.model)

@@ -1,40 +1,58 @@
-"""How to restore, as one value: what `midnet deblur`, `midnet watch` and `midnet serve` share.
+"""How to restore, as one value: what the library, the command line, napari, Dask and the server share.
 
 A :class:`RestoreSettings` holds every choice a user makes about a restoration (model,
-method, engine, tiles, info bar, test-time augmentation, triage) with one set of defaults.
-The command line builds one from its options; :class:`midnet.pipeline.FramePipeline` turns
-one into a restorer and the per-frame wiring around it.
+method, engine, tiles, info bar, test-time augmentation, triage) with one set of defaults:
+:func:`midnet.deblur` takes its fields as keywords, :func:`midnet.restore.make_restorer`
+takes one, the command line's options are made from its defaults (midnet/cli/options.py),
+and napari's form, the Dask workers' spec and the server's configuration each build one.
+:meth:`RestoreSettings.resolved` settles ``engine`` and ``precision`` (``auto`` included)
+once, when the restorer is made; the restorer keeps the settled value and its provenance
+reads it. Evaluation, comparison and training ask for :meth:`RestoreSettings.exact`.
 
-This module imports only midnet/choices.py and midnet/errors.py: a settings value is made
-before any command decides to load torch (``midnet --help`` must stay instant).
+At import, this module loads only midnet/choices.py and midnet/errors.py: a settings value
+is made before any command decides to load torch (``midnet --help`` must stay instant).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from .choices import DEFAULT_ENGINE, DEFAULT_MODEL, ENGINE_NAMES, METHODS, NETWORK, PRECISIONS
 from .errors import MidnetError
 
+if TYPE_CHECKING:
+    from torch import nn
+
+    from .engine_choice import Choice
+
 MIN_TILE = 32  # smaller tiles leave the network no context (the command line's --tile lower bound)
+EXACT = {"engine": "torch", "precision": "fp32"}  # the network itself in fp32: the same result on every CPU
 
 
 @dataclass(frozen=True)
 class RestoreSettings:
     """Everything that decides how a frame is restored; frozen, so one value can be shared by threads and workers.
 
-    ``infobar`` is "auto", "none" or a number of rows kept untouched; ``tile`` None is automatic;
-    ``engine`` and ``precision`` "auto" are settled when the restorer is made (midnet/engine_choice.py);
-    ``uncertainty`` implies the eight-view average; ``blur_threshold`` (px) only matters with ``only_blurry``.
+    ``model`` is a preset name, a weights file (or a BMZ package .zip), or, from Python, a network
+    module (never changed: the restorer runs its own copy; ``device`` "auto" keeps it where it is);
+    ``calibration`` is a classical method's calibration JSON (or its parameters); ``infobar`` is
+    "auto", "none" or a number of rows kept untouched; ``tile`` None is automatic; ``engine`` and
+    ``precision`` "auto" take the fastest engine and number format measured here at equal quality
+    (midnet/engine_choice.py), settled by :meth:`resolved`; ``uncertainty`` implies the eight-view
+    average; ``only_blurry`` and ``blur_threshold`` (px) select the files worth restoring
+    (midnet/focus.py), so they mean nothing to one array.
     """
 
-    model: str = DEFAULT_MODEL
+    model: str | nn.Module = DEFAULT_MODEL
     method: str = NETWORK
-    calibration: str | None = None
+    calibration: Any = None  # str | Path | midnet.classical.ClassicalParams | None
     infobar: int | str = "auto"
     tile: int | None = None
     overlap: int = 128
-    device: str = "auto"
+    device: Any = "auto"  # a name (auto, cpu, cuda, cuda:N, mps) or a torch.device
     engine: str = DEFAULT_ENGINE
     precision: str = "auto"
     tta: bool = False
@@ -47,10 +65,15 @@ class RestoreSettings:
         if problems:  # every problem at once, on one line: a user fixes them in one go
             raise MidnetError("restore settings: " + "; ".join(problems))
 
-    @property
-    def restorer_engine(self) -> str:
-        """The engine the restorer is made with: a classical method runs in NumPy, so engines mean nothing to it."""
-        return self.engine if self.method == NETWORK else "torch"
+    @classmethod
+    def exact(cls, **fields) -> RestoreSettings:
+        """Settings with ``engine="torch", precision="fp32"``: what evaluation, comparison and training measure
+        with, so that a score never depends on which engine a machine finds fastest."""
+        return cls(**{**fields, **EXACT})
+
+    def replace(self, **fields) -> RestoreSettings:
+        """A copy with ``fields`` changed (checked again)."""
+        return dataclasses.replace(self, **fields)
 
     @property
     def views(self) -> bool:
@@ -58,9 +81,31 @@ class RestoreSettings:
         return self.tta or self.uncertainty
 
     @property
-    def network(self) -> str | None:
-        """The network's model name, or None for a classical method (no model, no training domain)."""
+    def network(self) -> str | nn.Module | None:
+        """The network's model (name, file or module), or None for a classical method (no model, no domain)."""
         return self.model if self.method == NETWORK else None
+
+    @property
+    def is_settled(self) -> bool:
+        """Whether engine and precision name what runs (no ``auto`` left): what :meth:`resolved` gives."""
+        return self.engine != "auto" and self.precision != "auto"
+
+    def resolved(self, network: nn.Module | None = None) -> tuple[RestoreSettings, Choice | None]:
+        """(these settings with ``engine`` and ``precision`` settled, what ``engine="auto"`` measured or read).
+
+        ``network`` is the module that will run (its device decides what ``precision="auto"`` means;
+        ``engine="auto"`` times it); None for a classical method, which runs in NumPy: its engine and
+        precision are pinned to torch and fp32, so that they never make two equal restorations differ.
+        The choice is None unless ``engine`` was ``auto``.
+        """
+        if self.network is None:
+            return self.replace(**EXACT), None
+        if network is None:
+            raise MidnetError("settling a network's engine and precision needs the network")
+        from .engine_choice import settle
+
+        engine, precision, choice = settle(network, self.engine, self.precision)
+        return self.replace(engine=engine, precision=precision), choice
 
 
 def _problems(s: RestoreSettings) -> list[str]:
@@ -68,6 +113,10 @@ def _problems(s: RestoreSettings) -> list[str]:
     problems = []
     if s.method not in METHODS:
         problems.append(f"method {s.method!r} is not one of {', '.join(METHODS)}")
+    if s.method == NETWORK and not (isinstance(s.model, str) or callable(s.model)):
+        problems.append(f"model {s.model!r} must be a preset name, a weights file or a network module")
+    if s.calibration is not None and isinstance(s.calibration, (str, Path)) and not str(s.calibration):
+        problems.append("calibration must name a file (or be None: the built-in parameters)")
     if s.engine not in ("auto", *ENGINE_NAMES):
         problems.append(f"engine {s.engine!r} is not one of auto, {', '.join(ENGINE_NAMES)}")
     if s.precision not in PRECISIONS:

@@ -31,6 +31,7 @@ import torch
 from torch import nn
 
 from .models.blocks import pad_to_multiple
+from .models.protocol import RestorationNetwork
 
 
 def final_output(out):
@@ -186,7 +187,7 @@ def predict_tiled(
     docstring); 1 runs each tile on its own. ``on_tile(done, total)`` reports progress.
     """
     n, c, h, w = image.shape
-    align = int(getattr(model, "padder_size", 1))
+    align = model.padder_size if isinstance(model, RestorationNetwork) else 1  # a plain function has no stride
     if tile is None or (tile >= h and tile >= w):
         out = predict_whole(model, image, align)
         if on_tile:

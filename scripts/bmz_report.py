@@ -65,15 +65,16 @@ def equality(descr, frames: list[str], formats: list[str]) -> None:
     import midnet
     from bioimageio.core import create_prediction_pipeline
     from midnet.restore import make_restorer
+    from midnet.settings import EXACT, RestoreSettings
 
-    restorer = make_restorer("midnet-sem")
+    restorer = make_restorer(RestoreSettings.exact(model="midnet-sem"))
     print("format       frame  max|float-midnet| (grey)  8-bit max|diff|  8-bit pixels differing")
     for fmt in [f for f in formats if getattr(descr.weights, f) is not None]:
         with create_prediction_pipeline(descr, weight_format=fmt) as pp:
             for name in frames:
                 img = load_frame(name)
                 body = img[:960]
-                ref8 = midnet.deblur(img)[:960].astype(np.int32)
+                ref8 = midnet.deblur(img, **EXACT)[:960].astype(np.int32)
                 ref = restorer(body.astype(np.float32) / 255) * 255
                 got = bmz_predict(pp, body.astype(np.float32))
                 got8 = np.clip(np.round(got), 0, 255).astype(np.int32)
@@ -86,8 +87,9 @@ def drift(descr, frames: list[str], tiles: list[int], halos: list[int], pad: str
     """Whole-frame (block 0: bioimageio.core pads the frame by the halo) and tiled output against midnet's."""
     from bioimageio.core import create_prediction_pipeline
     from midnet.restore import make_restorer
+    from midnet.settings import RestoreSettings
 
-    restorer = make_restorer("midnet-sem")
+    restorer = make_restorer(RestoreSettings.exact(model="midnet-sem"))
     print("frame  block  halo  max|bmz-midnet| (grey)  mean  99.9th pct  pixels off by >1 grey"
           "  | same, frame's outer 32 px excluded: max  mean  >1")
     for name in frames:

@@ -37,6 +37,7 @@ sys.path.insert(0, str(REPO))
 from midnet import blur, focus  # noqa: E402
 from midnet.infobar import resolve_infobar  # noqa: E402
 from midnet.io import read_image, to_gray_float  # noqa: E402
+from midnet.settings import EXACT  # noqa: E402
 
 WIDTHS = (0, 1, 2, 3, 4.5, 6, 8, 11, 16)  # added Gaussian blur, px
 NOISE = (0, 3, 6, 9)  # added Gaussian noise, 8-bit gray levels (0: the 8-bit quantisation only)
@@ -282,7 +283,7 @@ def threshold_records(data: Path) -> list[dict]:
         ref = np.round(crop * 255).astype(np.uint8)
         for width in THRESHOLD_WIDTHS:
             blurry = np.round(degrade(crop, width, 6, rng) * 255).astype(np.uint8)
-            restored = midnet.deblur(blurry, infobar="none")
+            restored = midnet.deblur(blurry, infobar="none", **EXACT)
             out.append({"frame": path.stem, "w": width, "fit": asdict(blur.spectral_sigma(blurry / 255.0)),
                         "gain": psnr(ref, restored) - psnr(ref, blurry)})
         print(f"thresholds: {path.stem} done", file=sys.stderr)
@@ -328,7 +329,7 @@ def real_records(data: Path) -> list[dict]:
     out = []
     for path in sorted((data / "blur").glob("*.png")):
         blurry = read_image(path).array
-        restored = midnet.deblur(blurry, infobar="auto")
+        restored = midnet.deblur(blurry, infobar="auto", **EXACT)
         frames = {"sharp": read_image(data / "sharp" / path.name).array, "blurry": blurry, "restored": restored}
         for kind, a in frames.items():
             rows = resolve_infobar("auto", a)

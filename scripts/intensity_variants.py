@@ -24,6 +24,7 @@ import json
 import numpy as np
 
 import midnet
+from midnet.settings import EXACT
 from midnet.data import load_pairs, split_names
 from midnet.data.pairs import find_pairs
 from midnet.evaluate import quantise
@@ -59,7 +60,7 @@ def score_variants(pair, model: str) -> dict[str, tuple[float, float]]:
     blur_8bit = np.round(pair.blur * 255)
     scores = {}
     for name, (dtype, gain, offset) in VARIANTS.items():
-        restored = midnet.deblur(stored(blur_8bit, dtype, gain, offset), model=model, infobar="none")
+        restored = midnet.deblur(stored(blur_8bit, dtype, gain, offset), model=model, infobar="none", **EXACT)
         back = quantise((restored.astype(np.float64) - offset) / gain / 255, 255)
         scores[name] = (psnr(pair.sharp, back, data_range=1.0), ssim(pair.sharp, back, data_range=1.0))
     return scores

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 import midnet
+from midnet.settings import EXACT
 from midnet.data.pairs import load_pairs
 from midnet.figures import compare_figure
 
@@ -29,7 +30,7 @@ def main() -> None:
     parser.add_argument("--out", default=str(ROOT / "docs" / "images" / "before_after.png"))
     args = parser.parse_args()
     (pair,) = load_pairs(args.data, "auto", [args.name])  # registered as midnet eval scores it
-    restored = midnet.deblur(pair.blur, model=str(Path(args.fold_run) / "last.safetensors"), infobar="none")
+    restored = midnet.deblur(pair.blur, model=str(Path(args.fold_run) / "last.safetensors"), infobar="none", **EXACT)
     b, r, s = (np.round(np.clip(a, 0, 1) * 255).astype(np.uint8) for a in (pair.blur, restored, pair.sharp))
     h, w = b.shape
     compare_figure(b, r, args.out, detail=(h // 2 - 80, w // 2 - 120, 160),

@@ -18,6 +18,7 @@ from pathlib import Path
 from midnet.server import ServerConfig
 from midnet.server.live import live_server
 from midnet.server.restoring import Restoration
+from midnet.settings import RestoreSettings
 
 
 def shoot(page, url: str, sample: Path, out: Path) -> list[Path]:
@@ -44,7 +45,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "docs" / "images")
     parser.add_argument("--chromium", default=shutil.which("chromium") or "/usr/bin/chromium")
     args = parser.parse_args()
-    restoration = Restoration.from_options(engine="torch", precision="fp32")
+    restoration = Restoration(RestoreSettings.exact())
     with tempfile.TemporaryDirectory() as tmp, sync_playwright() as p:
         tmp = Path(tmp)
         with resources.as_file(resources.files("midnet") / "samples" / "sem_blurry_sample.png") as sample:

@@ -16,6 +16,7 @@ import argparse
 from pathlib import Path
 
 from midnet.compare import parse_methods
+from midnet.settings import RestoreSettings
 from midnet.data.pairs import load_pairs
 from midnet.evaluate import quantise, score_pair
 from midnet.figures import compare_figure
@@ -40,7 +41,7 @@ def main() -> None:
     cut = (slice(top, top + args.crop), slice(left, left + args.crop))
     panels, labels = [pair.blur[cut]], ["blurry"]
     for label, weights in parse_methods(args.models.split(",")).items():
-        restored = quantise(make_restorer(weights)(pair.blur), pair.full_scale)
+        restored = quantise(make_restorer(RestoreSettings.exact(model=weights))(pair.blur), pair.full_scale)
         score = score_pair(restored, pair)
         print(f"{pair.name} {label}: {score['psnr']:.2f} dB / {score['ssim']:.4f} "
               f"(blurry input {score['input_psnr']:.2f} / {score['input_ssim']:.4f})")

@@ -190,11 +190,13 @@ def eval_cmd(model_name, method, calib, data, infobar, names, align, no_align, t
 
     from ..evaluate import score_restorer
     from ..restore import make_restorer
+    from ..settings import RestoreSettings
 
     if protocol == "paper" and region != "all":
         raise MidnetError("--region registered measures whole micrographs; the paper protocol's resized tiles "
                           "have no such region: use --protocol micrograph")
-    restorer = make_restorer(model_name, method, tile, device=device, calibration=calib, tta=tta, precision=precision)
+    restorer = make_restorer(RestoreSettings(model=model_name, method=method, calibration=calib, tile=tile, device=device,
+                                             engine="torch", precision=precision, tta=tta))  # scores: no engine race
     label = f"model {model_name}" if method == NETWORK else f"{method} ({calib or 'built-in parameters'})"
     label += " with 8-view TTA" if tta else ""
     align = "none" if no_align else align
@@ -269,16 +271,13 @@ def deblur_cmd(inputs, outdir, model_name, method, calib, infobar, tile, overlap
     from ..batch import dry_run_lines
     from ..pipeline import make_triage
 
-    if wants_dask(inputs, cluster, scheduler, report_file, log_file):  # midnet/cli/cluster.py: files as Dask tasks, Zarr block by block
-        restorer = dict(model=model_name, method=method, tile=tile, overlap=overlap, device=device, calibration=calib,
-                        engine=engine if method == NETWORK else "torch", tta=tta, precision=precision)
-        return deblur_on_dask(inputs, outdir, restorer, infobar, recursive=recursive, overwrite=overwrite,
-                              suffix=suffix, fmt=fmt, compare=compare, uncertainty=uncertainty, dry_run=dry_run,
-                              only_blurry=only_blurry, cluster=cluster, scheduler=scheduler,
-                              report_file=report_file, log_file=log_file, quiet=quiet)
-    jobs = _planned_jobs(inputs, outdir, recursive, suffix, fmt, compare, uncertainty)
     settings = restore_settings(model_name, method, calib, infobar, tile, overlap, device, engine, precision, tta,
                                 uncertainty, only_blurry, blur_threshold)
+    if wants_dask(inputs, cluster, scheduler, report_file, log_file):  # midnet/cli/cluster.py: files as Dask tasks, Zarr block by block
+        return deblur_on_dask(inputs, outdir, settings, recursive=recursive, overwrite=overwrite, suffix=suffix,
+                              fmt=fmt, compare=compare, dry_run=dry_run, cluster=cluster, scheduler=scheduler,
+                              report_file=report_file, log_file=log_file, quiet=quiet)
+    jobs = _planned_jobs(inputs, outdir, recursive, suffix, fmt, compare, uncertainty)
     triage = make_triage(settings)  # midnet/focus.py: score every input, keep those worth restoring
     if triage is not None:
         jobs = triage.select(jobs)
@@ -320,8 +319,8 @@ def _run_with_progress(settings, triage, jobs: list, overwrite: bool):
     interrupted = None
     with BatchProgress(len(jobs)) as progress:
         pipeline = FramePipeline.build(settings, progress.on_tile, triage)
-        if getattr(pipeline.restorer, "choice", None) is not None:  # --engine auto says what it picked, above the bars
-            progress.write(pipeline.restorer.choice.summary())
+        if pipeline.engine_choice is not None:  # --engine auto says what it picked, above the bars
+            progress.write(pipeline.engine_choice.summary())
         progress.begin()  # the model is loaded: the bars' clocks start with the first file
         try:
             report = pipeline.run(jobs, overwrite, on_done=progress.file_done)

@@ -101,12 +101,12 @@ def require_dask(inputs, cluster: str | None, scheduler: str | None) -> None:
                       'pip install "midnet[dask]"')
 
 
-def deblur_on_dask(inputs, outdir: str, restorer: dict, infobar, *, recursive: bool, overwrite: bool, suffix: str,
-                   fmt: str, compare: bool, uncertainty: bool, dry_run: bool, only_blurry: bool,
-                   cluster: str | None, scheduler: str | None, report_file, log_file, quiet: bool) -> None:
+def deblur_on_dask(inputs, outdir: str, settings, *, recursive: bool, overwrite: bool, suffix: str, fmt: str,
+                   compare: bool, dry_run: bool, cluster: str | None, scheduler: str | None, report_file, log_file,
+                   quiet: bool) -> None:
     """The --cluster / --scheduler / Zarr branch of ``midnet deblur`` (its options mean what they mean there).
 
-    ``restorer`` holds :func:`midnet.restore.make_restorer`'s keyword arguments, as the command built them.
+    ``settings`` is the :class:`~midnet.settings.RestoreSettings` the command built from its options.
     """
     from ..batch import collect_inputs, dry_run_lines, plan_jobs
 
@@ -120,16 +120,17 @@ def deblur_on_dask(inputs, outdir: str, restorer: dict, infobar, *, recursive: b
             parse_local(cluster)
         except MidnetError as exc:
             raise click.UsageError(str(exc)) from None
-    if only_blurry:
+    if settings.only_blurry:
         raise click.UsageError("--only-blurry does not combine with --cluster, --scheduler or Zarr inputs yet; "
                                "select the files with `midnet score` first")
     zarrs = [Path(i) for i in inputs if is_lazy(Path(i))]  # Zarr stores and large tiled TIFFs: block by block
-    if zarrs and (uncertainty or restorer.get("tta")):  # refused before any work (midnet.lazy.block_spec)
+    if zarrs and settings.views:  # refused before any work (midnet.lazy.block_spec)
         raise click.UsageError(f"--tta and --uncertainty do not apply to Zarr or large tiled TIFF inputs ({zarrs[0]}, "
                                "restored block by block); drop them, or restore those inputs apart")
     files = [i for i in inputs if Path(i) not in zarrs]
     try:
-        jobs = plan_jobs(collect_inputs(files, recursive), Path(outdir), suffix, fmt, compare, uncertainty) if files else []
+        jobs = (plan_jobs(collect_inputs(files, recursive), Path(outdir), suffix, fmt, compare, settings.uncertainty)
+                if files else [])
     except MidnetError as exc:
         raise click.UsageError(str(exc)) from None
     if not jobs and not zarrs:
@@ -138,7 +139,7 @@ def deblur_on_dask(inputs, outdir: str, restorer: dict, infobar, *, recursive: b
         for line in dry_run_lines(jobs, overwrite) + _zarr_plan(zarrs, Path(outdir), suffix):
             click.echo(line)
         return
-    spec = RestorerSpec(restorer, infobar, uncertainty, compare)
+    spec = RestorerSpec(settings, compare)
     with log_to_file(log_file):
         failed = _run(jobs, zarrs, Path(outdir), suffix, spec, overwrite, cluster, scheduler, report_file, quiet)
     if failed:

@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import click
 
-from ..choices import DEFAULT_ENGINE, DEFAULT_MODEL, ENGINE_NAMES, METHODS, NETWORK, PRECISIONS
+from ..choices import ENGINE_NAMES, METHODS, PRECISIONS
 from ..errors import MidnetError
+from ..settings import MIN_TILE, RestoreSettings
+
+DEFAULTS = RestoreSettings()  # the options' defaults: the library's, napari's, Dask's and the server's
 
 
 def option_group(*options):
@@ -72,7 +75,7 @@ def check_model(ctx, param, value: str) -> str:
     return value
 
 
-device_option = click.option("--device", type=DeviceType(), default="auto", show_default=True,
+device_option = click.option("--device", type=DeviceType(), default=DEFAULTS.device, show_default=True,
                              help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps.")
 
 
@@ -83,20 +86,22 @@ def precision_option(default: str, help_extra: str = ""):
                         "bf16/fp16 keep the residual and statistics in fp32 (docs/performance.md)." + help_extra)
 
 
-model_option = click.option("--model", "model_name", default=DEFAULT_MODEL, show_default=True, callback=check_model,
+model_option = click.option("--model", "model_name", default=DEFAULTS.model, show_default=True, callback=check_model,
                             help="Preset with shipped weights (see `midnet models`), a weights file, or a BMZ package .zip "
                                  "made by `midnet export` (only its weights are read).")
 
 # what restores a frame: the fields of midnet.settings.RestoreSettings a command line sets
 restore_options = option_group(
     model_option,
-    click.option("--method", type=click.Choice(METHODS), default=NETWORK,
+    click.option("--method", type=click.Choice(METHODS), default=DEFAULTS.method,
                  show_default=True, help="The network, or a classical deconvolution."),
     click.option("--calib", type=click.Path(dir_okay=False), help="Calibration JSON for the classical methods."),
-    click.option("--infobar", default="auto", show_default=True, callback=lambda c, p, v: infobar_value(v),
+    click.option("--infobar", default=DEFAULTS.infobar, show_default=True, callback=lambda c, p, v: infobar_value(v),
                  help="Info bar rows kept untouched: auto, none or a number."),
-    click.option("--tile", type=click.IntRange(min=32), default=None, help="Tile size (default: automatic)."),
-    click.option("--overlap", type=click.IntRange(min=0), default=128, show_default=True, help="Tile overlap, pixels."),
+    click.option("--tile", type=click.IntRange(min=MIN_TILE), default=DEFAULTS.tile,
+                 help="Tile size (default: automatic)."),
+    click.option("--overlap", type=click.IntRange(min=0), default=DEFAULTS.overlap, show_default=True,
+                 help="Tile overlap, pixels."),
     device_option,
 )
 recursive_option = click.option("--recursive", "-r", is_flag=True, help="Descend into sub-folders of folder inputs.")
@@ -115,11 +120,11 @@ deblur_output_options = option_group(
 )
 # which engine runs the network, in which number format, with which views: deblur, watch and serve
 engine_choice_options = option_group(
-    click.option("--engine", type=click.Choice(("auto", *ENGINE_NAMES)), default=DEFAULT_ENGINE, show_default=True,
+    click.option("--engine", type=click.Choice(("auto", *ENGINE_NAMES)), default=DEFAULTS.engine, show_default=True,
                  help="auto: the fastest engine and precision installed here, measured once per machine and model "
                       "(says what it picked); onnx (ONNX Runtime) and openvino run one ONNX file exported once per "
                       "model and cached (`midnet cache`); extras onnx/openvino; see docs/performance.md."),
-    precision_option("auto"),
+    precision_option(DEFAULTS.precision),
     click.option("--tta", is_flag=True, help="Average the eight flips and rotations (test-time augmentation; 8x the time)."),
 )
 engine_options = option_group(
@@ -135,11 +140,10 @@ triage_options = option_group(
 )
 
 
-def restore_settings(model_name, method, calib, infobar, tile, overlap, device, engine, precision, tta, uncertainty,
-                     only_blurry, blur_threshold, **_):
-    """The :class:`~midnet.settings.RestoreSettings` the options above give (``**_``: a command's other options)."""
-    from ..settings import RestoreSettings
-
+def restore_settings(model_name, method, calib, infobar, tile, overlap, device, engine, precision, tta,
+                     uncertainty=False, only_blurry=False, blur_threshold=None, **_):
+    """The :class:`~midnet.settings.RestoreSettings` the options above give (``**_``: a command's other options;
+    the ones a command lacks keep their defaults)."""
     return RestoreSettings(model=model_name, method=method, calibration=calib, infobar=infobar, tile=tile,
                            overlap=overlap, device=device, engine=engine, precision=precision, tta=tta,
                            uncertainty=uncertainty, only_blurry=only_blurry, blur_threshold=blur_threshold)

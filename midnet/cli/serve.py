@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import click
 
-from .options import engine_choice_options, restore_options
+from .options import engine_choice_options, restore_options, restore_settings
 
 @click.command("serve", short_help="A restoration web page for a lab: upload, compare, download.")
 @click.option("--host", default="127.0.0.1", show_default=True,
@@ -36,11 +36,9 @@ def serve_cmd(host, port, data, token, retention, max_upload_mb, queue_size, **r
 
     from ..server.config import ServerConfig
 
-    # deblur's option names (the shared options of midnet/cli/options.py) to RestoreSettings' fields
-    restore["model"], restore["calibration"] = restore.pop("model_name"), restore.pop("calib")
     config = ServerConfig(data=Path(data) if data else _default_data(), host=host, port=port, token=token,
                           retention_hours=retention, max_upload_bytes=max_upload_mb * 2**20, queue_size=queue_size,
-                          restore=restore).checked()
+                          restore=restore_settings(**restore)).checked()
     _check_port(host, port)
     run_server(config)
 
@@ -55,7 +53,7 @@ def run_server(config) -> None:
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     click.echo("loading the restorer...", err=True)
-    restoration = Restoration.from_options(**config.restore)
+    restoration = Restoration(config.restore)
     click.echo(f"restoring with {restoration.describe()}; data in {config.data}", err=True)
     app = create_app(config, restoration)
     shown = f"[{config.host}]" if ":" in config.host else config.host

@@ -45,8 +45,8 @@ def watch_cmd(folder, outdir, settle, poll, recursive, suffix, fmt, compare, **o
     plan.outdir.mkdir(parents=True, exist_ok=True)
     pipeline = FramePipeline.build(settings)
     echo = lambda line: click.echo(line, err=True)  # noqa: E731  (stdout stays free for a caller's own use)
-    if getattr(pipeline.restorer, "choice", None) is not None:  # --engine auto says what it picked
-        echo(pipeline.restorer.choice.summary())
+    if pipeline.engine_choice is not None:  # --engine auto says what it picked
+        echo(pipeline.engine_choice.summary())
     echo(f"watching {folder}{' and its sub-folders' if recursive else ''} into {outdir}: a file is taken "
          f"{settle:g} s after it stops changing; stop with Ctrl+C")
     watcher = Watcher(plan, pipeline, settle=settle, poll=poll, echo=echo)

@@ -172,8 +172,9 @@ def _sample_crop(sample) -> np.ndarray:
 def _predict(net: nn.Module, image: np.ndarray) -> np.ndarray:
     """What the package computes: midnet's restoration of the grey levels, float, on their own scale."""
     from ..restore import make_restorer
+    from ..settings import RestoreSettings
 
-    return make_restorer(net, engine="torch", precision="fp32")(image)
+    return make_restorer(RestoreSettings.exact(model=net))(image)
 
 
 def _save_npy(path: Path, array: np.ndarray) -> Path:
@@ -198,7 +199,7 @@ def _cover(before: np.ndarray, after: np.ndarray, path: Path) -> Path:
 
 
 def _documentation(source: _Source, net: nn.Module, tile: int, halo: int, path: Path) -> Path:
-    stride = int(getattr(net, "padder_size", 1))
+    stride = net.padder_size
     usage = f"""# {source.label}: MIDNet deblurring for scanning-electron micrographs
 
 This package was exported by midnet (`midnet export --format bmz`). It restores

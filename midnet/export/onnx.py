@@ -60,8 +60,7 @@ def raw_onnx_model(net: nn.Module):
     if opset is None or opset.version < MIN_OPSET:
         raise MidnetError(f"the network's ONNX graph has opset {opset.version if opset else 'none'}; the intensity "
                           f"map needs {MIN_OPSET} or later: upgrade torch and onnxscript")
-    chans = int(getattr(getattr(fused, "config", None), "in_chans", 1))
-    wrap_onnx(model, size_multiple(fused), chans)
+    wrap_onnx(model, size_multiple(fused), fused.in_chans)
     metadata = raw_metadata(fused)
     del model.metadata_props[:]
     for key, value in metadata.items():

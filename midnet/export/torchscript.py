@@ -37,7 +37,7 @@ def torchscript_module(net: nn.Module) -> torch.jit.ScriptModule:
     """The scripted raw-in raw-out module of ``net``'s fused inference copy (on the CPU)."""
     fused = cpu_inference_copy(net)
     m = size_multiple(fused)
-    chans = int(getattr(getattr(fused, "config", None), "in_chans", 1))
+    chans = fused.in_chans
     example = torch.zeros(1, chans, 4 * m, 6 * m)
     with warnings.catch_warnings():  # torch.jit's deprecation notice and the tracer's notes
         warnings.simplefilter("ignore")

@@ -1,4 +1,5 @@
-"""The networks, and :func:`build_model` to instantiate the one a config describes.
+"""The networks, :func:`build_model` to instantiate the one a config describes, and what every network declares
+(:class:`RestorationNetwork`).
 
 Names for configurations (presets) and shipped weights are midnet/zoo.py's concern.
 """
@@ -13,12 +14,13 @@ from .config import ModelConfig, UNetConfig, parse_model_config
 from .dmphn import DMPHN
 from .hinet import HINet
 from .midnet import MIDNet
+from .protocol import RestorationNetwork
 from .nafnet import NAFNet
 from .restormer import Restormer
 
 __all__ = [
     "DMPHN", "HINet", "MIDNet", "NAFNet", "Restormer", "ModelConfig", "UNetConfig", "parse_model_config",
-    "build_model",
+    "build_model", "RestorationNetwork",
 ]
 
 

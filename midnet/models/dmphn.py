@@ -112,6 +112,7 @@ class DMPHN(nn.Module):
 
     # Halves, then two stride-2 stages per encoder: every patch's features must tile exactly.
     padder_size = 8
+    exposes_residual = False  # the level-1 decoder's output is the image itself
 
     def __init__(self, in_chans: int = 3, width: int = 32):
         super().__init__()

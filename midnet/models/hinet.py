@@ -140,6 +140,8 @@ class HINet(nn.Module):
     image is the last (both are supervised in training, as in the paper).
     """
 
+    exposes_residual = False  # stage 2 adds the input inside forward: nothing to split off (midnet.models.protocol)
+
     def __init__(
         self,
         in_chn: int = 3,
@@ -184,6 +186,7 @@ class HINet(nn.Module):
         self.last = nn.Conv2d(wf, in_chn, kernel_size=3, padding=1)
 
         self.padder_size = 2 ** (depth - 1)  # the encoder halves the size depth-1 times
+        self.in_chans = in_chn
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         H, W = x.shape[-2:]

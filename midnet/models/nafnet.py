@@ -23,6 +23,8 @@ class NAFNet(nn.Module):
     ending 3x3 -> + input.
     """
 
+    exposes_residual = True  # forward is input + residual(input): midnet.models.protocol
+
     def __init__(
         self,
         img_channel: int = 3,
@@ -37,6 +39,7 @@ class NAFNet(nn.Module):
                 f"enc_blk_nums and dec_blk_nums need the same number of levels, "
                 f"got {len(enc_blk_nums)} and {len(dec_blk_nums)}"
             )
+        self.in_chans = img_channel
         self.intro = nn.Conv2d(img_channel, width, kernel_size=3, padding=1)
         self.ending = nn.Conv2d(width, img_channel, kernel_size=3, padding=1)
 

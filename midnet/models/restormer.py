@@ -195,6 +195,7 @@ class Restormer(nn.Module):
     """
 
     padder_size = _SIZE_MULTIPLE  # read by midnet.tiling to align tiles
+    exposes_residual = False  # the global skip is inside forward (and absent for dual-pixel input)
 
     def __init__(
         self,
@@ -210,6 +211,7 @@ class Restormer(nn.Module):
         dual_pixel_task: bool = False,
     ):
         super().__init__()
+        self.in_chans = inp_channels
         if len(num_blocks) != 4 or len(heads) != 4:
             raise ValueError(
                 f"num_blocks and heads need one entry per level (4), got {list(num_blocks)} and {list(heads)}"

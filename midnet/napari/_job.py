@@ -19,6 +19,7 @@ from .. import restore
 from ..choices import CLASSICAL_METHODS, ENGINE_NAMES
 from ..errors import MidnetError, one_line
 from ..choices import PRECISIONS as NUMBER_FORMATS
+from ..settings import RestoreSettings
 from ..zoo import PRESETS
 
 FILE_CHOICE = "weights file or BMZ package..."
@@ -26,11 +27,11 @@ SHIPPED_MODELS = tuple(name for name, preset in PRESETS.items() if preset.weight
 MODEL_CHOICES = (*SHIPPED_MODELS, FILE_CHOICE, *CLASSICAL_METHODS)
 
 
-# the choices and defaults of `midnet deblur` (midnet/cli): engine auto measures once per machine and model which
-# engine and precision run fastest here (midnet/engine_choice.py); precision auto takes bf16 where the CPU has it
+# the choices of `midnet deblur` (midnet/cli); the defaults are RestoreSettings', as there: engine auto measures once
+# per machine and model which engine and precision run fastest here (midnet/engine_choice.py)
 ENGINES = ("auto", *ENGINE_NAMES)
 PRECISIONS = ("auto", *(p for p in NUMBER_FORMATS if p != "auto"))
-DEFAULT_ENGINE = DEFAULT_PRECISION = "auto"
+DEFAULTS = RestoreSettings()
 INFOBAR_CHOICES = ("auto", "rows", "none")
 
 
@@ -38,19 +39,13 @@ class Cancelled(Exception):
     """Raised from the on_tile callback when the user pressed Cancel."""
 
 
-@dataclass(frozen=True)
-class Settings:
-    """What the widget's form says: ``model`` is a preset name, a file or folder path, or a classical method."""
-
-    model: str
-    infobar: str | int = "auto"  # "auto", "none" or a number of bottom rows
-    tile: int | None = None  # None: make_restorer's automatic choice
-    engine: str = DEFAULT_ENGINE
-    precision: str = DEFAULT_PRECISION
-
-    @property
-    def is_classical(self) -> bool:
-        return self.model in CLASSICAL_METHODS
+def form_settings(model: str, infobar: str | int = DEFAULTS.infobar, tile: int | None = DEFAULTS.tile,
+                  engine: str = DEFAULTS.engine, precision: str = DEFAULTS.precision) -> RestoreSettings:
+    """The :class:`RestoreSettings` of the widget's form, whose one ``model`` list holds the preset names, a
+    file path and the classical methods."""
+    if model in CLASSICAL_METHODS:
+        return RestoreSettings(method=model, infobar=infobar)
+    return RestoreSettings(model=model, infobar=infobar, tile=tile, engine=engine, precision=precision)
 
 
 @dataclass
@@ -82,15 +77,7 @@ def frames_of(data, rgb: bool) -> tuple[int, bool]:
                       "images and stacks of them (one slider axis): split the other axes first")
 
 
-def build_restorer(settings: Settings, on_tile: Callable[[int, int], None]) -> restore.Restorer:
-    """The restorer for ``settings``: through make_restorer, the one constructor."""
-    if settings.is_classical:
-        return restore.make_restorer(None, method=settings.model, on_tile=on_tile)
-    return restore.make_restorer(settings.model, tile=settings.tile, on_tile=on_tile, engine=settings.engine,
-                                 precision=settings.precision)
-
-
-def run(data, rgb: bool, settings: Settings, cancel: threading.Event,
+def run(data, rgb: bool, settings: RestoreSettings, cancel: threading.Event,
         report: Callable[[float], None] | None = None) -> Outcome:
     """Restore every frame of ``data`` (same dtype and shape back); never raises: the Outcome says how it ended.
 
@@ -109,7 +96,7 @@ def run(data, rgb: bool, settings: Settings, cancel: threading.Event,
             report((frame_index + done / max(total, 1)) / count)
 
     try:
-        restorer = build_restorer(settings, on_tile)
+        restorer = restore.make_restorer(settings, on_tile)
         out = None
         for frame_index in range(count):
             if cancel.is_set():

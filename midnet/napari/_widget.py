@@ -20,10 +20,12 @@ from napari.qt.threading import thread_worker
 from napari.utils.notifications import show_error, show_info
 from qtpy.QtCore import QEvent, QObject, Signal
 
+from ..choices import CLASSICAL_METHODS
 from ..errors import MidnetError
+from ..settings import RestoreSettings
 from . import _compare
-from ._job import (DEFAULT_ENGINE, DEFAULT_PRECISION, ENGINES, FILE_CHOICE, INFOBAR_CHOICES, MODEL_CHOICES, PRECISIONS,
-                   Outcome, Settings, frames_of, run)
+from ._job import (DEFAULTS, ENGINES, FILE_CHOICE, INFOBAR_CHOICES, MODEL_CHOICES, PRECISIONS, Outcome, form_settings,
+                   frames_of, run)
 
 PROGRESS_STEPS = 1000
 RESTORED_SUFFIX = " restored"
@@ -77,8 +79,8 @@ class RestoreWidget(Container):
         self.infobar = ComboBox(label="info bar", choices=INFOBAR_CHOICES, value="auto")
         self.rows = SpinBox(label="bar rows", min=1, max=1_000_000, value=64, visible=False)
         self.tile = SpinBox(label="tile (0 = auto)", min=0, max=65_536, step=64, value=0)
-        self.engine = ComboBox(label="engine", choices=ENGINES, value=DEFAULT_ENGINE)  # as `midnet deblur`
-        self.precision = ComboBox(label="precision", choices=PRECISIONS, value=DEFAULT_PRECISION)
+        self.engine = ComboBox(label="engine", choices=ENGINES, value=DEFAULTS.engine)  # as `midnet deblur`
+        self.precision = ComboBox(label="precision", choices=PRECISIONS, value=DEFAULTS.precision)
         self.restore_button = PushButton(text="Restore")
         self.cancel_button = PushButton(text="Cancel", enabled=False)
         self.progress = ProgressBar(label="progress", min=0, max=PROGRESS_STEPS, value=0)
@@ -100,13 +102,14 @@ class RestoreWidget(Container):
 
     def _on_model(self, value: str) -> None:
         self.weights.visible = value == FILE_CHOICE
-        network = not Settings(value).is_classical
+        network = value not in CLASSICAL_METHODS
         self.tile.enabled = network
         self.engine.enabled = network
         self.precision.enabled = network
 
-    def settings(self) -> Settings:
-        """The form as :class:`Settings`; a MidnetError when a model file is asked for but not given."""
+    def settings(self) -> RestoreSettings:
+        """The form as :class:`~midnet.settings.RestoreSettings`; a MidnetError when a model file is asked for but
+        not given."""
         model = self.model.value
         if model == FILE_CHOICE:
             path = Path(self.weights.value or "")
@@ -115,8 +118,7 @@ class RestoreWidget(Container):
                                   "or a BMZ package of a midnet model")
             model = str(path)
         infobar = int(self.rows.value) if self.infobar.value == "rows" else self.infobar.value
-        return Settings(model=model, infobar=infobar, tile=int(self.tile.value) or None, engine=self.engine.value,
-                        precision=self.precision.value)
+        return form_settings(model, infobar, int(self.tile.value) or None, self.engine.value, self.precision.value)
 
     # ------------------------------------------------------------------ running
 
@@ -171,7 +173,7 @@ class RestoreWidget(Container):
     def _on_progress(self, fraction: float) -> None:
         self.progress.value = int(round(min(max(fraction, 0.0), 1.0) * PROGRESS_STEPS))
 
-    def _on_returned(self, layer: Image, settings: Settings, outcome: Outcome) -> None:
+    def _on_returned(self, layer: Image, settings: RestoreSettings, outcome: Outcome) -> None:
         self.last_outcome = outcome
         if outcome.status == "done":
             self._pair = (layer, self._add_result(layer, settings, outcome))
@@ -185,7 +187,7 @@ class RestoreWidget(Container):
         self._busy = False
         self.restore_button.enabled, self.cancel_button.enabled = True, False
 
-    def _add_result(self, layer: Image, settings: Settings, outcome: Outcome) -> Image:
+    def _add_result(self, layer: Image, settings: RestoreSettings, outcome: Outcome) -> Image:
         """The restored layer: named after the input, with its scale, translate, units and metadata.
 
         Its metadata's ``midnet`` entry is the restorer's provenance (what ran: the engine and

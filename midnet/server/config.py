@@ -10,9 +10,9 @@ import ipaddress
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from ..errors import MidnetError
+from ..settings import RestoreSettings
 
 TOKEN_ENV = "MIDNET_SERVE_TOKEN"  # the access token, when not given as --token (kept out of `ps` listings)
 DEFAULT_MAX_UPLOAD_MB = 512  # a 16-bit 16384x16384 frame is 512 MiB: the largest a facility PC restores in one go
@@ -30,8 +30,7 @@ class ServerConfig:
     retention_hours: float = DEFAULT_RETENTION_HOURS
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_MB * 2**20
     queue_size: int = DEFAULT_QUEUE
-    # keyword arguments of midnet.settings.RestoreSettings: the same names as `midnet deblur`'s options
-    restore: dict[str, Any] = field(default_factory=dict)
+    restore: RestoreSettings = field(default_factory=RestoreSettings)  # as `midnet deblur`'s options make it
 
     def checked(self) -> "ServerConfig":
         """This config, or a :class:`MidnetError` saying what to change."""

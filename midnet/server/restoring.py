@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..errors import MidnetError
+from ..settings import RestoreSettings
 
 TileCallback = Callable[[int, int], None]
 
@@ -19,21 +20,14 @@ TileCallback = Callable[[int, int], None]
 class Restoration:
     """Restores one file at a time into a given output path; tile progress goes to the caller of :meth:`restore`."""
 
-    def __init__(self, settings):
+    def __init__(self, settings: RestoreSettings):
+        """Build the pipeline of ``settings``. The server never triages nor writes a spread: a user who uploads a
+        frame wants it restored, and sees its focus score beside it."""
         from ..pipeline import FramePipeline
 
-        self.settings = settings
+        self.settings = settings.replace(only_blurry=False, blur_threshold=None, uncertainty=False)
         self._listener: TileCallback | None = None
-        self.pipeline = FramePipeline.build(settings, on_tile=self._on_tile)
-
-    @classmethod
-    def from_options(cls, **options) -> "Restoration":
-        """From RestoreSettings' keyword arguments (deblur's option names). The server never triages: a user who
-        uploads a frame wants it restored, and sees its focus score beside it."""
-        from ..settings import RestoreSettings
-
-        options = {k: v for k, v in options.items() if k not in ("only_blurry", "blur_threshold", "uncertainty")}
-        return cls(RestoreSettings(**options))
+        self.pipeline = FramePipeline.build(self.settings, on_tile=self._on_tile)
 
     def _on_tile(self, done: int, total: int) -> None:
         if self._listener is not None:
@@ -45,10 +39,9 @@ class Restoration:
 
     def describe(self) -> dict:
         """What the page says it restores with."""
-        s = self.settings
-        choice = getattr(self.pipeline.restorer, "choice", None)
-        return {"method": s.method, "model": s.model if s.method == "midnet" else None,
-                "engine": choice.summary() if choice is not None else s.restorer_engine}
+        choice = self.pipeline.engine_choice
+        return {"method": self.settings.method, "model": self.settings.network,
+                "engine": choice.summary() if choice is not None else self.pipeline.restorer.settings.engine}
 
     def restore(self, source: Path, output: Path, on_tile: TileCallback | None = None) -> tuple[dict, str | None]:
         """Restore ``source`` into ``output`` (replaced if there: a job run again after a crash); (provenance, a note

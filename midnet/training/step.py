@@ -18,7 +18,8 @@ def training_step(net: nn.Module, criterion: RestorationLoss, optimizer: torch.o
     ``scaler`` is the fp16 loss scaler; without one the step is the plain float32 update.
     Gray crops (one channel) fed to a colour network are repeated to its channel count.
     """
-    chans = getattr(getattr(net, "config", None), "in_chans", 1)
+    network = net.module if isinstance(net, nn.parallel.DistributedDataParallel) else net  # DDP stands for it
+    chans = network.in_chans
     if chans > 1 and x.shape[1] == 1:  # gray data into a colour network (e.g. a fine-tuned RGB checkpoint)
         x, y = x.expand(-1, chans, -1, -1).contiguous(), y.expand(-1, chans, -1, -1)
     with torch.autocast(x.device.type, dtype=amp_dtype) if amp_dtype is not None else contextlib.nullcontext():

@@ -590,12 +590,12 @@ def test_engine_onnx_writes_what_torch_writes(tmp_path, model_file):
 
 def test_uncertainty_writes_the_spread_beside_each_output_and_the_tta_mean(tmp_path, model_file):
     src = save_png(tmp_path / "in" / "a.png", gray8(48, 56))
-    exact = ("--engine", "torch", "--precision", "fp32")  # as make_restorer's defaults below
+    exact = ("--engine", "torch", "--precision", "fp32")  # as RestoreSettings.exact below
     result = deblur(src, "-o", tmp_path / "out", "--uncertainty", "--infobar", "none", *exact, model=model_file)
     assert result.exit_code == 0, result.stderr
     spread = tifffile.imread(tmp_path / "out" / "a_uncertainty.tif")
     assert spread.dtype == np.float32 and spread.shape == (48, 56) and spread.max() > 0
-    restorer = midnet.make_restorer(str(model_file), tta=True)
+    restorer = midnet.make_restorer(midnet.RestoreSettings.exact(model=str(model_file), tta=True))
     expected, expected_spread = restorer.deblur_with_spread(gray8(48, 56), "none")
     np.testing.assert_array_equal(read_image(tmp_path / "out" / "a.png").array, expected)
     np.testing.assert_allclose(spread, expected_spread, rtol=0, atol=1e-6)

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from midnet.blur_sweep import IN_FOCUS, conditions, gains, score_micrograph, sharp_frames
+from midnet.settings import RestoreSettings
 from midnet.restore import make_restorer
 
 from ..conftest import REPO, SEM_PAIRS
@@ -25,7 +26,7 @@ def held_out_crop() -> np.ndarray:
 
 
 def _restorer(path):
-    r = make_restorer(str(path), engine="torch", precision="fp32")
+    r = make_restorer(RestoreSettings(model=str(path), engine="torch", precision="fp32"))
     return lambda frame: r.deblur(frame, infobar="none")
 
 

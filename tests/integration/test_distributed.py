@@ -23,6 +23,7 @@ zarr = pytest.importorskip("zarr")
 from tests.conftest import SEM_PAIRS  # noqa: E402
 from midnet.batch import collect_inputs, plan_jobs, run_batch  # noqa: E402
 from midnet.distributed import RestorerSpec, dask_client, restore_file, run_distributed  # noqa: E402
+from midnet.settings import RestoreSettings  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -50,7 +51,7 @@ def micrographs(tmp_path_factory) -> Path:
 
 
 def _spec(model_file: Path) -> RestorerSpec:
-    return RestorerSpec({"model": str(model_file), "tile": None, "overlap": 128}, "auto")
+    return RestorerSpec(RestoreSettings.exact(model=str(model_file)))
 
 
 @pytest.fixture(scope="module")
@@ -141,7 +142,7 @@ def test_the_planes_of_a_zarr_stack_are_tasks(client, model_file, tmp_path):
     stack = np.round(stack * 50000 + np.random.default_rng(0).normal(0, 500, stack.shape)).clip(0, 65535)
     stack = stack.astype(np.uint16)
     zarr.open_array(str(tmp_path / "stack.zarr"), mode="w", shape=stack.shape, chunks=(1, 64, 64), dtype=np.uint16)[:] = stack
-    spec = RestorerSpec({"model": str(model_file), "tile": 64, "overlap": 32}, "none")
+    spec = RestorerSpec(RestoreSettings.exact(model=str(model_file), tile=64, overlap=32, infobar="none"))
     assert restore_zarr_file(tmp_path / "stack.zarr", tmp_path / "out", "", spec, client=client, quiet=True) == (
         "restored", "")
     got = open_lazy(tmp_path / "out" / "stack.ome.zarr")
@@ -185,8 +186,8 @@ def test_cli_on_a_scheduler_reports_a_bad_file_at_the_end_and_resumes(client, mi
 def test_two_specs_on_one_scheduler_keep_their_own_restorers(client, model_file):
     from midnet.distributed import ensure_plugin, release_plugins, worker_restorer
 
-    a = RestorerSpec({"model": str(model_file), "tile": 64, "overlap": 32}, "none")
-    b = RestorerSpec({"model": str(model_file), "tile": 96, "overlap": 32}, "none")
+    a = RestorerSpec(RestoreSettings.exact(model=str(model_file), tile=64, overlap=32, infobar="none"))
+    b = RestorerSpec(RestoreSettings.exact(model=str(model_file), tile=96, overlap=32, infobar="none"))
     name_a, name_b = ensure_plugin(client, a), ensure_plugin(client, b)  # as two runs on one scheduler would
     assert name_a != name_b and name_a.startswith("midnet-restorer-")
 
@@ -197,7 +198,7 @@ def test_two_specs_on_one_scheduler_keep_their_own_restorers(client, model_file)
     assert ensure_plugin(client, a) == name_a and client.run(built, name_a) == first  # once per client: not rebuilt
 
     def tile(name):
-        return worker_restorer(name).spec.options["tile"]
+        return worker_restorer(name).spec.settings.tile
 
     assert client.gather([client.submit(tile, n, pure=False) for n in (name_a, name_b)]) == [64, 96]
     release_plugins(client)  # the end of a run: its restorers leave the workers
@@ -216,10 +217,10 @@ def test_engine_auto_is_chosen_once_on_the_client_at_the_workers_thread_count(cl
         return engine_choice.Choice("torch", "bf16", measured=False)
 
     monkeypatch.setattr(engine_choice, "choose_engine", choose)
-    spec = RestorerSpec({"model": str(model_file), "tile": 64, "engine": "auto", "precision": "auto"}, "none")
+    spec = RestorerSpec(RestoreSettings(model=str(model_file), tile=64, engine="auto", precision="auto", infobar="none"))
     name = ensure_plugin(client, spec)
     assert threads == [1]  # here, once, at the workers' one thread each
-    ran = client.run(lambda dask_worker: (dask_worker.plugins[name].spec.options["engine"],
+    ran = client.run(lambda dask_worker: (dask_worker.plugins[name].spec.settings.engine,
                                           dask_worker.plugins[name].restorer.provenance["precision"]))
     assert set(ran.values()) == {("torch", "bf16")}  # the workers got the choice; none measured its own
     release_plugins(client)
@@ -235,7 +236,7 @@ def test_a_zarr_plane_that_fails_on_the_cluster_fails_its_file_only(client, mode
     chunk = tmp_path / "bad.zarr" / "c" / "1" / "0" / "0"
     assert chunk.is_file()
     chunk.write_bytes(b"not zstd")  # plane 1 cannot be decoded: the codec's own error on a worker
-    spec = RestorerSpec({"model": str(model_file), "tile": 64, "overlap": 32}, "none")
+    spec = RestorerSpec(RestoreSettings.exact(model=str(model_file), tile=64, overlap=32, infobar="none"))
     status, why = restore_zarr_file(tmp_path / "bad.zarr", tmp_path / "out", "", spec, client=client, quiet=True)
     assert status == "failed" and "bad.zarr" in why and "\n" not in why
     assert restore_zarr_file(tmp_path / "good.zarr", tmp_path / "out", "", spec, client=client, quiet=True) == (

@@ -10,6 +10,7 @@ napari = pytest.importorskip("napari")  # the napari extra is optional: without 
 from napari.utils.notifications import NotificationSeverity, notification_manager  # noqa: E402
 
 import midnet  # noqa: E402
+from midnet.settings import EXACT, RestoreSettings
 from midnet.napari._compare import grid  # noqa: E402
 from midnet.napari._job import FILE_CHOICE  # noqa: E402
 from midnet.napari._widget import RestoreWidget  # noqa: E402
@@ -56,7 +57,7 @@ def test_restores_a_real_micrograph_like_midnet_deblur(viewer, qtbot, sem_pairs)
     outcome = _run(qtbot, widget, layer)
     assert outcome.status == "done", outcome.message
     result = viewer.layers["3-1 restored"]
-    expected = midnet.deblur(crop, model="midnet-sem", infobar="auto", engine="torch", precision="fp32")
+    expected = midnet.deblur(crop, model="midnet-sem", infobar="auto", **EXACT)
     assert result.data.dtype == crop.dtype
     # the same restorer code on the same CPU in another thread: bit for bit, not "close"
     np.testing.assert_array_equal(result.data, expected)
@@ -67,7 +68,7 @@ def test_restores_a_real_micrograph_like_midnet_deblur(viewer, qtbot, sem_pairs)
     assert result.metadata["source"] == "3-1.png"
     made = result.metadata["midnet"]
     assert (made["engine"], made["precision"], made["model"]) == ("torch", "fp32", "midnet-sem")
-    assert made["weights_sha256"] == make_restorer("midnet-sem").provenance["weights_sha256"]
+    assert made["weights_sha256"] == make_restorer(RestoreSettings.exact(model="midnet-sem")).provenance["weights_sha256"]
 
 
 def test_a_stack_is_restored_frame_by_frame_with_the_input_geometry(viewer, qtbot):
@@ -135,7 +136,8 @@ def test_the_result_records_the_engine_and_precision_that_ran(viewer, qtbot, mon
     assert asked == ["auto"]
     made = viewer.layers["small restored"].metadata["midnet"]
     # what ran, not what the form said ("auto"): the same record every output file of midnet deblur gets
-    assert made == {"restored_from": "small", "infobar": "none", **make_restorer("midnet-sem").provenance}
+    exact = make_restorer(RestoreSettings.exact(model="midnet-sem")).provenance
+    assert made == {"restored_from": "small", "infobar": "none", **exact}
     assert (made["engine"], made["precision"]) == ("torch", "fp32") and len(made["weights_sha256"]) == 64
 
 

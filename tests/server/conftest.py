@@ -48,16 +48,18 @@ def pil_bytes(array: np.ndarray, fmt: str) -> bytes:
 def wiener():
     """The classical Wiener restorer through the deblur pipeline: fast enough for every API test."""
     from midnet.server.restoring import Restoration
+    from midnet.settings import RestoreSettings
 
-    return Restoration.from_options(method="wiener")
+    return Restoration(RestoreSettings(method="wiener"))
 
 
 @pytest.fixture(scope="session")
 def tiny(model_file):
     """A width-8 network from a weights file, on PyTorch in fp32 (no engine measurement in a unit test)."""
     from midnet.server.restoring import Restoration
+    from midnet.settings import RestoreSettings
 
-    return Restoration.from_options(model=str(model_file), engine="torch", precision="fp32")
+    return Restoration(RestoreSettings(model=str(model_file), engine="torch", precision="fp32"))
 
 
 def serve(data: Path, restoration, start_worker: bool = True, **config):

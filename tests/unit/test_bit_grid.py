@@ -7,6 +7,7 @@ import pytest
 import torch
 
 import midnet
+from midnet.settings import RestoreSettings
 from midnet.io import data_ceiling, data_grid
 
 from ..conftest import smooth_image
@@ -18,7 +19,7 @@ def restorer():
     with torch.no_grad():  # away from the identity, so that it overshoots bright edges as real networks do
         for p in net.parameters():
             p.add_(torch.randn_like(p) * 0.1)
-    return midnet.make_restorer(net)
+    return midnet.make_restorer(RestoreSettings.exact(model=net))
 
 
 def shifted(bits: int, shift: int) -> np.ndarray:

@@ -19,6 +19,7 @@ import yaml
 from click.testing import CliRunner
 
 import midnet
+from midnet.settings import EXACT
 from midnet import MidnetError, create_model
 from midnet import weights as weights_module
 from midnet.cli import cli
@@ -69,8 +70,8 @@ def test_package_loads_the_attached_weights_exactly(tmp_path, small_weights):
 def test_deblur_runs_a_package_like_its_weights_file(tmp_path, small_weights):
     package = write_package(tmp_path / "pkg.zip", small_weights)
     image = (smooth_image(48, 64) * 255).astype(np.uint8)
-    expected = midnet.deblur(image, model=str(small_weights), infobar="none")
-    assert np.array_equal(midnet.deblur(image, model=str(package), infobar="none"), expected)
+    expected = midnet.deblur(image, model=str(small_weights), infobar="none", **EXACT)
+    assert np.array_equal(midnet.deblur(image, model=str(package), infobar="none", **EXACT), expected)
     from PIL import Image
 
     Image.fromarray(image).save(tmp_path / "in.png")

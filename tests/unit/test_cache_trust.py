@@ -91,6 +91,7 @@ def test_a_cached_onnx_file_replaced_by_another_models_export_is_never_run(cache
     pytest.importorskip("onnxscript")
     from midnet.onnx_graph import INPUT, OUTPUT, onnx_cache_path
     from midnet.restore import make_restorer
+    from midnet.settings import RestoreSettings
 
     ours = _small_net(0)
     path = onnx_cache_path(ours)
@@ -99,9 +100,9 @@ def test_a_cached_onnx_file_replaced_by_another_models_export_is_never_run(cache
     cache.cached(path, lambda tmp: _save_graph(tmp, scale=1.0, names=(INPUT, OUTPUT)))
     _save_graph(path, scale=3.0, names=(INPUT, OUTPUT))
     frame = np.random.default_rng(0).integers(0, 255, (64, 64), dtype=np.uint8)
-    onnx = make_restorer(ours, engine="onnx")
+    onnx = make_restorer(RestoreSettings(model=ours, engine="onnx", precision="fp32"))
     out = onnx.deblur(frame, infobar=None)
-    torch_out = make_restorer(ours, engine="torch").deblur(frame, infobar=None)
+    torch_out = make_restorer(RestoreSettings(model=ours, engine="torch", precision="fp32")).deblur(frame, infobar=None)
     assert np.abs(out.astype(int) - torch_out.astype(int)).max() <= 1  # ONNX Runtime's rounding, not another model
     ran = onnx.provenance
     assert ran["graph_sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 import midnet
+from midnet.settings import RestoreSettings
 from midnet.errors import MidnetError
 from midnet.restore import make_restorer
 
@@ -32,8 +33,8 @@ def count_exports(tmp_path, monkeypatch):
 @pytest.mark.slow  # the first test to run midnet-sem through ONNX pays its one export (~20 s on 2 busy cores)
 def test_onnx_engine_equals_torch_restorer_and_exports_once_for_every_size(sem_onnx_cache, monkeypatch):
     sem_onnx_cache.use(monkeypatch)
-    onnx = make_restorer("midnet-sem", engine="onnx")
-    torch_restorer = make_restorer("midnet-sem")
+    onnx = make_restorer(RestoreSettings(model="midnet-sem", engine="onnx", precision="fp32"))
+    torch_restorer = make_restorer(RestoreSettings.exact(model="midnet-sem"))
     # odd sizes: the restorer pads by reflection to the stride (16) before the graph sees them
     for h, w, seed in ((45, 71, 2), (40, 52, 3), (130, 97, 4)):
         gray = smooth_image(h, w, seed=seed)
@@ -43,7 +44,7 @@ def test_onnx_engine_equals_torch_restorer_and_exports_once_for_every_size(sem_o
         # the frame's range is 0.03 grey levels at 8 bits
         assert np.abs(got - expected).max() < 1e-4
         assert np.abs(got - gray).max() > 1e-3  # the network did change the image
-    again = make_restorer("midnet-sem", engine="onnx")  # a new restorer (or a new process) finds the cached file
+    again = make_restorer(RestoreSettings(model="midnet-sem", engine="onnx", precision="fp32"))  # a new restorer (or a new process) finds the cached file
     np.testing.assert_allclose(again(gray), expected, atol=1e-4, rtol=0)
     # one dynamic-size file for every frame size and every restorer (other tests share this cache, and
     # only midnet-sem goes in it: per-size exports would leave several entries)
@@ -70,8 +71,8 @@ def test_onnx_engine_leaves_tiled_frames_to_torch(count_exports):
     net = trained_like(width=8)
     gray = smooth_image(96, 130, seed=4)
     calls = []
-    onnx = make_restorer(net, tile=64, overlap=16, engine="onnx", on_tile=lambda done, total: calls.append(total))
-    np.testing.assert_array_equal(onnx(gray), make_restorer(net, tile=64, overlap=16)(gray))
+    onnx = make_restorer(RestoreSettings(model=net, tile=64, overlap=16, engine="onnx", precision="fp32"), lambda done, total: calls.append(total))
+    np.testing.assert_array_equal(onnx(gray), make_restorer(RestoreSettings.exact(model=net, tile=64, overlap=16))(gray))
     assert calls and calls[-1] > 1  # it really went through tiles
     assert count_exports == []  # tiles keep whole-frame statistics through torch hooks: nothing was exported
 
@@ -79,7 +80,7 @@ def test_onnx_engine_leaves_tiled_frames_to_torch(count_exports):
 def test_onnx_engine_without_onnxruntime_says_how_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import now raises ImportError
     with pytest.raises(MidnetError, match=r'pip install "midnet\[onnx\]"'):
-        make_restorer(trained_like(width=8), engine="onnx")
+        make_restorer(RestoreSettings(model=trained_like(width=8), engine="onnx", precision="fp32"))
 
 
 @pytest.mark.parametrize("asked", ["fp32", "bf16", "fp16"])

@@ -8,6 +8,7 @@ import torch
 from click.testing import CliRunner
 
 import midnet
+from midnet.settings import RestoreSettings
 from midnet.cli import cli
 from midnet.errors import MidnetError
 from midnet.io import read_image
@@ -50,7 +51,7 @@ def test_one_onnx_file_serves_every_size_and_equals_midnet(sem_onnx_cache, monke
     assert meta["midnet.weights_sha256"] == midnet.cache.weights_sha256("midnet-sem")
     assert meta["midnet.version"] == midnet.__version__
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    restorer = make_restorer("midnet-sem")
+    restorer = make_restorer(RestoreSettings.exact(model="midnet-sem"))
     # a multiple of 16, a batch of two frames on other scales, an odd size the graph pads itself
     for x in (raw(48, 80), torch.cat([raw(64, 32, seed=3), raw(64, 32, seed=4, gain=60000.0, offset=0.0)]),
               raw(45, 71, seed=5, gain=255.0, offset=0.0)):
@@ -74,7 +75,7 @@ def test_torchscript_loads_with_torch_jit_and_equals_midnet_at_any_size(tmp_path
     from midnet.export.torchscript import read_metadata
 
     assert read_metadata(path) == meta
-    restorer = make_restorer(net)
+    restorer = make_restorer(RestoreSettings.exact(model=net))
     # a multiple of 16, odd sizes padded by reflection inside the module, a side too short to reflect, a batch
     for x in (raw(48, 80), raw(45, 71, seed=2), raw(13, 50, seed=4), raw(33, 20, seed=6, batch=2)):
         expected = restored(restorer, x)
@@ -135,7 +136,7 @@ def test_every_format_run_by_its_own_runtime_matches_midnet_deblur_on_a_real_mic
     session = ort.InferenceSession(str(onnx_file), providers=["CPUExecutionProvider"])
     compiled = ov.Core().compile_model(str(onnx_file), "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
     script = torch.jit.load(str(midnet.export("midnet-sem", tmp_path / "sem.pt", format="torchscript")))
-    restorer = make_restorer("midnet-sem")
+    restorer = make_restorer(RestoreSettings.exact(model="midnet-sem"))
     for micrograph, top in ((crop, 255), (deep, 65535)):
         expected = restorer.deblur(micrograph, infobar="none").astype(int)  # what `midnet deblur` writes
         x = micrograph.astype(np.float32)[None, None]  # the file's own values: no map, no padding by hand

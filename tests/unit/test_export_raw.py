@@ -16,6 +16,7 @@ import pytest
 import torch
 
 import midnet
+from midnet.settings import RestoreSettings
 from midnet import intensity
 from midnet.export.intensity_graph import RawInRawOut, stats_model
 from midnet.restore import make_restorer
@@ -120,7 +121,7 @@ def net():
 @pytest.fixture(scope="module")
 def reference(net):
     """deblur's arrays, made once per (kind, size) for every runtime's test."""
-    restorer, made = make_restorer(net, tile=WHOLE), {}
+    restorer, made = make_restorer(RestoreSettings.exact(model=net, tile=WHOLE)), {}
 
     def get(kind: str, h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
         if (kind, h, w) not in made:

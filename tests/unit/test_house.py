@@ -140,3 +140,26 @@ def test_the_core_never_imports_a_room():
     breaches = sorted(f"{module} -> {dep}" for module, deps in graph.items() if not _in_room(module)
                       for dep in deps if _in_room(dep) and (module, dep) not in GATEWAYS)
     assert not breaches, "core modules importing rooms: " + "; ".join(breaches)
+
+
+# what a network or a restorer declares is read, never probed: RestorationNetwork (midnet/models/protocol.py)
+# and the restorers' dataclasses (midnet/restore.py) name these attributes
+DECLARED = ("padder_size", "in_chans", "residual", "exposes_residual", "choice", "tile_network", "made_with")
+
+
+def test_declared_attributes_are_never_probed():
+    probes = []
+    for module, tree in _trees().items():
+        for node in ast.walk(tree):
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("getattr", "hasattr")
+                    and len(node.args) >= 2 and isinstance(node.args[1], ast.Constant) and node.args[1].value in DECLARED):
+                probes.append(f"{module}:{node.lineno} {node.func.id}(..., {node.args[1].value!r})")
+    assert not probes, "probes of declared attributes: " + "; ".join(probes)
+
+
+def test_one_settings_type_says_how_to_restore():
+    """midnet.settings.RestoreSettings is the only settings class: napari, Dask and the server hold one."""
+    others = sorted(f"{module}.{node.name}" for module, tree in _trees().items() for node in ast.walk(tree)
+                    if isinstance(node, ast.ClassDef) and node.name.endswith("Settings")
+                    and (module, node.name) != ("midnet.settings", "RestoreSettings"))
+    assert not others, "settings classes beside RestoreSettings: " + ", ".join(others)

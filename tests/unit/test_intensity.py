@@ -7,6 +7,7 @@ import pytest
 import torch
 
 import midnet
+from midnet.settings import RestoreSettings
 from midnet import intensity
 from midnet.errors import MidnetError
 
@@ -19,7 +20,7 @@ def restorer():
     with torch.no_grad():  # away from the identity a fresh network computes, so intensities matter
         for p in net.parameters():
             p.add_(torch.randn_like(p) * 0.1)
-    return midnet.make_restorer(net)
+    return midnet.make_restorer(RestoreSettings.exact(model=net))
 
 
 def frame(seed: int = 0) -> np.ndarray:

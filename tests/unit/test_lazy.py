@@ -16,6 +16,7 @@ zarr = pytest.importorskip("zarr")
 
 from midnet import lazy  # noqa: E402
 from midnet.distributed import RestorerSpec  # noqa: E402
+from midnet.settings import RestoreSettings  # noqa: E402
 from midnet.lazy import open_lazy, restore_zarr_file  # noqa: E402
 
 from ..conftest import smooth_image  # noqa: E402
@@ -44,7 +45,7 @@ def _ome_zarr(path, array, scale=(0.5, 0.5)):
 
 
 def _spec(model_file, tile=TILE):
-    return RestorerSpec({"model": str(model_file), "tile": tile, "overlap": OVERLAP}, "none")
+    return RestorerSpec(RestoreSettings.exact(model=str(model_file), tile=tile, overlap=OVERLAP, infobar="none"))
 
 
 @pytest.mark.slow
@@ -62,7 +63,7 @@ def test_a_lazily_read_ome_zarr_is_restored_as_the_in_memory_tiled_path_restores
     np.testing.assert_array_equal(got, in_memory)
     assert np.abs(got.astype(int) - image).mean() > 5  # the network did change the frame
     assert got.max() <= 4095  # 12-bit data stays 12-bit, as in memory
-    whole = RestorerSpec({"model": str(model_file), "tile": None}, "none").build().deblur(image, "none")
+    whole = RestorerSpec(RestoreSettings.exact(model=str(model_file), infobar="none")).build().deblur(image, "none")
     # against the untiled frame, only the tiled path's own difference remains (tests/unit/test_tiling_equality.py):
     # 64-px tiles see the convolutions' reach cut at their borders; measured 3 levels here, 1.5e-3 of the
     # 1..99.8 percentile span (about 2050 levels) the network works on
@@ -196,7 +197,7 @@ def test_midnet_deblur_writes_name_ome_zarr_and_keeps_an_info_bar(model_file, im
                     "status": "restored", "seconds": line["seconds"], "worker": None, "error": None}
     got = open_lazy(tmp_path / "out" / "scan.ome.zarr").array.compute()
     # the in-memory restorer, same tiles, info bar and precision (the command's default, auto: bf16 where native)
-    want = RestorerSpec({**_spec(model_file).options, "precision": "auto"}, "none").build().deblur(framed, 10)
+    want = RestorerSpec(_spec(model_file).settings.replace(precision="auto")).build().deblur(framed, 10)
     np.testing.assert_array_equal(got, want)
     assert (got[-10:] == 4095).all()
     again = CliRunner().invoke(cli, args, obj={})
@@ -247,7 +248,7 @@ def test_midnet_deblur_restores_a_large_tiled_bigtiff_block_by_block_with_a_repo
     assert result.exit_code == 0, result.output
     assert "2 restored, 0 skipped, 0 failed" in result.output
     got = open_lazy(tmp_path / "out" / "big.ome.zarr").array.compute()
-    restorer = RestorerSpec({**_spec(model_file).options, "precision": "auto"}, "none").build()  # as the command
+    restorer = RestorerSpec(_spec(model_file).settings.replace(precision="auto")).build()  # as the command
     np.testing.assert_array_equal(got, restorer.deblur(image, "none"))  # the in-memory tiled result, to the bit
     alone = CliRunner().invoke(cli, ["deblur", str(tmp_path / "small.tif"), "-o", str(tmp_path / "alone")]
                                + args[5:-2], obj={})  # small.tif by itself: the ordinary single-process path
@@ -273,13 +274,13 @@ def test_midnet_deblur_restores_a_large_tiled_bigtiff_block_by_block_with_a_repo
 @pytest.mark.slow
 def test_a_zarr_output_records_what_ran_bf16_asked_is_bf16_run(model_file, image, tmp_path):
     source = _ome_zarr(tmp_path / "frame.ome.zarr", image)
-    asked = RestorerSpec({"model": str(model_file), "tile": TILE, "overlap": OVERLAP, "engine": "onnx",
-                          "precision": "bf16"}, "none")  # a whole-frame engine: does not apply block by block
+    asked = RestorerSpec(RestoreSettings(model=str(model_file), tile=TILE, overlap=OVERLAP, engine="onnx",
+                                         precision="bf16", infobar="none"))  # a whole-frame engine: not block by block
     assert restore_zarr_file(source, tmp_path / "out", "", asked) == ("restored", "")
     made = zarr.open_group(str(tmp_path / "out" / "frame.ome.zarr"), mode="r").attrs["midnet"]
     assert (made["engine"], made["precision"], made["frames"]) == ("torch", "bf16", "block by block")
     got = open_lazy(tmp_path / "out" / "frame.ome.zarr").array.compute()
-    bf16 = RestorerSpec({**asked.options, "engine": "torch"}, "none").build()
+    bf16 = RestorerSpec(asked.settings.replace(engine="torch")).build()
     assert next(bf16.tile_network.parameters()).dtype == torch.bfloat16  # the module the tiles run through
     # the in-memory restorer's bf16 tiles, read from the store: equal to the bit (as the fp32 test above)
     np.testing.assert_array_equal(got, bf16.deblur(image, "none"))
@@ -298,7 +299,7 @@ def test_tta_and_uncertainty_are_refused_for_zarr_inputs_in_one_line(model_file,
                                           "--model", str(model_file), flag], obj={})
         assert result.exit_code == 2 and "--tta and --uncertainty do not apply to Zarr" in result.output
         assert not (tmp_path / "out").exists()
-    spec = RestorerSpec({"model": str(model_file), "tta": True}, "none")
+    spec = RestorerSpec(RestoreSettings.exact(model=str(model_file), tta=True, infobar="none"))
     status, why = restore_zarr_file(tmp_path / "scan.zarr", tmp_path / "out", "", spec)  # the API says it too
     assert status == "failed" and "do not apply to Zarr" in why and "\n" not in why
 
@@ -324,7 +325,7 @@ def test_a_plane_that_raises_fails_its_file_and_the_next_file_is_restored(model_
 def test_a_resumed_run_with_no_plane_left_still_records_how_it_was_made(model_file, tmp_path, monkeypatch, capsys):
     frame = np.round(smooth_image(48, 64, seed=4) * 200).astype(np.uint8)
     zarr.open_array(str(tmp_path / "s.zarr"), mode="w", shape=frame.shape, chunks=(48, 64), dtype=np.uint8)[:] = frame
-    spec = RestorerSpec({"model": str(model_file), "tile": TILE, "overlap": OVERLAP}, "auto")
+    spec = RestorerSpec(RestoreSettings.exact(model=str(model_file), tile=TILE, overlap=OVERLAP))
     finish = lazy._finish
 
     class Killed(BaseException):  # as a kill: not an error of the file, which restore_zarr_file would report

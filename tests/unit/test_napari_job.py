@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 
 import midnet
+from midnet.settings import RestoreSettings
 import midnet.restore
 from midnet.errors import MidnetError
-from midnet.napari._job import Settings, frames_of, run
+from midnet.napari._job import form_settings, frames_of, run
 from tests.conftest import smooth_image
 
 
@@ -24,7 +25,7 @@ def test_cancel_stops_a_tiled_frame_at_the_next_tile():
         cancel.set()
 
     # engine and precision named: the defaults (auto) would measure the engines first
-    outcome = run(image, False, Settings("midnet-sem", infobar="none", tile=64, engine="torch", precision="fp32"),
+    outcome = run(image, False, form_settings("midnet-sem", infobar="none", tile=64, engine="torch", precision="fp32"),
                   cancel, report)
     assert outcome.status == "cancelled" and outcome.array is None
     assert outcome.tiles == 2 < outcome.tiles_total  # the tile after the click raised; none ran after it
@@ -40,13 +41,13 @@ def test_a_stack_stops_between_frames_when_no_tile_reports():
         seen.append(fraction)
         cancel.set()  # unsharp reports no tiles: this is the end of frame 1 of 4
 
-    outcome = run(stack, False, Settings("unsharp", infobar="none"), cancel, report)
+    outcome = run(stack, False, form_settings("unsharp", infobar="none"), cancel, report)
     assert outcome.status == "cancelled" and seen == [0.25]
 
 
 def test_a_finished_run_equals_deblur_frame_by_frame():
     stack = np.stack([np.round(smooth_image(40, 48, seed=s) * 60000).astype(np.uint16) for s in range(2)])
-    outcome = run(stack, False, Settings("wiener", infobar="none"), threading.Event())
+    outcome = run(stack, False, form_settings("wiener", infobar="none"), threading.Event())
     assert outcome.status == "done"
     expected = np.stack([midnet.deblur(f, method="wiener", infobar="none") for f in stack])
     np.testing.assert_array_equal(outcome.array, expected)
@@ -59,20 +60,20 @@ def test_a_finished_run_carries_what_ran_not_what_was_asked(monkeypatch):
     monkeypatch.setattr(engine_choice, "choose_engine", lambda net, precision: engine_choice.Choice(
         "torch", "fp32", measured=False))
     image = np.round(smooth_image(32, 40) * 255).astype(np.uint8)
-    outcome = run(image, False, Settings("midnet-sem", infobar="none"), threading.Event())
-    assert Settings("midnet-sem").engine == Settings("midnet-sem").precision == "auto"  # `midnet deblur`'s defaults
+    outcome = run(image, False, form_settings("midnet-sem", infobar="none"), threading.Event())
+    assert form_settings("midnet-sem") == RestoreSettings()  # `midnet deblur`'s defaults: engine and precision auto
     assert outcome.status == "done"
     assert (outcome.provenance["engine"], outcome.provenance["precision"]) == ("torch", "fp32")
-    assert outcome.provenance == midnet.restore.make_restorer("midnet-sem").provenance
+    assert outcome.provenance == midnet.restore.make_restorer(RestoreSettings.exact(model="midnet-sem")).provenance
 
 
 def test_a_classical_run_carries_its_method_and_parameters():
-    outcome = run(np.zeros((24, 24), np.uint8), False, Settings("unsharp", infobar="none"), threading.Event())
+    outcome = run(np.zeros((24, 24), np.uint8), False, form_settings("unsharp", infobar="none"), threading.Event())
     assert outcome.provenance["method"] == "unsharp" and "params" in outcome.provenance
 
 
 def test_a_missing_weights_file_ends_in_one_line(tmp_path):
-    outcome = run(np.zeros((32, 32), np.uint8), False, Settings(str(tmp_path / "nope.safetensors")), threading.Event())
+    outcome = run(np.zeros((32, 32), np.uint8), False, form_settings(str(tmp_path / "nope.safetensors")), threading.Event())
     assert outcome.status == "error" and "nope.safetensors" in outcome.message and "\n" not in outcome.message
 
 

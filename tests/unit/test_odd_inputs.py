@@ -85,11 +85,12 @@ def test_flat_frames_come_back_flat(case):
     """Within max(1, 3 sigma) grey levels of the clean frame. A Gaussian's own values pass 3 sigma at 0.27 % of
     pixels, so that share (and five binomial standard deviations of it over 65,536 pixels: 0.1 %) may."""
     from midnet.restore import make_restorer
+    from midnet.settings import RestoreSettings
 
     clean, sigma = FLAT_CASES[case]
     noisy = clean + sigma * np.random.default_rng(7).standard_normal(clean.shape)
     frame = np.clip(np.round(noisy), 0, 255).astype(np.uint8)
-    out = make_restorer("midnet-sem", engine="torch", precision="fp32").deblur(frame, infobar=None)
+    out = make_restorer(RestoreSettings(model="midnet-sem", engine="torch", precision="fp32")).deblur(frame, infobar=None)
     beyond = np.abs(out.astype(float) - clean) > max(1.0, 3 * sigma)
     assert beyond.mean() <= (0.0027 + 0.001 if sigma else 0.0), (case, out.min(), out.max())
 

@@ -16,6 +16,7 @@ import torch
 from click.testing import CliRunner
 
 import midnet
+from midnet.settings import RestoreSettings
 from midnet import engine_choice, precision
 from midnet.cache import weights_sha256
 from midnet.errors import MidnetError
@@ -38,12 +39,12 @@ def gray() -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def fp32(gray) -> np.ndarray:
-    return make_restorer("midnet-sem")(gray)
+    return make_restorer(RestoreSettings.exact(model="midnet-sem"))(gray)
 
 
 @pytest.mark.parametrize("kind", ["bf16", "fp16"])
 def test_torch_reduced_precision_within_its_bound(kind, gray, fp32):
-    restorer = make_restorer("midnet-sem", precision=kind)
+    restorer = make_restorer(RestoreSettings(model="midnet-sem", precision=kind, engine="torch"))
     got = restorer(gray)
     difference = normalised_difference(got, fp32, gray)
     assert difference <= TOLERANCE[kind]
@@ -58,18 +59,18 @@ def test_reduced_precision_adds_the_global_residual_in_fp32():
         net.ending.weight.zero_()
         net.ending.bias.zero_()
     gray = smooth_image(48, 64, seed=3)
-    out = make_restorer(net, precision="bf16")(gray)
+    out = make_restorer(RestoreSettings(model=net, precision="bf16", engine="torch"))(gray)
     # the intensity map and its inverse in float32 are the only rounding left
     np.testing.assert_allclose(out, gray, atol=2e-7, rtol=0)
 
 
 def test_tiled_bf16_keeps_whole_frame_statistics(gray):
-    tiled32 = make_restorer("midnet-sem", tile=64, overlap=32)(gray)
-    tiled16 = make_restorer("midnet-sem", tile=64, overlap=32, precision="bf16")(gray)
-    plain = make_restorer("midnet-sem", tile=64, overlap=32)
+    tiled32 = make_restorer(RestoreSettings.exact(model="midnet-sem", tile=64, overlap=32))(gray)
+    tiled16 = make_restorer(RestoreSettings(model="midnet-sem", tile=64, overlap=32, precision="bf16", engine="torch"))(gray)
+    plain = make_restorer(RestoreSettings.exact(model="midnet-sem", tile=64, overlap=32))
     assert normalised_difference(tiled16, tiled32, gray) <= TOLERANCE["bf16"]
     # without the shared statistics the tiles would differ from the whole frame far more than bf16 does
-    whole = make_restorer("midnet-sem")(gray)
+    whole = make_restorer(RestoreSettings.exact(model="midnet-sem"))(gray)
     assert normalised_difference(tiled16, whole, gray) < normalised_difference(_tiles_alone(plain, gray), whole, gray)
 
 
@@ -106,7 +107,7 @@ def test_auto_precision_follows_the_cpu(monkeypatch):
 def test_openvino_engine_within_its_bound(kind, gray, fp32, sem_onnx_cache, monkeypatch):
     pytest.importorskip("openvino")
     sem_onnx_cache.use(monkeypatch)
-    restorer = make_restorer("midnet-sem", engine="openvino", precision=kind)
+    restorer = make_restorer(RestoreSettings(model="midnet-sem", engine="openvino", precision=kind))
     got = restorer(gray)
     ran = restorer.provenance["precision"]  # a CPU without native bf16 runs OpenVINO's bf16 hint as fp32
     assert ran in (kind, "fp32")
@@ -123,8 +124,8 @@ def test_onnx_engine_refuses_reduced_precision_and_auto_gives_it_fp32():
     pytest.importorskip("onnxruntime")
     net = midnet.create_model("midnet-s", width=8)
     with pytest.raises(MidnetError, match="onnx engine runs fp32"):
-        make_restorer(net, engine="onnx", precision="bf16")
-    assert make_restorer(net, engine="onnx", precision="auto").provenance["precision"] == "fp32"
+        make_restorer(RestoreSettings(model=net, engine="onnx", precision="bf16"))
+    assert make_restorer(RestoreSettings(model=net, engine="onnx", precision="auto")).provenance["precision"] == "fp32"
 
 
 def test_engine_auto_picks_a_valid_path_and_caches_it(monkeypatch, gray, tmp_path):
@@ -136,16 +137,16 @@ def test_engine_auto_picks_a_valid_path_and_caches_it(monkeypatch, gray, tmp_pat
     real_measure = engine_choice._measure
     monkeypatch.setattr(engine_choice, "_measure", lambda net, pairs: measured.append(1) or real_measure(net, pairs))
     net = midnet.create_model("midnet-s", width=8).eval()
-    first = make_restorer(net, engine="auto", precision="auto")
+    first = make_restorer(RestoreSettings(model=net, engine="auto", precision="auto"))
     assert first.choice.measured and set(first.choice.seconds) == {"torch fp32", "torch bf16"}
     assert (first.provenance["engine"], first.provenance["precision"]) in {("torch", "fp32"), ("torch", "bf16")}
-    second = make_restorer(net, engine="auto", precision="auto")
+    second = make_restorer(RestoreSettings(model=net, engine="auto", precision="auto"))
     assert measured == [1]  # the second restorer read the cached choice
     assert not second.choice.measured
     assert (second.choice.engine, second.choice.precision) == (first.choice.engine, first.choice.precision)
     assert "engine auto: torch" in second.choice.summary()
     other = midnet.create_model("midnet-s", width=8).eval()  # other weights: measured again
-    make_restorer(other, engine="auto", precision="auto")
+    make_restorer(RestoreSettings(model=other, engine="auto", precision="auto"))
     assert measured == [1, 1]
 
 
@@ -154,11 +155,11 @@ def test_a_damaged_engine_choice_is_measured_again_not_refused(monkeypatch, tmp_
     monkeypatch.setattr(engine_choice, "candidates", lambda request, device: [("torch", "fp32"), ("torch", "bf16")])
     monkeypatch.setattr(engine_choice, "TRIAL_SIDE", 64)
     net = midnet.create_model("midnet-s", width=8).eval()
-    make_restorer(net, engine="auto", precision="auto")
+    make_restorer(RestoreSettings(model=net, engine="auto", precision="auto"))
     [stored] = list(tmp_path.rglob("*.json"))
     for damage in ('{"engine": "torch"', '{"engine": "torch", "precision": "fp32"}'):  # torn; a key missing
         stored.write_text(damage)
-        again = make_restorer(net, engine="auto", precision="auto")
+        again = make_restorer(RestoreSettings(model=net, engine="auto", precision="auto"))
         assert again.choice.measured and json.loads(stored.read_text())["engine"] == again.choice.engine
 
 

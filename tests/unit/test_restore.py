@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 import midnet
+from midnet.settings import EXACT, RestoreSettings
 from midnet.errors import MidnetError
 from midnet.infobar import detect_infobar
 
@@ -55,7 +56,8 @@ class Recorder(nn.Module):
     def __init__(self, inner: nn.Module, limit: int | None = None, error=None):
         super().__init__()
         self.inner = inner
-        self.config = inner.config
+        self.padder_size = 1  # as seen from outside: the inner network pads each input it is given itself
+        self.in_chans, self.exposes_residual = inner.in_chans, False
         self.shapes: list[tuple[int, ...]] = SharedLog()
         self.limit, self.error = limit, error
 
@@ -93,7 +95,7 @@ def with_bar(h: int = 96, w: int = 128, bar: int = BAR, dtype=np.uint8) -> np.nd
 def test_dtype_and_shape_are_kept_and_pixels_change(net, dtype):
     a = gray(dtype=dtype)
     before = a.copy()
-    out = midnet.deblur(a, model=net, infobar="none")
+    out = midnet.deblur(a, model=net, infobar="none", **EXACT)
     assert out.dtype == a.dtype and out.shape == a.shape
     assert not np.array_equal(out, a)
     np.testing.assert_array_equal(a, before)  # the caller's array is never modified
@@ -101,15 +103,15 @@ def test_dtype_and_shape_are_kept_and_pixels_change(net, dtype):
 
 def test_uint16_uses_the_full_16_bit_range(net):
     a = gray(dtype=np.uint16)
-    out = midnet.deblur(a, model=net, infobar="none")
+    out = midnet.deblur(a, model=net, infobar="none", **EXACT)
     assert out.max() > 255  # not squeezed into 8 bits
     # the same picture in 8 bits restores to about the same values (scaled by 257)
-    out8 = midnet.deblur(gray(dtype=np.uint8), model=net, infobar="none")
+    out8 = midnet.deblur(gray(dtype=np.uint8), model=net, infobar="none", **EXACT)
     assert np.abs(out.astype(np.float64) / 257 - out8).mean() < 2
 
 
 def test_float_in_unit_range_stays_in_unit_range(net):
-    out = midnet.deblur(gray(dtype=np.float32), model=net, infobar="none")
+    out = midnet.deblur(gray(dtype=np.float32), model=net, infobar="none", **EXACT)
     assert out.dtype == np.float32 and 0.0 <= out.min() and out.max() <= 1.0
 
 
@@ -117,7 +119,7 @@ def test_float_in_unit_range_stays_in_unit_range(net):
 def test_float_outside_unit_range_keeps_its_range(net, dtype):
     a = (smooth_image(64, 64) * 3900 + 100).astype(dtype)  # e.g. counts from a detector
     lo, hi = float(a.min()), float(a.max())
-    out = midnet.deblur(a, model=net, infobar="none")
+    out = midnet.deblur(a, model=net, infobar="none", **EXACT)
     assert out.dtype == dtype and out.shape == a.shape
     assert np.isfinite(out).all()
     span = hi - lo
@@ -125,7 +127,7 @@ def test_float_outside_unit_range_keeps_its_range(net, dtype):
     assert out.max() > 100  # not clipped to [0, 1]
     assert not np.allclose(out, a)
     # the same as restoring the image mapped to [0, 1] and mapping the result back
-    unit = midnet.deblur(((a - lo) / span).astype(np.float32), model=net, infobar="none")
+    unit = midnet.deblur(((a - lo) / span).astype(np.float32), model=net, infobar="none", **EXACT)
     inside = (unit > 0) & (unit < 1)  # the [0, 1] convention clips; the wide range does not
     assert inside.mean() > 0.9
     np.testing.assert_allclose(out[inside], unit[inside] * span + lo, rtol=1e-4, atol=1e-3 * span)
@@ -133,7 +135,7 @@ def test_float_outside_unit_range_keeps_its_range(net, dtype):
 
 def test_float16_is_kept(net):
     a = gray(dtype=np.float16)
-    out = midnet.deblur(a, model=net, infobar="none")
+    out = midnet.deblur(a, model=net, infobar="none", **EXACT)
     assert out.dtype == np.float16 and out.shape == a.shape
 
 
@@ -146,7 +148,7 @@ def test_layout_is_kept(net, layout, dtype):
     g = gray(48, 56, dtype=dtype)
     a = {"gray": g, "hw1": g[..., None], "rgb": np.dstack([g, g, g]),
          "rgba": np.dstack([g, g, g, np.full_like(g, g.max())])}[layout]
-    out = midnet.deblur(a, model=net, infobar="none")
+    out = midnet.deblur(a, model=net, infobar="none", **EXACT)
     assert out.shape == a.shape and out.dtype == a.dtype
     assert not np.array_equal(out, a)
 
@@ -160,23 +162,23 @@ def test_rgb_with_equal_channels_is_restored_once_and_stays_gray(net, spread):
         rgb = np.clip(rgb, 0, 255)
     rgb = rgb.astype(np.uint8)
     rec = Recorder(net)
-    out = midnet.deblur(rgb, model=rec, infobar="none")
+    out = midnet.deblur(rgb, model=rec, infobar="none", **EXACT)
     assert len(rec.shapes) == 1 and rec.shapes[0][-2:] == (64, 64)
     assert out.shape == rgb.shape
     np.testing.assert_array_equal(out[..., 0], out[..., 1])
     np.testing.assert_array_equal(out[..., 0], out[..., 2])
     if not spread:  # exactly the gray image's restoration
-        np.testing.assert_array_equal(out[..., 0], midnet.deblur(g, model=net, infobar="none"))
+        np.testing.assert_array_equal(out[..., 0], midnet.deblur(g, model=net, infobar="none", **EXACT))
 
 
 def test_true_colour_rgb_is_restored_per_channel(net):
     r, g, b = gray(seed=1), gray(seed=2)[::-1], gray(seed=3)[:, ::-1]
     rgb = np.dstack([r, g, b])
     rec = Recorder(net)
-    out = midnet.deblur(rgb, model=rec, infobar="none")
+    out = midnet.deblur(rgb, model=rec, infobar="none", **EXACT)
     assert len(rec.shapes) == 3
     for c, channel in enumerate((r, g, b)):
-        np.testing.assert_array_equal(out[..., c], midnet.deblur(channel, model=net, infobar="none"))
+        np.testing.assert_array_equal(out[..., c], midnet.deblur(channel, model=net, infobar="none", **EXACT))
 
 
 @pytest.mark.parametrize("colour", [False, True])
@@ -187,7 +189,7 @@ def test_alpha_passes_through_unchanged(net, colour, dtype):
     alpha = np.random.default_rng(7).integers(0, np.iinfo(dtype).max, size=g.shape, dtype=dtype)
     rgba = np.dstack([rgb, alpha])
     rec = Recorder(net)
-    out = midnet.deblur(rgba, model=rec, infobar="none")
+    out = midnet.deblur(rgba, model=rec, infobar="none", **EXACT)
     np.testing.assert_array_equal(out[..., 3], alpha)
     assert len(rec.shapes) == (3 if colour else 1)  # alpha never goes to the network
     assert not np.array_equal(out[..., :3], rgb)
@@ -202,7 +204,7 @@ def test_info_bar_is_copied_bit_for_bit_and_never_fed_to_the_network(net, dtype,
     a = with_bar(dtype=dtype)
     assert detect_infobar(a) == BAR
     rec = Recorder(net)
-    out = midnet.deblur(a, model=rec, infobar=spec)
+    out = midnet.deblur(a, model=rec, infobar=spec, **EXACT)
     np.testing.assert_array_equal(out[-BAR:], a[-BAR:])
     assert all(shape[-2] == a.shape[0] - BAR for shape in rec.shapes)  # the network saw the body alone
     changed_rows = (out[:-BAR] != a[:-BAR]).any(axis=1)
@@ -213,7 +215,7 @@ def test_info_bar_of_rgb_frame(net):
     g = with_bar()
     rgb = np.dstack([g, g, g])
     rgb[-BAR + 4 : -BAR + 10, 8:40, 0] = 200  # coloured text in the bar
-    out = midnet.deblur(rgb, model=net, infobar="auto")
+    out = midnet.deblur(rgb, model=net, infobar="auto", **EXACT)
     np.testing.assert_array_equal(out[-BAR:], rgb[-BAR:])
     assert (out[:-BAR] != rgb[:-BAR]).any(axis=(1, 2)).mean() > 0.95
 
@@ -222,7 +224,7 @@ def test_frame_without_bar_is_restored_to_the_last_row(net):
     a = gray(96, 128, seed=5)
     assert detect_infobar(a) == 0
     rec = Recorder(net)
-    out = midnet.deblur(a, model=rec, infobar="auto")
+    out = midnet.deblur(a, model=rec, infobar="auto", **EXACT)
     assert rec.shapes[0][-2:] == a.shape
     assert (out != a).any(axis=1).mean() > 0.95
     assert (out[-BAR:] != a[-BAR:]).any()
@@ -231,7 +233,7 @@ def test_frame_without_bar_is_restored_to_the_last_row(net):
 def test_infobar_none_feeds_the_whole_frame(net):
     a = with_bar()
     rec = Recorder(net)
-    midnet.deblur(a, model=rec, infobar="none")
+    midnet.deblur(a, model=rec, infobar="none", **EXACT)
     assert rec.shapes[0][-2:] == a.shape
 
 
@@ -242,12 +244,12 @@ def test_infobar_none_feeds_the_whole_frame(net):
 def test_too_small_image_is_a_midnet_error(net, shape):
     a = np.random.default_rng(0).integers(0, 255, size=shape, dtype=np.uint8)
     with pytest.raises(MidnetError, match="too small"):
-        midnet.deblur(a, model=net, infobar="none")
+        midnet.deblur(a, model=net, infobar="none", **EXACT)
 
 
 def test_body_too_small_after_the_info_bar_is_a_midnet_error(net):
     with pytest.raises(MidnetError, match="too small"):
-        midnet.deblur(gray(64, 64), model=net, infobar=56)
+        midnet.deblur(gray(64, 64), model=net, infobar=56, **EXACT)
 
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
@@ -255,18 +257,18 @@ def test_nan_or_infinite_float_is_a_midnet_error(net, bad):
     a = gray(dtype=np.float32)
     a[10, 20] = bad
     with pytest.raises(MidnetError, match="NaN or infinite"):
-        midnet.deblur(a, model=net, infobar="none")
+        midnet.deblur(a, model=net, infobar="none", **EXACT)
 
 
 def test_unsupported_shape_and_dtype_are_midnet_errors(net):
     # (4, 32, 32, 3) is a stack of RGB pages, (32, 32, 7, 2) one of 32 x 7 gray + alpha pages (too small)
     for shape in ((2, 4, 32, 32, 3), (32,), (3, 40, 40, 5)):  # the last named whole, not by its first page
         with pytest.raises(MidnetError, match=re.escape(f"unsupported image shape {shape}")):
-            midnet.deblur(np.zeros(shape, np.uint8), model=net)
+            midnet.deblur(np.zeros(shape, np.uint8), model=net, **EXACT)
     with pytest.raises(MidnetError, match="too small"):
-        midnet.deblur(np.zeros((32, 32, 7, 2), np.uint8), model=net)
+        midnet.deblur(np.zeros((32, 32, 7, 2), np.uint8), model=net, **EXACT)
     with pytest.raises(MidnetError, match="bool"):
-        midnet.deblur(np.zeros((32, 32), bool), model=net)
+        midnet.deblur(np.zeros((32, 32), bool), model=net, **EXACT)
 
 
 # ---------------------------------------------------------------- models, tiles, memory
@@ -275,8 +277,8 @@ def test_unsupported_shape_and_dtype_are_midnet_errors(net):
 def test_model_may_be_a_weights_file(net, tmp_path):
     path = midnet.save_model(net, tmp_path / "tiny.safetensors")
     a = gray()
-    np.testing.assert_array_equal(midnet.deblur(a, model=str(path), device="cpu", infobar="none"),
-                                  midnet.deblur(a, model=net, infobar="none"))
+    np.testing.assert_array_equal(midnet.deblur(a, model=str(path), device="cpu", infobar="none", **EXACT),
+                                  midnet.deblur(a, model=net, infobar="none", **EXACT))
 
 
 def test_wiener_needs_no_model():
@@ -289,20 +291,20 @@ def test_tiles_are_used_for_an_image_larger_than_the_tile_and_report_progress(ne
     a = gray(160, 144)
     rec = Recorder(net)
     progress: list[tuple[int, int]] = []
-    out = midnet.deblur(a, model=rec, infobar="none", tile=64, overlap=16, on_tile=lambda d, t: progress.append((d, t)))
+    out = midnet.deblur(a, model=rec, infobar="none", tile=64, overlap=16, on_tile=lambda d, t: progress.append((d, t)), **EXACT)
     assert out.shape == a.shape and out.dtype == a.dtype
     total = progress[-1][1]
     assert total > 1 and progress == [(i, total) for i in range(1, total + 1)]
     assert len(rec.shapes) == total
     assert all(s[-2] <= 64 and s[-1] <= 64 for s in rec.shapes)
     # blended tiles stay close to the whole-image result
-    whole = midnet.deblur(a, model=net, infobar="none")
+    whole = midnet.deblur(a, model=net, infobar="none", **EXACT)
     assert np.abs(out.astype(float) - whole).mean() < 8
 
 
 def test_whole_image_reports_one_tile(net):
     progress = []
-    midnet.deblur(gray(64, 64), model=net, infobar="none", on_tile=lambda d, t: progress.append((d, t)))
+    midnet.deblur(gray(64, 64), model=net, infobar="none", on_tile=lambda d, t: progress.append((d, t)), **EXACT)
     assert progress == [(1, 1)]
 
 
@@ -319,7 +321,7 @@ def test_out_of_memory_halves_the_tile_and_finishes(net, error):
     a = gray(160, 160)
     rec = Recorder(net, limit=100 * 100, error=error)
     progress = []
-    out = midnet.deblur(a, model=rec, infobar="none", on_tile=lambda d, t: progress.append((d, t)))
+    out = midnet.deblur(a, model=rec, infobar="none", on_tile=lambda d, t: progress.append((d, t)), **EXACT)
     assert out.shape == a.shape and out.dtype == a.dtype and not np.array_equal(out, a)
     assert rec.shapes[0][-2:] == (160, 160)  # tried whole first
     assert all(s[-2] * s[-1] <= 100 * 100 for s in rec.shapes[1:])  # then smaller tiles
@@ -329,26 +331,26 @@ def test_out_of_memory_halves_the_tile_and_finishes(net, error):
 def test_out_of_memory_with_explicit_tile_halves_down_to_64(net):
     a = gray(160, 160)
     rec = Recorder(net, limit=100 * 100, error=lambda: RuntimeError("CUDA error: out of memory"))
-    out = midnet.deblur(a, model=rec, infobar="none", tile=128)
+    out = midnet.deblur(a, model=rec, infobar="none", tile=128, **EXACT)
     assert out.shape == a.shape
 
 
 def test_other_runtime_errors_are_not_retried(net):
     rec = Recorder(net, limit=0, error=lambda: RuntimeError("expected 4D input"))
     with pytest.raises(RuntimeError, match="expected 4D input"):
-        midnet.deblur(gray(160, 160), model=rec, infobar="none")
+        midnet.deblur(gray(160, 160), model=rec, infobar="none", **EXACT)
     assert len(rec.shapes) == 1
 
 
 def test_out_of_memory_at_the_smallest_tile_is_a_midnet_error(net):
     rec = Recorder(net, limit=0, error=lambda: RuntimeError("CUDA error: out of memory"))
     with pytest.raises(MidnetError, match="out of memory"):
-        midnet.deblur(gray(160, 160), model=rec, infobar="none")
+        midnet.deblur(gray(160, 160), model=rec, infobar="none", **EXACT)
 
 
 def test_a_stack_is_restored_page_by_page():
     net = midnet.create_model("midnet-s", width=8)
-    restorer = midnet.make_restorer(net)
+    restorer = midnet.make_restorer(RestoreSettings.exact(model=net))
     pages = (np.random.default_rng(0).random((5, 40, 48)) * 255).astype(np.uint8)
     out = restorer.deblur(pages, "none")
     assert out.shape == pages.shape and out.dtype == pages.dtype
@@ -357,7 +359,7 @@ def test_a_stack_is_restored_page_by_page():
 
 def test_tta_mean_and_spread_are_those_of_the_eight_views():
     net = midnet.create_model("midnet-s", width=8)
-    restorer = midnet.make_restorer(net)
+    restorer = midnet.make_restorer(RestoreSettings.exact(model=net))
     gray = np.random.default_rng(1).random((40, 56)).astype(np.float32)
     views = []
     for k in range(4):
@@ -370,4 +372,4 @@ def test_tta_mean_and_spread_are_those_of_the_eight_views():
     # float64 reference, one or two float32 ulps; 1e-6 leaves room for other summation orders
     np.testing.assert_allclose(mean, np.mean(views, axis=0), rtol=0, atol=1e-6)
     np.testing.assert_allclose(spread, np.std(views, axis=0), rtol=0, atol=1e-6)
-    np.testing.assert_array_equal(midnet.make_restorer(net, tta=True)(gray), mean)
+    np.testing.assert_array_equal(midnet.make_restorer(RestoreSettings.exact(model=net, tta=True))(gray), mean)

@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 
 import midnet
+from midnet.settings import RestoreSettings
 from midnet import engine_choice, precision, runtime_info
 from midnet.restore import make_restorer
 
@@ -20,9 +21,9 @@ def test_only_runtime_info_reads_versions_and_cpuinfo():
 
 def test_every_place_that_records_midnets_version_records_the_same(monkeypatch):
     assert midnet.__version__ == runtime_info.midnet_version()
-    assert make_restorer(method="unsharp").provenance["midnet"] == midnet.__version__
+    assert make_restorer(RestoreSettings(method="unsharp")).provenance["midnet"] == midnet.__version__
     monkeypatch.setattr(runtime_info, "package_version", lambda name: None)  # a source tree without installation
-    assert make_restorer(method="unsharp").provenance["midnet"] == runtime_info.UNKNOWN_RELEASE
+    assert make_restorer(RestoreSettings(method="unsharp")).provenance["midnet"] == runtime_info.UNKNOWN_RELEASE
 
 
 def test_package_version_prefers_what_runs_and_says_none_for_what_is_missing(monkeypatch):

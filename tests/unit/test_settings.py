@@ -28,10 +28,64 @@ def test_the_defaults_are_the_command_lines():
         s.tile = 256
 
 
-def test_uncertainty_implies_the_eight_views_and_a_classical_method_runs_on_torch_engine():
+def test_uncertainty_implies_the_eight_views_and_a_classical_method_has_no_network():
     assert RestoreSettings(uncertainty=True).views and not RestoreSettings().views
-    assert RestoreSettings(method="wiener", engine="onnx").restorer_engine == "torch"
     assert RestoreSettings(method="wiener").network is None and RestoreSettings().network == DEFAULT_MODEL
+    assert RestoreSettings.exact(tile=64) == RestoreSettings(tile=64, engine="torch", precision="fp32")
+
+
+def test_resolved_settles_engine_and_precision_once(monkeypatch):
+    from midnet import precision
+    from midnet.zoo import create_model
+
+    wiener, choice = RestoreSettings(method="wiener", engine="onnx", precision="auto").resolved()
+    assert (wiener.engine, wiener.precision, choice) == ("torch", "fp32", None)  # NumPy: engines mean nothing
+    net = create_model("midnet-sem", width=8).eval()
+    monkeypatch.setattr(precision, "native_bf16", lambda: True)  # a CPU with bf16: auto means bf16 where it can
+    assert RestoreSettings(engine="torch").resolved(net)[0].precision == "bf16"
+    assert RestoreSettings(engine="onnx").resolved(net)[0].precision == "fp32"  # ONNX Runtime runs fp32 only
+    assert RestoreSettings(engine="openvino", precision="fp16").resolved(net)[0].precision == "fp16"  # as asked
+    settled, choice = RestoreSettings.exact().resolved(net)
+    assert settled.is_settled and choice is None and settled == RestoreSettings.exact()
+    with pytest.raises(MidnetError, match="needs the network"):
+        RestoreSettings().resolved()
+
+
+def test_every_room_starts_from_the_same_defaults(tmp_path):
+    from midnet.cli import deblur_cmd
+    from midnet.distributed import RestorerSpec
+    from midnet.napari._job import form_settings
+    from midnet.server.config import ServerConfig
+
+    defaults = RestoreSettings()
+    options = {p.name: p.default for p in deblur_cmd.params}
+    assert (options["model_name"], options["method"], options["infobar"], options["tile"], options["overlap"],
+            options["device"], options["engine"], options["precision"]) == (
+        defaults.model, defaults.method, defaults.infobar, defaults.tile, defaults.overlap, defaults.device,
+        defaults.engine, defaults.precision)
+    assert form_settings(defaults.model) == defaults  # napari's form
+    assert RestorerSpec().settings == defaults  # Dask's workers
+    assert ServerConfig(data=tmp_path).restore == defaults  # `midnet serve`
+
+
+def test_restorers_hold_declared_fields_only(model_file):
+    from midnet.restore import ClassicalRestorer, NetworkRestorer, make_restorer
+
+    network = make_restorer(RestoreSettings.exact(model=str(model_file)))
+    classical = make_restorer(RestoreSettings(method="unsharp"))
+    assert isinstance(network, NetworkRestorer) and isinstance(classical, ClassicalRestorer)
+    network.provenance  # noqa: B018  (computes and keeps the weights' SHA-256)
+    for restorer in (network, classical):
+        declared = {f.name for f in dataclasses.fields(restorer)} | {"weights_sha256"}  # the cached property
+        assert set(vars(restorer)) <= declared
+    assert network.settings.is_settled and network.choice is None
+
+
+def test_the_library_refuses_a_triage_it_cannot_do():
+    import midnet
+
+    with pytest.raises(MidnetError, match="only_blurry"):
+        midnet.deblur(np.zeros((32, 32), np.uint8), method="unsharp", only_blurry=True)
 
 
 def test_bad_settings_are_one_line_naming_every_problem():

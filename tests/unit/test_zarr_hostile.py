@@ -17,13 +17,14 @@ zarr = pytest.importorskip("zarr")
 pytest.importorskip("dask")
 
 from midnet.distributed import RestorerSpec  # noqa: E402
+from midnet.settings import RestoreSettings  # noqa: E402
 from midnet.lazy import output_name, restore_zarr_file  # noqa: E402
 
 PARTIAL_GLOB = ".*.midnet-partial"
 
 
 def _spec(model_file):
-    return RestorerSpec({"model": str(model_file), "tile": 64, "overlap": 16}, "none")
+    return RestorerSpec(RestoreSettings.exact(model=str(model_file), tile=64, overlap=16, infobar="none"))
 
 
 def _zarr(path, array=None, shape=None, dtype="uint8", attrs=None):
