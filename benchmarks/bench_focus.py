@@ -17,10 +17,11 @@ import numpy as np
 
 from benchmarks.common import product_model, threads
 from midnet import focus
+from midnet.data.shared import shared_pairs
 from midnet.io import read_image
 from midnet.restore import make_restorer
 
-SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "sem-pairs" / "blur" / "1-1.png"
+SAMPLE = shared_pairs() / "blur" / "1-1.png"
 
 
 def main() -> None:

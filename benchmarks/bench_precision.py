@@ -19,13 +19,14 @@ from pathlib import Path
 
 import numpy as np
 
+from midnet.data.shared import shared_pairs
 from midnet.engine_choice import installed
 from midnet.io import read_image, to_gray_float
 from midnet.precision import native_bf16
 from midnet.restore import make_restorer
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data" / "sem-pairs"
+DATA = shared_pairs()
 PSNR_BOUND, SSIM_BOUND = 0.01, 0.0005
 
 
