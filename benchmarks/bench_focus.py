@@ -1,6 +1,6 @@
 """Scoring a frame against restoring it: ``midnet.focus.score`` vs the restorer's ``deblur``, same frame.
 
-The issue asks for a focus score at least 20x faster than restoring the frame. Both run on
+The focus score is meant to be at least 20x faster than restoring the frame. Both run on
 the same 1280x1024 frame with a 64-row info bar (the shared SEM pairs' size), in this
 process, alternating, best of N; the restorer is built once before timing (as a batch
 does). Also times reading the file, which a batch pays for both.

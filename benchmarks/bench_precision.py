@@ -7,7 +7,7 @@
    process, alternating, best of N).
 2. ``--kfold``: the three fold models of the shipped recipe (models/folds/) each scored
    with `midnet eval`'s code on the micrographs it never saw, in every precision; the mean
-   PSNR/SSIM and the difference from fp32 (the issue's bound: 0.01 dB and 0.0005).
+   PSNR/SSIM and the difference from fp32 (the bound reduced precision is held to: 0.01 dB and 0.0005).
     python -m benchmarks.bench_precision [--repeats 3] [--kfold] [--data ../shared/data/sem-pairs]
 """
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The figures of docs/results.md section 9 (issue 15): the shipped recipe's fold models on
+# The figures of docs/results.md section 9: the shipped recipe's fold models on
 # the by-micrograph 3-fold, with and without test-time augmentation; the storage variants;
 # fine-tuning on an unseen blur domain. Writes each command's output to runs/reports/.
 #   bash scripts/measure_any_micrograph.sh [pairs-folder]      # default: $MIDNET_DATA

@@ -1,4 +1,4 @@
-"""The docs' picture of issue 20: the same crops of one held-out micrograph, blurry, each
+"""The docs' picture of midnet-sem v1 against v2 (docs/results.md section 10): the same crops of one held-out micrograph, blurry, each
 model's restoration and the sharp exposure, at 1:1 (top) and a zoomed detail (bottom).
 
 The pair is registered as `midnet eval` registers it (affine, measured on the blurry/sharp
