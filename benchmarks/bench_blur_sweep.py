@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import os
 from dataclasses import asdict
 from pathlib import Path
 
@@ -28,6 +27,7 @@ from tqdm import tqdm
 from midnet.blur_sweep import IN_FOCUS, Score, conditions, gains, score_micrograph, sharp_frames
 from midnet.settings import RestoreSettings
 from midnet.data import find_pairs, split_names
+from midnet.data.shared import shared_pairs
 from midnet.restore import make_restorer
 
 FOLDS = 3
@@ -35,7 +35,7 @@ FOLDS = 3
 
 def parse(argv=None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", default=os.environ.get("MIDNET_DATA", "../shared/data/sem-pairs"))
+    ap.add_argument("--data", default=str(shared_pairs()))
     ap.add_argument("--models", default="1.1=models/folds/midnet-sem-fold{fold}.safetensors",
                     help="Comma-separated LABEL=PATH, {fold} in PATH replaced by the fold number.")
     ap.add_argument("--wiener", action="store_true", help="Also the Wiener filter with its fitted parameters.")

@@ -6,7 +6,7 @@
     python -m benchmarks.bench_distributed tile --model M     # one 768x768 tile: the network's share of RSS
     python -m benchmarks.bench_distributed               # all of them, each stage in its own process
 
-The throughput runs restore the real blurry micrographs of ../shared/data/sem-pairs (all seven,
+The throughput runs restore the real blurry micrographs of $MIDNET_DATA (default ../shared/data/sem-pairs) (all seven,
 1280x1024) with the shipped model into a temporary folder. The 16384x16384 input is made
 lazily from micrograph 1-1 (its 1280x960 body as 16 bits, mirrored copies side by side) and
 written chunk by chunk; it is kept in /tmp/midnet-bench for later runs. Peak memory is each
@@ -27,8 +27,10 @@ from pathlib import Path
 
 import numpy as np
 
+from midnet.data.shared import shared_pairs
+
 REPO = Path(__file__).resolve().parents[1]
-BLUR = REPO.parent / "shared" / "data" / "sem-pairs" / "blur"
+BLUR = shared_pairs() / "blur"
 WORK = Path(tempfile.gettempdir()) / "midnet-bench"
 BIG = WORK / "sem16k.ome.zarr"
 SIDE = 16384

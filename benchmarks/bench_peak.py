@@ -32,12 +32,13 @@ import torch
 
 from benchmarks.common import product_model, threads
 from midnet import intensity
+from midnet.data.shared import shared_pairs
 from midnet.settings import RestoreSettings
 from midnet.engine_choice import installed
 from midnet.fast import inference_copy
 from midnet.restore import make_restorer
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "sem-pairs"
+DATA = shared_pairs()
 
 
 def matmul_peak(dtype: torch.dtype, n: int = 2048, repeats: int = 5) -> float:

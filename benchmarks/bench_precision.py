@@ -7,7 +7,7 @@
    process, alternating, best of N).
 2. ``--kfold``: the three fold models of the shipped recipe (models/folds/) each scored
    with `midnet eval`'s code on the micrographs it never saw, in every precision; the mean
-   PSNR/SSIM and the difference from fp32 (the issue's bound: 0.01 dB and 0.0005).
+   PSNR/SSIM and the difference from fp32 (the bound reduced precision is held to: 0.01 dB and 0.0005).
     python -m benchmarks.bench_precision [--repeats 3] [--kfold] [--data ../shared/data/sem-pairs]
 """
 
@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from midnet.data.shared import shared_pairs
 from midnet.engine_choice import installed
 from midnet.settings import RestoreSettings
 from midnet.io import read_image, to_gray_float
@@ -26,7 +27,7 @@ from midnet.precision import native_bf16
 from midnet.restore import make_restorer
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data" / "sem-pairs"
+DATA = shared_pairs()
 PSNR_BOUND, SSIM_BOUND = 0.01, 0.0005
 
 

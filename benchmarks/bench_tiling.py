@@ -19,11 +19,10 @@ import numpy as np
 
 from benchmarks.common import product_model
 from midnet import restore
+from midnet.data.shared import shared_pairs
 from midnet.settings import RestoreSettings
 from midnet.io import read_image
 from midnet.restore import make_restorer
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def difference(tiled: np.ndarray, whole: np.ndarray) -> str:
@@ -34,7 +33,7 @@ def difference(tiled: np.ndarray, whole: np.ndarray) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--image", default=str(ROOT.parent / "shared" / "data" / "sem-pairs" / "blur" / "1-1.png"))
+    parser.add_argument("--image", default=str(shared_pairs() / "blur" / "1-1.png"))
     parser.add_argument("--tile", type=int, default=768)
     parser.add_argument("--overlap", type=int, default=128)
     args = parser.parse_args()

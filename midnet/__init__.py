@@ -13,6 +13,7 @@ from .errors import MidnetError
 from .runtime_info import midnet_version as _midnet_version
 
 if TYPE_CHECKING:  # what type checkers, IDEs and the API reference (griffe) read; at run time see __getattr__
+    from .export import export_model
     from .focus import score
     from .io import read_image, write_image
     from .models import ModelConfig, UNetConfig, parse_model_config
@@ -38,12 +39,11 @@ _OWNERS = {
     "create_model": ".zoo",
     "load_model": ".zoo",
     "score": ".focus",  # midnet/focus.py, the room of `midnet score`
+    "export_model": ".export",  # midnet/export/, the room of `midnet export` (torch.onnx, bioimageio)
 }
 
 
 def __getattr__(name: str):
-    if name == "export":  # the package midnet/export/, callable as midnet.export(model, path, format=...)
-        return importlib.import_module(".export", __name__)
     owner = _OWNERS.get(name)
     if owner is None:
         raise AttributeError(f"module 'midnet' has no attribute {name!r}")
@@ -58,4 +58,4 @@ def __dir__() -> list[str]:
 
 __version__ = _midnet_version()
 
-__all__ = ["MidnetError", "export", "__version__", *_OWNERS]
+__all__ = ["MidnetError", "__version__", *_OWNERS]

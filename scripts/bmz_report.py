@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-PAIRS = REPO.parent / "shared" / "data" / "sem-pairs"
+from midnet.data.shared import shared_pairs
+
+PAIRS = shared_pairs()
 
 
 def load_frame(name: str) -> np.ndarray:

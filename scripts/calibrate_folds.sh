@@ -4,7 +4,8 @@
 #   bash scripts/calibrate_folds.sh [runs-folder] [methods]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-RUNS=${1:-runs}; METHODS=${2:-wiener,richardson-lucy,unsharp}; DATA=../shared/data/sem-pairs
+RUNS=${1:-runs}; METHODS=${2:-wiener,richardson-lucy,unsharp}
+DATA=${MIDNET_DATA:-../shared/data/sem-pairs}  # the shared pairs (docs/install.md)
 mkdir -p "$RUNS/calib"
 for f in 0 1 2; do
   names=$(python3 -c "from midnet.data import split_names, find_pairs

@@ -35,6 +35,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from midnet import blur, focus  # noqa: E402
+from midnet.data.shared import shared_pairs  # noqa: E402
 from midnet.infobar import resolve_infobar  # noqa: E402
 from midnet.io import read_image, to_gray_float  # noqa: E402
 from midnet.settings import EXACT  # noqa: E402
@@ -413,7 +414,7 @@ def stage_archive(data: Path, work: Path, images: Path) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data" / "sem-pairs")
+    ap.add_argument("--data", type=Path, default=shared_pairs())
     ap.add_argument("--work", type=Path, default=REPO / "runs" / "focus", help="cache of the measured results")
     ap.add_argument("--images", type=Path, default=REPO / "docs" / "images")
     ap.add_argument("--stages", default="synthetic,thresholds,real,archive")

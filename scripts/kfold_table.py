@@ -21,6 +21,7 @@ import sys
 from pathlib import Path
 
 from midnet.classical import CLASSICAL_METHODS, INPUT
+from midnet.data.shared import shared_pairs
 from midnet.evaluate import REGIONS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -61,7 +62,7 @@ def main() -> None:
     parser.add_argument("--runs", default=str(ROOT / "runs"))
     parser.add_argument("--region", choices=REGIONS, default="all",
                         help="eval's --region: 'registered' is the diagnostic, 'all' the protocol")
-    parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "sem-pairs"))
+    parser.add_argument("--data", default=str(shared_pairs()))
     args = parser.parse_args()
     runs, methods = Path(args.runs), args.methods.split(",")
     table: dict[str, dict[str, tuple[float, float]]] = {}

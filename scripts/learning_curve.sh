@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The learning curve of issue 20: the shipped recipe (configs/cpu.yaml) as one long cosine
+# The learning curve of docs/results.md section 10.1: the shipped recipe (configs/cpu.yaml) as one long cosine
 # run per fold of the 3-fold split by micrograph, the held-out micrographs scored every
 # 1,000 steps (the same `score_pairs` that `midnet eval` prints). Points before the last
 # are intermediate checkpoints of one long schedule (the learning rate is still high there),

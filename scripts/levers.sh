@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# The levers of issue 20, each trained per fold of the 3-fold split by micrograph at the
-# shipped budget (configs/cpu.yaml: 3,000 steps), so each compares with the shipped fold
-# models (models/folds/, made the same way with seed 0) and with the seed spread that
-# stage `seed1` measures. One run at a time; every stage resumes its checkpoint, so
-# re-run after an interruption. 18-25 minutes a run on 2 cores for the same-size network on
-# session 8's AMD EPYC, 34-42 on session 10's Xeon; there width 24 took 55-62 and deep 51-55.
+# The levers of the shipped recipe (docs/results.md section 10.3: another seed, per-crop
+# targets, width 24, a higher learning rate, a deeper encoder), each trained per fold of the
+# 3-fold split by micrograph at the shipped budget (configs/cpu.yaml: 3,000 steps), so each
+# compares with the shipped fold models (models/folds/, made the same way with seed 0) and
+# with the seed spread that stage `seed1` measures. One run at a time; every stage resumes
+# its checkpoint, so re-run after an interruption. A run of the same-size network takes
+# 18-25 minutes on 2 cores of an AMD EPYC and 34-42 on 2 cores of a Xeon; on the Xeon
+# width 24 took 55-62 and deep 51-55.
 #   bash scripts/levers.sh [runs-folder] [lever...]      # default: every lever, in this order
 #   python scripts/kfold_table.py --methods input,lever/seed1,lever/local,lever/w24,lever/lr2e-3,lever/deep  # vs results 9.3
 set -euo pipefail

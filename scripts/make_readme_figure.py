@@ -2,7 +2,7 @@
 
     python scripts/make_readme_figure.py [--fold-run runs/sem-fold1] [--name 5-1]
 
-Reads the shared SEM pairs (../shared/data/sem-pairs), registered as `midnet eval` does
+Reads the shared SEM pairs (--data, default $MIDNET_DATA or ../shared/data/sem-pairs), registered as `midnet eval` does
 (the blurry frame resampled onto the sharp one); writes the blurry input, the restoration
 and the sharp exposure side by side, with a 3x detail of each.
 """
@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from midnet.data.shared import shared_pairs
 import midnet
 from midnet.settings import EXACT
 from midnet.data.pairs import load_pairs
@@ -26,7 +27,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--fold-run", default=str(ROOT / "runs" / "sem-fold0"))
     parser.add_argument("--name", default="1-1", help="a micrograph held out by that fold")
-    parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "sem-pairs"))
+    parser.add_argument("--data", default=str(shared_pairs()))
     parser.add_argument("--out", default=str(ROOT / "docs" / "images" / "before_after.png"))
     args = parser.parse_args()
     (pair,) = load_pairs(args.data, "auto", [args.name])  # registered as midnet eval scores it

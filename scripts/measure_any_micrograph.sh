@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# The figures of docs/results.md section 9 (issue 15): the shipped recipe's fold models on
+# The figures of docs/results.md section 9: the shipped recipe's fold models on
 # the by-micrograph 3-fold, with and without test-time augmentation; the storage variants;
 # fine-tuning on an unseen blur domain. Writes each command's output to runs/reports/.
-#   bash scripts/measure_any_micrograph.sh [pairs-folder]
+#   bash scripts/measure_any_micrograph.sh [pairs-folder]      # default: $MIDNET_DATA
 set -euo pipefail
 cd "$(dirname "$0")/.."
-DATA=${1:-../shared/data/sem-pairs}
+DATA=${1:-${MIDNET_DATA:-../shared/data/sem-pairs}}  # the shared pairs (docs/install.md)
 OUT=runs/reports
 mkdir -p "$OUT"
 HELD=("1-1,2-1,3-1" "5-1,6-1" "7-1,9-1")  # the 3 folds of the sorted names (midnet.data.split_names)

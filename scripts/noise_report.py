@@ -1,6 +1,6 @@
 """The noise of the real exposures: what midnet/data/degrade.py's noise model was fitted to.
 
-    python scripts/noise_report.py [--data DIR]      (default: MIDNET_DATA or ../shared/data/sem-pairs)
+    python scripts/noise_report.py [--data DIR]      (default: $MIDNET_DATA or ../shared/data/sem-pairs)
 
 For each blurry and sharp exposure (info bar cut, 8-bit grey levels) it prints:
 - ``sigma``: Immerkaer's estimate (1996): the frame through the 3x3 Laplacian difference of two
@@ -14,13 +14,13 @@ For each blurry and sharp exposure (info bar cut, 8-bit grey levels) it prints:
 from __future__ import annotations
 
 import argparse
-import os
 
 import numpy as np
 from scipy.ndimage import gaussian_filter
 from scipy.signal import convolve2d
 
 from midnet.data import find_pairs
+from midnet.data.shared import shared_pairs
 from midnet.infobar import resolve_infobar
 from midnet.io import read_image, to_gray_float
 
@@ -62,7 +62,7 @@ def report(path) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", default=os.environ.get("MIDNET_DATA", "../shared/data/sem-pairs"))
+    ap.add_argument("--data", default=str(shared_pairs()))
     args = ap.parse_args()
     for kind in (1, 2):  # blurry, then sharp exposures
         for name, *paths in find_pairs(args.data):

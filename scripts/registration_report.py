@@ -15,7 +15,6 @@ For every pair of the shared SEM data it prints:
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -23,13 +22,13 @@ from scipy.signal import convolve2d
 
 from midnet.data.pairs import load_pairs
 from midnet.data.register import measure_transform, register
+from midnet.data.shared import shared_pairs
 from midnet.evaluate import quantise
 from midnet.fast import optimize_for_inference
 from midnet.metrics import psnr, ssim
 from midnet.models.blocks import pad_to_multiple
 from midnet.zoo import load_model
 
-ROOT = Path(__file__).resolve().parents[1]
 LAPLACE = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], float)
 
 
@@ -41,7 +40,7 @@ def noise(image: np.ndarray) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "sem-pairs"))
+    parser.add_argument("--data", default=str(shared_pairs()))
     parser.add_argument("--names", default=None, help="comma-separated pairs (default: all)")
     parser.add_argument("--model", default=None, help="also compare zero and reflection padding with this model")
     args = parser.parse_args()

@@ -20,7 +20,6 @@ prints the largest shift left between input and target over each crop's four qua
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 import numpy as np
 from skimage.registration import phase_cross_correlation
@@ -28,8 +27,7 @@ from skimage.registration import phase_cross_correlation
 from midnet.data.crops import sample_batch
 from midnet.data.local_shift import patch_shifts
 from midnet.data.pairs import load_pairs
-
-ROOT = Path(__file__).resolve().parents[1]
+from midnet.data.shared import shared_pairs
 
 
 def crop_shifts(blur: np.ndarray, sharp: np.ndarray, crop: int) -> np.ndarray:
@@ -41,7 +39,7 @@ def crop_shifts(blur: np.ndarray, sharp: np.ndarray, crop: int) -> np.ndarray:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "sem-pairs"))
+    parser.add_argument("--data", default=str(shared_pairs()))
     parser.add_argument("--crop", type=int, default=192)
     parser.add_argument("--batches", type=int, default=0, help="also compare N training batches, frame vs local targets")
     args = parser.parse_args()

@@ -28,7 +28,7 @@ for f in 0 1 2; do
   stage "midnet-l1edge-f$f" $k --set loss.fft=0
   stage "midnet-l1fft-f$f" $k --set loss.edge=0
 done
-# one network at a time over the folds, so an interrupted session leaves whole columns
+# one network at a time over the folds, so an interrupted run leaves whole columns
 for net in hinet dmphn restormer; do
   for f in 0 1 2; do
     stage "$net-f$f" --set data.folds=3 --set data.fold=$f --set model.preset=$net-s

@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import argparse
 import csv
-import os
 from collections import defaultdict
 
 import numpy as np
 
 from midnet.blur_sweep import IN_FOCUS, conditions, sharp_frames
 from midnet.data import find_pairs
+from midnet.data.shared import shared_pairs
 from midnet.focus import SHARP_MAX_PX, score
 from midnet.io import read_image
 
@@ -51,7 +51,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sweep", required=True)
     ap.add_argument("--method", required=True, help="The sweep's label of the model to calibrate for.")
-    ap.add_argument("--data", default=os.environ.get("MIDNET_DATA", "../shared/data/sem-pairs"))
+    ap.add_argument("--data", default=str(shared_pairs()))
     args = ap.parse_args()
     gains = gains_by_input(args.sweep, args.method)
     columns = {c.name: c for c in conditions()}

@@ -1,4 +1,4 @@
-"""The docs' picture of issue 20: the same crops of one held-out micrograph, blurry, each
+"""The docs' picture of midnet-sem v1 against v2 (docs/results.md section 10): the same crops of one held-out micrograph, blurry, each
 model's restoration and the sharp exposure, at 1:1 (top) and a zoomed detail (bottom).
 
 The pair is registered as `midnet eval` registers it (affine, measured on the blurry/sharp
@@ -13,21 +13,19 @@ the micrograph (models/folds/: fold 0 holds out 1-1, 2-1, 3-1).
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from midnet.compare import parse_methods
 from midnet.settings import RestoreSettings
 from midnet.data.pairs import load_pairs
+from midnet.data.shared import shared_pairs
 from midnet.evaluate import quantise, score_pair
 from midnet.figures import compare_figure
 from midnet.restore import make_restorer
 
-ROOT = Path(__file__).resolve().parents[1]
-
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "sem-pairs"))
+    parser.add_argument("--data", default=str(shared_pairs()))
     parser.add_argument("--name", required=True, help="the micrograph (held out by every model shown)")
     parser.add_argument("--models", required=True, help="LABEL=weights,... in the order of the columns")
     parser.add_argument("--crop", type=int, default=400, help="side of the 1:1 square")

@@ -9,9 +9,10 @@ import pytest
 import torch
 
 import midnet
+from midnet.data.shared import shared_pairs
 
 REPO = Path(__file__).resolve().parents[1]
-SEM_PAIRS = REPO.parent / "shared" / "data" / "sem-pairs"
+SEM_PAIRS = shared_pairs()  # $MIDNET_DATA, else shared/data/sem-pairs beside the checkout
 TEST_DATA = Path(__file__).resolve().parent / "data"
 
 

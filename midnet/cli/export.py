@@ -30,12 +30,12 @@ def export_cmd(model: str, output: str, fmt: str, overwrite: bool) -> None:
     from pathlib import Path
 
     from ..errors import MidnetError
-    from ..export import export
+    from ..export import export_model
     from ..progress import working
 
     if Path(output).exists() and not overwrite:  # said at once, not after the announcement of a minute's work
         raise MidnetError(f"{output} exists; choose another name, or replace it with --overwrite")
     started = time.monotonic()
     with working(f"exporting {model} to {output} ({WHAT[fmt]}); this can take a minute or more on a CPU..."):
-        written = export(model, output, format=fmt, overwrite=overwrite)
+        written = export_model(model, output, format=fmt, overwrite=overwrite)
     click.echo(f"wrote {written} in {time.monotonic() - started:.0f} s")

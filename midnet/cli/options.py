@@ -75,6 +75,15 @@ def check_model(ctx, param, value: str) -> str:
     return value
 
 
+def infobar_option(rows: str = "to exclude"):
+    """--infobar of every command that reads micrographs; ``rows`` says what the command does with those rows
+    (restoring keeps them untouched, scoring leaves them out)."""
+    return click.option("--infobar", default=DEFAULTS.infobar, show_default=True,
+                        callback=lambda c, p, v: infobar_value(v), help=f"Info bar rows {rows}: auto, none or a number.")
+
+
+pairs_option = click.option("--data", required=True, type=click.Path(file_okay=False),
+                            help="Pair folder with blur/ and sharp/.")
 device_option = click.option("--device", type=DeviceType(), default=DEFAULTS.device, show_default=True,
                              help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps.")
 
@@ -96,8 +105,7 @@ restore_options = option_group(
     click.option("--method", type=click.Choice(METHODS), default=DEFAULTS.method,
                  show_default=True, help="The network, or a classical deconvolution."),
     click.option("--calib", type=click.Path(dir_okay=False), help="Calibration JSON for the classical methods."),
-    click.option("--infobar", default=DEFAULTS.infobar, show_default=True, callback=lambda c, p, v: infobar_value(v),
-                 help="Info bar rows kept untouched: auto, none or a number."),
+    infobar_option("kept untouched"),
     click.option("--tile", type=click.IntRange(min=MIN_TILE), default=DEFAULTS.tile,
                  help="Tile size (default: automatic)."),
     click.option("--overlap", type=click.IntRange(min=0), default=DEFAULTS.overlap, show_default=True,

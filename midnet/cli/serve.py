@@ -9,6 +9,7 @@ import click
 
 from .options import engine_choice_options, restore_options, restore_settings
 
+
 @click.command("serve", short_help="A restoration web page for a lab: upload, compare, download.")
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to listen on; anything but loopback needs an access token.")

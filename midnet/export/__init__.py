@@ -1,6 +1,6 @@
 """``midnet.export``: a network as a BioImage Model Zoo package, an ONNX file or a TorchScript file.
 
-``midnet.export(model, path, format=...)`` (this package is callable) and
+:func:`export_model` (``midnet.export_model(model, path, format=...)``) and
 ``midnet export MODEL -o PATH --format ...`` write:
 
 - ``bmz``: a BMZ package zip for Fiji (deepImageJ), napari, ilastik (midnet/export/bmz.py);
@@ -16,8 +16,6 @@ Outputs appear atomically and an existing file is kept unless ``overwrite=True``
 from __future__ import annotations
 
 import os
-import sys
-import types
 from pathlib import Path
 
 from torch import nn
@@ -27,8 +25,8 @@ from ..errors import MidnetError
 FORMATS = ("bmz", "onnx", "torchscript")
 
 
-def export(model: str | os.PathLike | nn.Module, path: str | os.PathLike, format: str = "bmz",
-           overwrite: bool = False, **kw) -> Path:
+def export_model(model: str | os.PathLike | nn.Module, path: str | os.PathLike, format: str = "bmz",
+                 overwrite: bool = False, **kw) -> Path:
     """Write ``model`` (preset with weights such as ``"midnet-sem"``, weights file, or network) to ``path``.
 
     ``format`` is ``"bmz"``, ``"onnx"`` or ``"torchscript"``; ``kw`` go to the format's
@@ -65,12 +63,3 @@ def _network(model) -> nn.Module:
 
     return load_model(model, "cpu")
 
-
-class _CallableModule(types.ModuleType):
-    """``midnet.export`` is this package once it is imported; calling it calls :func:`export`."""
-
-    def __call__(self, *args, **kwargs) -> Path:
-        return export(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule

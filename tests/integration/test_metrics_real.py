@@ -7,7 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "sem-pairs"
+from midnet.data.shared import shared_pairs
+
+DATA = shared_pairs()
 if not (DATA / "blur").is_dir() or not (DATA / "sharp").is_dir():
     pytest.skip(f"real SEM pairs not found at {DATA}", allow_module_level=True)
 

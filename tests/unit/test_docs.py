@@ -34,6 +34,7 @@ REQUIRED_PAGES = {
     "evaluating.md": "evaluating honestly",
     "results.md": "results",
     "performance.md": "performance",
+    "architecture.md": "the rooms, what may import what, the path of a frame, where to add an engine, preset, command",
     "reference/cli.md": "the CLI reference, generated from the click commands",
     "reference/api.md": "the Python API reference, generated from docstrings",
 }

@@ -1,4 +1,4 @@
-"""`midnet export` and midnet.export: ONNX and TorchScript files that other runtimes run, equal to midnet."""
+"""`midnet export` and midnet.export_model: ONNX and TorchScript files that other runtimes run, equal to midnet."""
 
 import json
 
@@ -45,7 +45,7 @@ def test_one_onnx_file_serves_every_size_and_equals_midnet(sem_onnx_cache, monke
     import onnxruntime as ort
 
     sem_onnx_cache.use(monkeypatch)
-    path = midnet.export("midnet-sem", tmp_path / "sem.onnx", format="onnx")
+    path = midnet.export_model("midnet-sem", tmp_path / "sem.onnx", format="onnx")
     meta = {p.key: p.value for p in onnx.load(str(path)).metadata_props}
     assert meta["midnet.size_multiple"] == "16" and meta["midnet.units"] == "raw"
     assert meta["midnet.weights_sha256"] == midnet.cache.weights_sha256("midnet-sem")
@@ -65,7 +65,7 @@ def test_one_onnx_file_serves_every_size_and_equals_midnet(sem_onnx_cache, monke
 
 def test_torchscript_loads_with_torch_jit_and_equals_midnet_at_any_size(tmp_path):
     net = trained_like()
-    path = midnet.export(net, tmp_path / "net.pt", format="torchscript")
+    path = midnet.export_model(net, tmp_path / "net.pt", format="torchscript")
     extra = {"midnet.json": ""}
     loaded = torch.jit.load(str(path), _extra_files=extra)
     meta = json.loads(extra["midnet.json"])
@@ -87,17 +87,28 @@ def test_torchscript_loads_with_torch_jit_and_equals_midnet_at_any_size(tmp_path
         assert np.abs(got - x.numpy()).max() > 1  # it restores: the output is not the input
 
 
+def test_export_model_is_a_plain_function_of_the_export_package():
+    """midnet.export is an ordinary package (not callable); the export is a function the package re-exports."""
+    import inspect
+
+    import midnet.export
+
+    assert inspect.isfunction(midnet.export_model) and midnet.export_model is midnet.export.export_model
+    assert not callable(midnet.export)
+    assert "export_model" in midnet.__all__ and "export" not in midnet.__all__
+
+
 def test_export_refuses_to_overwrite_and_says_how(tmp_path):
     net = trained_like()
     target = tmp_path / "net.pt"
     target.write_bytes(b"precious")
     with pytest.raises(MidnetError, match="--overwrite"):
-        midnet.export(net, target, format="torchscript")
+        midnet.export_model(net, target, format="torchscript")
     assert target.read_bytes() == b"precious"
-    midnet.export(net, target, format="torchscript", overwrite=True)
+    midnet.export_model(net, target, format="torchscript", overwrite=True)
     assert torch.jit.load(str(target)) is not None
     with pytest.raises(MidnetError, match="unknown export format"):
-        midnet.export(net, tmp_path / "x", format="tflite")
+        midnet.export_model(net, tmp_path / "x", format="tflite")
 
 
 def test_export_command_writes_a_weights_file_as_torchscript(tmp_path):
@@ -117,7 +128,7 @@ def test_bmz_format_goes_to_the_bmz_exporter(tmp_path, monkeypatch):
     bmz = pytest.importorskip("midnet.export.bmz")
     calls = []
     monkeypatch.setattr(bmz, "export_bmz", lambda model, path, **kw: calls.append((model, path, kw)) or path)
-    midnet.export("midnet-sem", tmp_path / "p.zip", format="bmz", tile=256)
+    midnet.export_model("midnet-sem", tmp_path / "p.zip", format="bmz", tile=256)
     assert calls == [("midnet-sem", tmp_path / "p.zip", {"tile": 256})]
 
 
@@ -132,10 +143,10 @@ def test_every_format_run_by_its_own_runtime_matches_midnet_deblur_on_a_real_mic
     crop = np.ascontiguousarray(image[101:101 + 389, 203:203 + 517, 0])  # odd size, far above the info bar
     # real 16-bit data: the 8-bit frame widened, with sub-8-bit detail so that its values are not just 257 k
     deep = (crop.astype(np.uint16) * 257 + np.random.default_rng(0).integers(0, 257, crop.shape)).astype(np.uint16)
-    onnx_file = midnet.export("midnet-sem", tmp_path / "sem.onnx", format="onnx")
+    onnx_file = midnet.export_model("midnet-sem", tmp_path / "sem.onnx", format="onnx")
     session = ort.InferenceSession(str(onnx_file), providers=["CPUExecutionProvider"])
     compiled = ov.Core().compile_model(str(onnx_file), "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
-    script = torch.jit.load(str(midnet.export("midnet-sem", tmp_path / "sem.pt", format="torchscript")))
+    script = torch.jit.load(str(midnet.export_model("midnet-sem", tmp_path / "sem.pt", format="torchscript")))
     restorer = make_restorer(RestoreSettings.exact(model="midnet-sem"))
     for micrograph, top in ((crop, 255), (deep, 65535)):
         expected = restorer.deblur(micrograph, infobar="none").astype(int)  # what `midnet deblur` writes

@@ -136,7 +136,7 @@ SMALL_SIZES = ((45, 71), (160, 96))  # odd (padded inside the file), and a multi
 
 
 def test_torchscript_file_takes_raw_values_of_every_kind_and_size(net, reference, tmp_path):
-    loaded = torch.jit.load(str(midnet.export(net, tmp_path / "net.pt", format="torchscript")))
+    loaded = torch.jit.load(str(midnet.export_model(net, tmp_path / "net.pt", format="torchscript")))
     for kind in KINDS:
         for h, w in SMALL_SIZES:
             image, expected = reference(kind, h, w)
@@ -153,7 +153,7 @@ def test_torchscript_file_takes_raw_values_of_every_kind_and_size(net, reference
 
 @pytest.fixture(scope="module")
 def onnx_file(net, tmp_path_factory):
-    return midnet.export(net, tmp_path_factory.mktemp("raw") / "net.onnx", format="onnx")
+    return midnet.export_model(net, tmp_path_factory.mktemp("raw") / "net.onnx", format="onnx")
 
 
 @pytest.mark.slow  # the ONNX export of the network: 20-70 s on two busy cores
@@ -186,6 +186,6 @@ def test_a_frame_above_four_megapixels_is_subsampled_in_the_graph_as_midnet_does
     x = image.astype(np.float32)[None, None]
     session = ort.InferenceSession(str(onnx_file), providers=["CPUExecutionProvider"])
     assert_like_deblur(session.run(None, {"x": x})[0][0, 0], expected, "16-bit")
-    loaded = torch.jit.load(str(midnet.export(net, tmp_path / "net.pt", format="torchscript")))
+    loaded = torch.jit.load(str(midnet.export_model(net, tmp_path / "net.pt", format="torchscript")))
     with torch.inference_mode():
         assert_like_deblur(loaded(torch.from_numpy(x))[0, 0].numpy(), expected, "16-bit")

@@ -127,8 +127,9 @@ def test_the_cycle_finder_finds_a_cycle():
 # folder watcher builds on it, and so does the server of `midnet serve`.
 ROOMS = ("midnet.export", "midnet.napari", "midnet.distributed", "midnet.lazy", "midnet.focus", "midnet.cli",
          "midnet.pipeline", "midnet.watch", "midnet.server")
-# `midnet.score` is the focus room's entry point, imported by the package only when first asked for
-GATEWAYS = {("midnet", "midnet.focus")}
+# `midnet.score` and `midnet.export_model` are the focus and export rooms' entry points, imported by the
+# package only when first asked for
+GATEWAYS = {("midnet", "midnet.focus"), ("midnet", "midnet.export")}
 
 
 def _in_room(module: str) -> bool:
