@@ -54,7 +54,7 @@ class Restorer:
         self.description = description
         self.network = network  # the inference copy, or None for a classical method
         # the torch module that runs tiles, at the precision chosen (the inference copy or its bf16/fp16 copy):
-        # what a block-by-block caller (midnet/lazy.py) must run to make what this restorer makes
+        # what a block-by-block caller (midnet/large_images.py) must run to make what this restorer makes
         self.tile_network = network
         self.tta = tta
         self.on_tile: ProgressCallback | None = None

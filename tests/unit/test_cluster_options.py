@@ -16,7 +16,7 @@ pytest.importorskip("distributed")
 
 from midnet.cli import cli  # noqa: E402
 from midnet import distributed  # noqa: E402
-from midnet.distributed import core_count, dask_client, parse_local  # noqa: E402
+from midnet.cluster import core_count, dask_client, parse_local  # noqa: E402
 from midnet.errors import MidnetError  # noqa: E402
 
 

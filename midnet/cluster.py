@@ -49,10 +49,10 @@ from distributed import WorkerPlugin
 
 from .batch import Job, Report, attempt, shown
 from .errors import MidnetError
-from .io import remove_stale_temporaries
+from .publish import remove_stale_temporaries
 
 PLUGIN = "midnet-restorer"  # the prefix of every plugin's name: midnet-restorer-<sha256 of its spec>
-log = logging.getLogger("midnet.distributed")
+log = logging.getLogger("midnet.cluster")
 
 
 @dataclass
