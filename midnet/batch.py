@@ -22,9 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from .errors import MidnetError
-from .io import (
-    IMAGE_SUFFIXES, ImageData, OutputExists, check_writable, read_image, remove_stale_temporaries, write_image,
-)
+from .io import IMAGE_SUFFIXES, ImageData, read_image, write_image
+from .publish import OutputExists, check_writable, remove_stale_temporaries
 
 FORMAT_SUFFIX = {"tif": ".tif", "tiff": ".tiff", "png": ".png"}  # --format: both TIFF spellings, as users write them
 COMPARE = "_compare"  # a before/after picture is NAME{suffix}_compare.png
@@ -268,7 +267,7 @@ def run_batch(
 def attempt(job: Job, restore_one, overwrite: bool, inputs: set[Path], compare_writer=None,
             provenance: Provenance = None) -> tuple[str, str]:
     """(status, why on one line) of one job, with every guarantee of :func:`run_batch` but the clean-up of dead
-    runs' temporaries: what a batch spread over processes (midnet/distributed.py) runs per file. ``inputs``:
+    runs' temporaries: what a batch spread over processes (midnet/cluster.py) runs per file. ``inputs``:
     the resolved inputs of the batch (an output among them is refused); status is restored, skipped or failed."""
     status, why = _attempt(job, restore_one, overwrite, inputs, compare_writer, provenance)
     return status, (_one_line(why, [job.source, job.output, job.compare, job.origin]) if why else why)

@@ -5,7 +5,7 @@ Every artefact lives in one folder, platformdirs' ``user_cache_dir("midnet")``
 ``MIDNET_CACHE_DIR``. An artefact's name holds what it was made from: the SHA-256 of
 the network's weights and the version of every tool that made it (see
 :func:`cache_path`), so new weights or a new exporter never reuse a stale file, and
-nothing has to be invalidated by hand. Files appear atomically (midnet.io.atomic_write):
+nothing has to be invalidated by hand. Files appear atomically (midnet.publish.atomic_write):
 an export killed halfway leaves at most a hidden temporary, never a half file under the
 final name. ``midnet cache --path`` prints the folder, ``midnet cache --clear`` empties it.
 
@@ -42,7 +42,7 @@ import torch
 from torch import nn
 
 from .errors import MidnetError
-from .io import atomic_write, remove_stale_temporaries, temporary_owner
+from .publish import atomic_write, remove_stale_temporaries, temporary_owner
 
 CACHE_ENV = "MIDNET_CACHE_DIR"
 _UNSAFE = re.compile(r"[^A-Za-z0-9._+-]+")
@@ -261,7 +261,7 @@ def clear() -> int:
     """Remove every artefact from the cache, and the temporaries of writers that are gone; how many artefacts.
 
     Only midnet's folders (:data:`KINDS`) are touched. A temporary whose writer still runs
-    (midnet.io.remove_stale_temporaries) stays, and so does its folder; so does any file
+    (midnet.publish.remove_stale_temporaries) stays, and so does its folder; so does any file
     midnet did not name. A folder left empty is removed.
     """
     count = 0

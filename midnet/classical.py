@@ -33,7 +33,7 @@ class ClassicalParams(BaseModel):
 
     def save(self, path: str | Path, overwrite: bool = False) -> None:
         """Write the JSON in one step; an existing file is replaced only with ``overwrite``."""
-        from .io import OutputExists, atomic_write
+        from .publish import OutputExists, atomic_write
 
         try:
             with atomic_write(path, replace=overwrite) as tmp:

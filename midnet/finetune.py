@@ -35,9 +35,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from . import domain
 from .data import Pair, load_pairs, sample_batch
 from .errors import MidnetError
-from .io import check_writable
 from .evaluate import score_restorer
 from .losses import LossConfig, RestorationLoss
+from .publish import check_writable
 from .restore import make_restorer
 from .settings import RestoreSettings
 from .training.step import training_step

@@ -227,7 +227,7 @@ def table(records: list[dict]) -> str:
 def write_csv(records: list[dict], path) -> Path:
     import csv
 
-    from .io import atomic_write
+    from .publish import atomic_write
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -70,7 +70,7 @@ def measure(values: np.ndarray, percentiles: tuple[float, float] = PERCENTILES) 
 
 def from_sample(sample: np.ndarray, percentiles: tuple[float, float] = PERCENTILES) -> IntensityMap:
     """:func:`measure` on an already subsampled frame (``frame[::s, ::s]``, s = :func:`sample_step`): how a
-    frame too large for memory is measured from a strided read (midnet/lazy.py), with the same result."""
+    frame too large for memory is measured from a strided read (midnet/large_images.py), with the same result."""
     sample = np.asarray(sample, dtype=np.float32)
     if not np.isfinite(sample).all():
         raise MidnetError("image holds NaN or infinite values; clean or re-export it")

@@ -36,7 +36,7 @@ from torch import nn
 from .cache import cache_path, cached, weights_sha256
 from .errors import MidnetError, one_line
 from .fast import inference_copy
-from .io import atomic_write
+from .publish import atomic_write
 from .runtime_info import midnet_version, package_version
 from .tiling import final_output
 

@@ -145,7 +145,7 @@ class NetworkRestorer(Restorer):
     """A network's restorer: the inference copy, the module its tiles run through and what runs whole frames.
 
     ``tile_network`` is the inference copy at the settled precision (itself for fp32, else its bf16/fp16
-    copy): what a block-by-block caller (midnet/lazy.py) must run to make what this restorer makes.
+    copy): what a block-by-block caller (midnet/large_images.py) must run to make what this restorer makes.
     ``whole_frames`` runs frames that fit one tile: ``tile_network``, or an engine (midnet/engines.py)
     on the network's ONNX export. ``choice`` is what ``engine="auto"`` measured or read (the command
     line reports it), None when the engine was named.

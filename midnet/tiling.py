@@ -12,6 +12,11 @@ those whole-frame means to every tile: the tiled result then matches the whole-i
 result up to the convolutions' reach across tile borders, with memory still bounded by
 the tile size.
 
+The two passes (:func:`record_means`, :func:`blend_rows`) take each tile's input from a
+function, so a frame in memory (:func:`predict_tiled`) and a plane read from a store block by
+block (midnet/large_images.py) run the same tiles through the same code and blend them into the
+same bytes; :func:`blend_rows` hands rows out as soon as no later tile reaches them.
+
 Frames are padded to the network's size multiple by reflection before the network sees
 them. NAFNet's own code pads with zeros (harmless on its 1280x720 GoPro frames, which need
 none): on a 956x1249 registered SEM frame that dark band turns into bright lines along two
@@ -24,7 +29,7 @@ to its size multiple that padding has nothing left to do.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import torch
@@ -94,7 +99,7 @@ class TilePlan:
     """How an (h, w) frame is tiled: the frame padded to (ph, pw), tiles of (th, tw) at rows ``ys`` and columns
     ``xs``, each tile's core (a partition of the padded frame, for the whole-frame statistics) and its blend.
 
-    The one plan of :func:`predict_tiled` and of midnet/lazy.py's block-by-block restoration, so that both
+    The one plan of :func:`predict_tiled` and of midnet/large_images.py's block-by-block restoration, so that both
     run the same tiles and blend them with the same windows.
     """
 
@@ -137,11 +142,21 @@ def plan_tiles(h: int, w: int, tile: int, overlap: int, align: int = 1) -> TileP
     return TilePlan(h, w, ph, pw, th, tw, ys, xs, _cores(ys, th, ph, align), _cores(xs, tw, pw, align))
 
 
+TileSource = Callable[[int, int], torch.Tensor]  # (row, column) of a tile in its plan -> the network's input
+
+
+def pool_layers(model) -> list[nn.Module]:
+    """The global average pools of ``model`` whose whole-frame statistics tiles share (none for a plain callable)."""
+    if not isinstance(model, nn.Module):
+        return []
+    return [m for m in model.modules() if isinstance(m, nn.AdaptiveAvgPool2d) and m.output_size in (1, (1, 1))]
+
+
 class GlobalPoolStats:
     """Forward hooks on every global average pool: record sums over tile cores, or replay whole-frame means."""
 
     def __init__(self, model: nn.Module):
-        self.pools = [m for m in model.modules() if isinstance(m, nn.AdaptiveAvgPool2d) and m.output_size in (1, (1, 1))]
+        self.pools = pool_layers(model)
         self.sums: dict[int, torch.Tensor] = {}
         self.counts: dict[int, int] = {}
         self.means: dict[int, torch.Tensor] | None = None
@@ -172,6 +187,86 @@ class GlobalPoolStats:
             h.remove()
 
 
+def record_means(model: nn.Module, plan: TilePlan, tile_at: TileSource,
+                 on_tile: Callable[[], None] | None = None) -> list[torch.Tensor] | None:
+    """Pass 1 over every tile: the whole-frame mean of each global pool, in :func:`pool_layers`'s order (or None
+    when the network has none, and then no tile is run)."""
+    stats = GlobalPoolStats(model)
+    try:
+        if not stats.pools:
+            return None
+        stats.recording, stats.tile_h = True, plan.th
+        for iy in range(len(plan.ys)):
+            for ix in range(len(plan.xs)):
+                stats.core = plan.core(iy, ix)
+                model(tile_at(iy, ix))
+                if on_tile:
+                    on_tile()
+        stats.finish_pass()
+        return [stats.means.get(id(pool)) for pool in stats.pools]  # None: a pool no tile reached
+    finally:
+        stats.close()
+
+
+def blend_rows(model, plan: TilePlan, tile_at: TileSource, means: list[torch.Tensor] | None, *, dtype, device,
+               start: int = 0, reduce: Callable[[torch.Tensor], torch.Tensor] | None = None,
+               on_tile: Callable[[], None] | None = None) -> Iterator[tuple[int, torch.Tensor]]:
+    """Pass 2, one row of tiles after the other: (first frame row, blended rows) from frame row ``start`` down.
+
+    Each tile's prediction (``reduce``d, e.g. to one channel) is weighted by its window and summed, in the
+    plan's order, into accumulators of ``dtype`` on ``device`` that span only the rows still open; rows are
+    divided by their summed weights and given out (cropped to the frame) once the next row of tiles starts
+    below them, so memory holds a band of two tile rows. ``means`` (from :func:`record_means`) replace every
+    global pool's output, so each tile sees the whole frame's statistics.
+    """
+    stats = _replaying(model, means)
+    try:
+        first = next(i for i, y in enumerate(plan.ys) if y + plan.th > start)
+        lo = plan.ys[first]  # the accumulators' first row, padded-frame coordinates
+        out = weight = None
+        for iy in range(first, len(plan.ys)):
+            y = plan.ys[iy]
+            for ix, x in enumerate(plan.xs):
+                pred = final_output(model(tile_at(iy, ix)))
+                pred = reduce(pred) if reduce else pred
+                if out is None:
+                    out = torch.zeros((*pred.shape[:-2], 0, plan.pw), dtype=dtype, device=device)
+                    weight = torch.zeros((0, plan.pw), dtype=dtype, device=device)
+                out, weight = _grown(out, weight, y + plan.th - lo)
+                win = plan.window(iy, ix, device, dtype)
+                out[..., y - lo : y - lo + plan.th, x : x + plan.tw] += pred * win
+                weight[y - lo : y - lo + plan.th, x : x + plan.tw] += win
+                if on_tile:
+                    on_tile()
+            final = plan.ys[iy + 1] if iy + 1 < len(plan.ys) else plan.ph
+            done, skip = final - lo, max(0, start - lo)  # skip: rows a resumed caller already has
+            rows = (out[..., :done, :] / weight[:done])[..., : max(0, min(done, plan.h - lo)), : plan.w]
+            if rows.shape[-2] > skip:
+                yield lo + skip, rows[..., skip:, :]
+            out, weight, lo = out[..., done:, :].clone(), weight[done:].clone(), final
+    finally:
+        if stats is not None:
+            stats.close()
+
+
+def _replaying(model, means: list[torch.Tensor] | None) -> GlobalPoolStats | None:
+    """Hooks that give every global pool of ``model`` its whole-frame mean (None when there are no means)."""
+    if means is None:
+        return None
+    stats = GlobalPoolStats(model)
+    stats.means = {id(pool): mean for pool, mean in zip(stats.pools, means) if mean is not None}
+    return stats
+
+
+def _grown(out: torch.Tensor, weight: torch.Tensor, rows: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The accumulators with zero rows added below until they hold ``rows`` rows."""
+    grow = rows - out.shape[-2]
+    if grow <= 0:
+        return out, weight
+    zeros = out.new_zeros((*out.shape[:-2], grow, out.shape[-1]))
+    return torch.cat([out, zeros], dim=-2), torch.cat([weight, weight.new_zeros((grow, weight.shape[-1]))])
+
+
 @torch.no_grad()
 def predict_tiled(
     model: nn.Module | Callable[[torch.Tensor], torch.Tensor],
@@ -197,37 +292,20 @@ def predict_tiled(
     # forward does, so every tile's feature maps line up with the whole frame's.
     plan = plan_tiles(h, w, tile, overlap, align)
     padded = pad_to_multiple(image, align, mode="reflect")
-    ph, pw, ys, xs, th, tw = plan.ph, plan.pw, plan.ys, plan.xs, plan.th, plan.tw
-    stats = GlobalPoolStats(model) if stats_passes > 1 and isinstance(model, nn.Module) else None
-    if stats is not None and not stats.pools:
-        stats.close()
-        stats = None
-    passes = stats_passes if stats is not None else 1
-    total, done = passes * len(ys) * len(xs), 0
-    try:
-        for p in range(passes):
-            last = p == passes - 1
-            if stats is not None:
-                stats.recording = not last
-                stats.tile_h = th
-            if last:
-                out = torch.zeros_like(padded)
-                weight = torch.zeros((1, 1, ph, pw), device=image.device, dtype=image.dtype)
-            for iy, y in enumerate(ys):
-                for ix, x in enumerate(xs):
-                    if stats is not None:
-                        stats.core = plan.core(iy, ix)
-                    pred = final_output(model(padded[:, :, y : y + th, x : x + tw]))
-                    if last:
-                        win = plan.window(iy, ix, image.device, image.dtype)
-                        out[:, :, y : y + th, x : x + tw] += pred * win
-                        weight[:, :, y : y + th, x : x + tw] += win
-                    done += 1
-                    if on_tile:
-                        on_tile(done, total)
-            if stats is not None and not last:
-                stats.finish_pass()
-    finally:
-        if stats is not None:
-            stats.close()
-    return out.div_(weight)[:, :, :h, :w]
+
+    def tile_at(iy: int, ix: int) -> torch.Tensor:
+        y, x = plan.ys[iy], plan.xs[ix]
+        return padded[:, :, y : y + plan.th, x : x + plan.tw]
+
+    shared = stats_passes > 1 and bool(pool_layers(model))
+    total, done = (2 if shared else 1) * len(plan.ys) * len(plan.xs), 0
+
+    def tick() -> None:
+        nonlocal done
+        done += 1
+        if on_tile:
+            on_tile(done, total)
+
+    means = record_means(model, plan, tile_at, tick) if shared else None
+    rows = blend_rows(model, plan, tile_at, means, dtype=image.dtype, device=image.device, on_tile=tick)
+    return torch.cat([band for _, band in rows], dim=-2)

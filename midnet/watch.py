@@ -30,8 +30,9 @@ from pathlib import Path
 
 from .batch import FORMAT_SUFFIX, Job, plan_jobs, shown
 from .errors import MidnetError
-from .io import IMAGE_SUFFIXES, remove_stale_temporaries
+from .io import IMAGE_SUFFIXES
 from .pipeline import FramePipeline
+from .publish import remove_stale_temporaries
 
 REMEMBERED = 50_000  # failed or left-out files kept with their (size, mtime): about 200 bytes each
 SHOWN_FAILURES = 20  # failures listed again in the summary on stop (each was reported when it happened)

@@ -28,9 +28,9 @@ from pydantic import BaseModel
 from torch import nn
 
 from .errors import MidnetError, one_line
-from .io import atomic_write
 from .models import UNetConfig, build_model, parse_model_config
 from .models.config import MODEL_CONFIGS
+from .publish import atomic_write
 
 CONFIG_KEY = "midnet.config"
 FORMAT_KEY = "midnet.format"

@@ -22,7 +22,7 @@ def calibrate_cmd(data, output, names, methods, infobar, overwrite) -> None:
 
     from ..calibration import calibrate
     from ..data import load_pairs
-    from ..io import check_writable
+    from ..publish import check_writable
 
     chosen = [m.strip() for m in methods.split(",") if m.strip()]
     bad = sorted(set(chosen) - set(CLASSICAL_METHODS))

@@ -3,7 +3,7 @@ memory) restored block by block.
 
 The options live here (``dask_options``) and so does the branch of the command that uses them
 (:func:`deblur_on_dask`), so that the deblur command itself stays one call longer. The work is done by
-midnet/distributed.py (files as tasks) and midnet/lazy.py (images larger than memory).
+midnet/cluster.py (files as tasks) and midnet/large_images.py (images larger than memory).
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ def is_zarr(path: Path) -> bool:
 
 
 def is_lazy(path: Path) -> bool:
-    """Whether an input is read lazily and restored block by block (midnet/lazy.py) into OUT/NAME.ome.zarr."""
+    """Whether an input is read lazily and restored block by block (midnet/large_images.py) into OUT/NAME.ome.zarr."""
     return is_zarr(path) or is_large_tiled_tiff(path)
 
 
@@ -111,7 +111,7 @@ def deblur_on_dask(inputs, outdir: str, settings, *, recursive: bool, overwrite:
     from ..batch import collect_inputs, dry_run_lines, plan_jobs
 
     require_dask(inputs, cluster, scheduler)
-    from ..distributed import RestorerSpec, log_to_file, parse_local
+    from ..cluster import RestorerSpec, log_to_file, parse_local
 
     if cluster and scheduler:
         raise click.UsageError("give --cluster or --scheduler, not both")
@@ -124,7 +124,7 @@ def deblur_on_dask(inputs, outdir: str, settings, *, recursive: bool, overwrite:
         raise click.UsageError("--only-blurry does not combine with --cluster, --scheduler or Zarr inputs yet; "
                                "select the files with `midnet score` first")
     zarrs = [Path(i) for i in inputs if is_lazy(Path(i))]  # Zarr stores and large tiled TIFFs: block by block
-    if zarrs and settings.views:  # refused before any work (midnet.lazy.block_spec)
+    if zarrs and settings.views:  # refused before any work (midnet.large_images.block_spec)
         raise click.UsageError(f"--tta and --uncertainty do not apply to Zarr or large tiled TIFF inputs ({zarrs[0]}, "
                                "restored block by block); drop them, or restore those inputs apart")
     files = [i for i in inputs if Path(i) not in zarrs]
@@ -147,7 +147,7 @@ def deblur_on_dask(inputs, outdir: str, settings, *, recursive: bool, overwrite:
 
 
 def _zarr_plan(zarrs: list[Path], outdir: Path, suffix: str) -> list[str]:
-    from ..lazy import output_name
+    from ..large_images import output_name
 
     return [f"{z} -> {output_name(z, outdir, suffix)} (OME-Zarr, block by block)" for z in zarrs]
 
@@ -155,7 +155,7 @@ def _zarr_plan(zarrs: list[Path], outdir: Path, suffix: str) -> list[str]:
 def _run(jobs, zarrs, outdir, suffix, spec, overwrite, cluster, scheduler, report_file, quiet) -> bool:
     """Restore everything, one --report line per input; print the summary; True when something failed."""
     from ..batch import Report
-    from ..distributed import dask_client, open_report, run_distributed
+    from ..cluster import dask_client, open_report, run_distributed
 
     report = Report()
     watch = spec.domain_watch() if jobs else None  # files only: block-by-block inputs are not checked
@@ -184,8 +184,8 @@ def _files_here(jobs, spec, overwrite, out, watch=None):
     """The files of a run without a cluster, as run_batch restores them (midnet.batch.attempt per file), with
     a --report line each; ``worker`` is null (this process)."""
     from ..batch import Report, attempt
-    from ..distributed import _compare_writer, add_line, record
-    from ..io import remove_stale_temporaries
+    from ..cluster import _compare_writer, add_line, record
+    from ..publish import remove_stale_temporaries
 
     report = Report()
     for folder in sorted({t.parent for job in jobs for t in (job.output, job.compare) if t is not None}):
@@ -208,8 +208,8 @@ def _restore_zarrs(zarrs, outdir, suffix, spec, overwrite, quiet, client, report
     may run on several)."""
     if not zarrs:
         return
-    from ..distributed import add_line, report_line
-    from ..lazy import output_name, restore_zarr_file
+    from ..cluster import add_line, report_line
+    from ..large_images import output_name, restore_zarr_file
 
     for source in zarrs:
         start = time.perf_counter()

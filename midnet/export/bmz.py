@@ -41,7 +41,7 @@ from torch import nn
 
 from .. import intensity
 from ..errors import MidnetError
-from ..io import atomic_write
+from ..publish import atomic_write
 from ..weights import CONFIG_KEY, PACKAGE_FORMAT, model_from_file, read_metadata, save_model
 
 INSTALL_HINT = 'BMZ export needs bioimageio.spec and bioimageio.core: pip install "midnet[export]"'

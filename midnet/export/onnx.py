@@ -21,8 +21,8 @@ from pathlib import Path
 from torch import nn
 
 from ..errors import MidnetError
-from ..io import atomic_write
 from ..onnx_graph import INSTALL_HINT, cached_onnx, cpu_inference_copy, export_metadata, size_multiple
+from ..publish import atomic_write
 from .intensity_graph import wrap_onnx
 
 MIN_OPSET = 18  # ReduceMax/ReduceMin/ReduceMean take their axes as an input from opset 18 on

@@ -26,8 +26,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..io import atomic_write
 from ..onnx_graph import FinalOutput, cpu_inference_copy, size_multiple
+from ..publish import atomic_write
 from .intensity_graph import RawInRawOut
 
 METADATA_FILE = "midnet.json"

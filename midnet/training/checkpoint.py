@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from ..errors import MidnetError
-from ..io import atomic_write
+from ..publish import atomic_write
 from ..weights import read_metadata, read_weights, save_model
 
 MANIFEST_FORMAT = "midnet-checkpoint/1"

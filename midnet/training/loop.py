@@ -25,7 +25,7 @@ from ..devices import pick_device
 from ..errors import MidnetError
 from ..evaluate import score_pairs
 from ..losses import RestorationLoss
-from ..io import atomic_write
+from ..publish import atomic_write
 from ..weights import TRAINED_ON_KEY, save_model
 from .checkpoint import Checkpoint
 from .config import TrainConfig, dump_config

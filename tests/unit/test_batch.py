@@ -16,9 +16,11 @@ import pytest
 from PIL import Image
 
 from midnet import io as mio
+from midnet import publish
 from midnet.batch import collect_inputs, dry_run_lines, plan_jobs, run_batch
 from midnet.errors import MidnetError
-from midnet.io import atomic_write, write_image
+from midnet.io import write_image
+from midnet.publish import atomic_write
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -125,7 +127,7 @@ def test_a_no_replace_write_never_replaces(tmp_path, monkeypatch, hard_links):
     with atomic_write(target, replace=False) as tmp:
         Path(tmp).write_bytes(b"first")
     assert target.read_bytes() == b"first"
-    with pytest.raises(mio.OutputExists) as info:
+    with pytest.raises(publish.OutputExists) as info:
         with atomic_write(target, replace=False) as tmp:
             Path(tmp).write_bytes(b"second")
     assert str(target) in str(info.value) and ".tmp" not in str(info.value)
@@ -169,18 +171,18 @@ def test_temporary_names_hold_pid_and_host(tmp_path):
     with atomic_write(tmp_path / "a.png") as tmp:
         name = Path(tmp).name
         assert Path(tmp).parent == tmp_path and name.startswith(".a.png.") and name.endswith(".tmp")
-        assert mio.temporary_owner(name) == (os.getpid(), mio.HOST)
+        assert publish.temporary_owner(name) == (os.getpid(), publish.HOST)
 
 
 def test_stale_temporaries_are_removed_on_the_next_batch_never_a_live_ones(tmp_path):
     out = tmp_path / "out"
     out.mkdir()
-    die_while_writing = ("import os, sys; from pathlib import Path; from midnet.io import atomic_write; "
+    die_while_writing = ("import os, sys; from pathlib import Path; from midnet.publish import atomic_write; "
                          "writing = atomic_write(Path(sys.argv[1])); writing.__enter__(); os._exit(0)")
     subprocess.run([sys.executable, "-c", die_while_writing, str(out / "a.png")], check=True, cwd=REPO)
     (dead,) = temporaries(out)
-    assert mio.temporary_owner(dead)[0] != os.getpid()
-    elsewhere = dead.replace(f".{mio.HOST}.", ".another-host.")
+    assert publish.temporary_owner(dead)[0] != os.getpid()
+    elsewhere = dead.replace(f".{publish.HOST}.", ".another-host.")
     (out / elsewhere).write_bytes(b"a run on another machine sharing this folder")
     (out / ".notes.tmp").write_text("not midnet's")
     src = png(tmp_path / "in" / "b.png")

@@ -12,7 +12,7 @@ import midnet
 from midnet import cache
 from midnet.cli import cli
 from midnet.fast import optimize_for_inference
-from midnet.io import HOST, atomic_write
+from midnet.publish import HOST, atomic_write
 
 
 @pytest.fixture

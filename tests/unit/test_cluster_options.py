@@ -15,8 +15,8 @@ from PIL import Image
 pytest.importorskip("distributed")
 
 from midnet.cli import cli  # noqa: E402
-from midnet import distributed  # noqa: E402
-from midnet.distributed import core_count, dask_client, parse_local  # noqa: E402
+from midnet import cluster  # noqa: E402
+from midnet.cluster import core_count, dask_client, parse_local  # noqa: E402
 from midnet.errors import MidnetError  # noqa: E402
 
 
@@ -29,7 +29,7 @@ def test_local_n_outside_one_to_the_cores_is_refused(spec):
 
 
 def test_local_n_within_the_bounds_is_n():
-    most = min(core_count(), distributed.MAX_LOCAL_WORKERS)
+    most = min(core_count(), cluster.MAX_LOCAL_WORKERS)
     assert parse_local("local:1") == 1
     assert parse_local("local") == most and parse_local(f"local:{most}") == most
 

@@ -125,7 +125,7 @@ def test_the_cycle_finder_finds_a_cycle():
 # that `import midnet` and `midnet deblur` never pull in napari, Dask or bioimageio.
 # The frame pipeline composes the focus room's triage around the core restorer, so it is a room; the
 # folder watcher builds on it, and so does the server of `midnet serve`.
-ROOMS = ("midnet.export", "midnet.napari", "midnet.distributed", "midnet.lazy", "midnet.focus", "midnet.cli",
+ROOMS = ("midnet.export", "midnet.napari", "midnet.cluster", "midnet.large_images", "midnet.focus", "midnet.cli",
          "midnet.pipeline", "midnet.watch", "midnet.server")
 # `midnet.score` and `midnet.export_model` are the focus and export rooms' entry points, imported by the
 # package only when first asked for

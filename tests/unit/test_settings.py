@@ -53,7 +53,7 @@ def test_resolved_settles_engine_and_precision_once(monkeypatch):
 
 def test_every_room_starts_from_the_same_defaults(tmp_path):
     from midnet.cli import deblur_cmd
-    from midnet.distributed import RestorerSpec
+    from midnet.cluster import RestorerSpec
     from midnet.napari._job import form_settings
     from midnet.server.config import ServerConfig
 

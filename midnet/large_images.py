@@ -7,13 +7,13 @@ with the tiles read from the store as they are needed:
    array computed chunk by chunk) gives the intensity map and the data's maximum: the very
    subsample the in-memory path measures a large frame on, so both give the same map;
 2. a first pass over the tiles records every channel-attention pool's whole-frame sums
-   (tiling's :class:`GlobalPoolStats`), as ``predict_tiled`` does;
-3. a second pass runs the tiles row by row with those whole-frame means and blends them as
-   ``predict_tiled`` does (same windows, same order of sums), so the result is the in-memory
-   tiled result of the restorer's tile network (:attr:`NetworkRestorer.tile_network`: fp32, or its
-   bf16/fp16 copy for ``--precision``; engine torch, no TTA: see :func:`block_spec`); a row of
-   the output is final once the next row of tiles starts below it, and is written out then.
-   Memory: a band of two tile rows by the plane's width.
+   (tiling's :func:`record_means`, the pass ``predict_tiled`` runs);
+3. a second pass runs the tiles row by row with those whole-frame means and blends them with
+   tiling's :func:`blend_rows`, the blending ``predict_tiled`` runs (same windows, same order of
+   sums), so the result is the in-memory tiled result of the restorer's tile network
+   (:attr:`NetworkRestorer.tile_network`: fp32, or its bf16/fp16 copy for ``--precision``; engine torch,
+   no TTA: see :func:`block_spec`); a row of the output is final once the next row of tiles starts
+   below it, and is written out then. Memory: a band of two tile rows by the plane's width.
 
 Output: ``DIR/NAME.ome.zarr`` (OME-Zarr 0.5 by ome-zarr's writer) with the input's axes and
 scale, and a pyramid of 2x2 means. It is built under a hidden temporary name and renamed when
@@ -47,7 +47,7 @@ from . import intensity
 from .errors import MidnetError
 from .io import dtype_range
 from .restore import AUTO_OVERLAP, AUTO_TILE, NetworkRestorer, to_dtype, to_file_scale
-from .tiling import GlobalPoolStats, TilePlan, final_output, plan_tiles
+from .tiling import TilePlan, TileSource, blend_rows, plan_tiles, record_means
 
 CHUNK = 1024  # output chunk side: the unit of resumption (whole chunk rows are written at once)
 PARTIAL = ".midnet-partial"
@@ -257,71 +257,30 @@ def _tile_input(read: Callable, grid: TilePlan, scale: PlaneScale, y: int, x: in
     return tensor.expand(-1, chans, -1, -1).contiguous() if chans > 1 else tensor
 
 
+def _tile_source(read: Callable, grid: TilePlan, scale: PlaneScale, chans: int) -> TileSource:
+    """The network's input for tile (row, column) of ``grid``, read from the store as it is needed."""
+    return lambda iy, ix: _tile_input(read, grid, scale, grid.ys[iy], grid.xs[ix], chans)
+
+
 @torch.inference_mode()
 def record_statistics(net, read, grid: TilePlan, scale: PlaneScale, on_tile=None) -> list[torch.Tensor] | None:
     """Pass 1: the whole-frame mean of every channel-attention pool, in the order of the pools (or None)."""
-    stats = GlobalPoolStats(net)
-    try:
-        if not stats.pools:
-            return None
-        stats.recording, stats.tile_h = True, grid.th
-        chans = net.in_chans
-        for iy, y in enumerate(grid.ys):
-            for ix, x in enumerate(grid.xs):
-                stats.core = grid.core(iy, ix)
-                net(_tile_input(read, grid, scale, y, x, chans))
-                if on_tile:
-                    on_tile()
-        stats.finish_pass()
-        return [stats.means[id(pool)] for pool in stats.pools]
-    finally:
-        stats.close()
+    chans = net.in_chans
+    return record_means(net, grid, _tile_source(read, grid, scale, chans), on_tile)
 
 
 @torch.inference_mode()
 def restore_rows(net, read, grid: TilePlan, scale: PlaneScale, means, dtype, start: int = 0,
                  on_tile=None) -> Iterator[tuple[int, np.ndarray]]:
-    """Pass 2: (first row, restored rows in ``dtype``) from row ``start`` down, as the rows become final."""
-    stats = GlobalPoolStats(net) if means is not None else None
-    if stats is not None:
-        stats.means = {id(pool): mean for pool, mean in zip(stats.pools, means)}
+    """Pass 2: (first row, restored rows in ``dtype``) from row ``start`` down, as the rows become final.
+
+    Each tile's prediction is brought to one channel before it is blended (a plane has one), on the CPU in fp32.
+    """
     chans = net.in_chans
-    try:
-        first = next(i for i, y in enumerate(grid.ys) if y + grid.th > start)
-        lo = grid.ys[first]  # the accumulators' first row, padded-frame coordinates
-        out = torch.zeros((0, grid.pw))
-        weight = torch.zeros((0, grid.pw))
-        for iy in range(first, len(grid.ys)):
-            y = grid.ys[iy]
-            grow = y + grid.th - lo - out.shape[0]
-            if grow > 0:
-                out = torch.cat([out, torch.zeros((grow, grid.pw))])
-                weight = torch.cat([weight, torch.zeros((grow, grid.pw))])
-            _blend_row(net, read, grid, scale, iy, chans, out, weight, y - lo, on_tile)
-            final = grid.ys[iy + 1] if iy + 1 < len(grid.ys) else grid.ph
-            done = final - lo
-            rows = (out[:done] / weight[:done])[: max(0, min(done, grid.h - lo)), : grid.w]
-            skip = max(0, start - lo)  # rows a resumed run had already written
-            if rows.shape[0] > skip:
-                y_out = final_output_rows(rows[skip:], scale, dtype)
-                yield lo + skip, y_out
-            out, weight, lo = out[done:].clone(), weight[done:].clone(), final
-    finally:
-        if stats is not None:
-            stats.close()
-
-
-def _blend_row(net, read, grid, scale, iy, chans, out, weight, top, on_tile) -> None:
-    """One row of tiles into the accumulators, blended with predict_tiled's windows in its order."""
-    th, tw, y = grid.th, grid.tw, grid.ys[iy]
-    for ix, x in enumerate(grid.xs):
-        pred = final_output(net(_tile_input(read, grid, scale, y, x, chans)))
-        pred = pred[0, 0] if chans == 1 else pred[0].mean(0)
-        win = grid.window(iy, ix, pred.device, pred.dtype)
-        out[top : top + th, x : x + tw] += pred * win
-        weight[top : top + th, x : x + tw] += win
-        if on_tile:
-            on_tile()
+    one_channel = (lambda pred: pred[0, 0]) if chans == 1 else (lambda pred: pred[0].mean(0))
+    for first, rows in blend_rows(net, grid, _tile_source(read, grid, scale, chans), means, dtype=torch.float32,
+                                  device="cpu", start=start, reduce=one_channel, on_tile=on_tile):
+        yield first, final_output_rows(rows, scale, dtype)
 
 
 def final_output_rows(rows: torch.Tensor, scale: PlaneScale, dtype) -> np.ndarray:
@@ -426,7 +385,7 @@ def restore_zarr_file(source: Path, outdir: Path, suffix: str, spec, overwrite: 
                       quiet: bool = False) -> tuple[str, str]:
     """Restore a Zarr / OME-Zarr / tiled TIFF into ``outdir/NAME{suffix}.ome.zarr``: (status, why).
 
-    ``spec`` is a :class:`midnet.distributed.RestorerSpec`; with a dask ``client`` the planes are tasks
+    ``spec`` is a :class:`midnet.cluster.RestorerSpec`; with a dask ``client`` the planes are tasks
     on its workers (which then hold the restorer), else they run here one after the other.
     """
     final = output_name(source, outdir, suffix)
@@ -445,7 +404,7 @@ def restore_zarr_file(source: Path, outdir: Path, suffix: str, spec, overwrite: 
     except OSError as exc:
         return "failed", f"{source}: {exc.strerror or exc} ({exc.filename or final}); check the -o folder"
     except Exception as exc:  # a plane's RuntimeError, ValueError...: this file fails, the batch goes on
-        from .distributed import failure
+        from .cluster import failure
 
         return "failed", failure(source, exc)
     return "restored", ""
@@ -580,8 +539,8 @@ def block_provenance(restorer) -> dict:
 
 def restore_plane_task(source: Path, store: Path, index: tuple[int, ...], tile, overlap, rows: int,
                        name: str | None = None) -> dict:
-    """One plane on a dask worker, with the restorer midnet/distributed.py's plugin built there."""
-    from .distributed import worker_restorer
+    """One plane on a dask worker, with the restorer midnet/cluster.py's plugin built there."""
+    from .cluster import worker_restorer
 
     plugin = worker_restorer(name)
     with plugin.lock:
@@ -590,7 +549,7 @@ def restore_plane_task(source: Path, store: Path, index: tuple[int, ...], tile, 
 
 
 def _planes_on_cluster(client, spec, source, store, todo, tile, overlap, rows, quiet) -> dict:
-    from .distributed import _progress, ensure_plugin, failure
+    from .cluster import _progress, ensure_plugin, failure
 
     name = ensure_plugin(client, spec)  # once per client: the files after this one reuse the workers' restorers
     n = len(todo)

@@ -1,10 +1,10 @@
 """Dask: frames per minute on a LocalCluster, per-task costs, and the memory of a 16384-wide OME-Zarr restoration.
 
-    python -m benchmarks.bench_distributed throughput   # 1 process x 2 threads vs 2 workers x 1 thread
-    python -m benchmarks.bench_distributed big           # the 16384x16384 uint16 input: statistics, pyramid
-    python -m benchmarks.bench_distributed strip --rows 1024   # restore its top rows (client + worker RSS)
-    python -m benchmarks.bench_distributed tile --model M     # one 768x768 tile: the network's share of RSS
-    python -m benchmarks.bench_distributed               # all of them, each stage in its own process
+    python -m benchmarks.bench_cluster throughput   # 1 process x 2 threads vs 2 workers x 1 thread
+    python -m benchmarks.bench_cluster big           # the 16384x16384 uint16 input: statistics, pyramid
+    python -m benchmarks.bench_cluster strip --rows 1024   # restore its top rows (client + worker RSS)
+    python -m benchmarks.bench_cluster tile --model M     # one 768x768 tile: the network's share of RSS
+    python -m benchmarks.bench_cluster               # all of them, each stage in its own process
 
 The throughput runs restore the real blurry micrographs of $MIDNET_DATA (default ../shared/data/sem-pairs) (all seven,
 1280x1024) with the shipped model into a temporary folder. The 16384x16384 input is made
@@ -44,7 +44,7 @@ def throughput(model: str) -> None:
     import torch
 
     from midnet.batch import collect_inputs, plan_jobs, run_batch
-    from midnet.distributed import RestorerSpec, dask_client, run_distributed
+    from midnet.cluster import RestorerSpec, dask_client, run_distributed
     from midnet.io import read_image, write_image
     from midnet.restore import make_restorer
     from midnet.settings import RestoreSettings
@@ -133,7 +133,7 @@ def big(model: str) -> None:
     import zarr
 
     from midnet import intensity
-    from midnet.lazy import _pyramid, measure_plane, open_lazy
+    from midnet.large_images import _pyramid, measure_plane, open_lazy
 
     t0 = time.perf_counter()
     make_big()
@@ -165,8 +165,8 @@ def strip(model: str, rows: int, precision: str = "auto") -> None:
     import dask.array as da
     import zarr
 
-    from midnet.distributed import RestorerSpec, dask_client
-    from midnet.lazy import open_lazy, restore_zarr_file
+    from midnet.cluster import RestorerSpec, dask_client
+    from midnet.large_images import open_lazy, restore_zarr_file
 
     make_big()
     source = WORK / f"strip{rows}.zarr"
@@ -233,7 +233,7 @@ def main() -> None:
         tile_peak(args.model)
     else:  # each stage in a fresh process: its own peak RSS
         for stage in (["throughput"], ["big"], ["strip", "--rows", "1024"], ["strip", "--rows", "2048"]):
-            subprocess.run([sys.executable, "-m", "benchmarks.bench_distributed", *stage, "--model", args.model],
+            subprocess.run([sys.executable, "-m", "benchmarks.bench_cluster", *stage, "--model", args.model],
                            check=True, cwd=REPO)
 
 

@@ -49,11 +49,11 @@ from distributed import WorkerPlugin
 
 from .batch import Job, Report, attempt, shown
 from .errors import MidnetError
-from .io import remove_stale_temporaries
+from .publish import remove_stale_temporaries
 from .settings import RestoreSettings
 
 PLUGIN = "midnet-restorer"  # the prefix of every plugin's name: midnet-restorer-<sha256 of its spec>
-log = logging.getLogger("midnet.distributed")
+log = logging.getLogger("midnet.cluster")
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Zarr / OME-Zarr images restored block by block (midnet/lazy.py), in this process: no cluster.
+"""Zarr / OME-Zarr images restored block by block (midnet/large_images.py), in this process: no cluster.
 
 A small MIDNet (width 8, perturbed beta/gamma) on small generated images with small chunks, so that
 the tiles, the output chunk rows and the resumption points are many.
@@ -14,10 +14,10 @@ import torch
 
 zarr = pytest.importorskip("zarr")
 
-from midnet import lazy  # noqa: E402
-from midnet.distributed import RestorerSpec  # noqa: E402
+from midnet import large_images  # noqa: E402
+from midnet.cluster import RestorerSpec  # noqa: E402
 from midnet.settings import RestoreSettings  # noqa: E402
-from midnet.lazy import open_lazy, restore_zarr_file  # noqa: E402
+from midnet.large_images import open_lazy, restore_zarr_file  # noqa: E402
 
 from ..conftest import smooth_image  # noqa: E402
 
@@ -51,7 +51,7 @@ def _spec(model_file, tile=TILE):
 @pytest.mark.slow
 def test_a_lazily_read_ome_zarr_is_restored_as_the_in_memory_tiled_path_restores_it(model_file, image, tmp_path,
                                                                                    monkeypatch):
-    monkeypatch.setattr(lazy, "CHUNK", 32)  # many output chunk rows
+    monkeypatch.setattr(large_images, "CHUNK", 32)  # many output chunk rows
     source = _ome_zarr(tmp_path / "frame.ome.zarr", image)
     assert restore_zarr_file(source, tmp_path / "out", "", _spec(model_file)) == ("restored", "")
     result = open_lazy(tmp_path / "out" / "frame.ome.zarr")
@@ -77,7 +77,7 @@ def test_a_lazily_read_ome_zarr_is_restored_as_the_in_memory_tiled_path_restores
 
 @pytest.mark.slow
 def test_a_pyramid_of_2x2_means_with_doubled_scales(model_file, tmp_path, monkeypatch):
-    monkeypatch.setattr(lazy, "MIN_PYRAMID_SIDE", 40)
+    monkeypatch.setattr(large_images, "MIN_PYRAMID_SIDE", 40)
     frame = np.round(smooth_image(176, 208, seed=2) * 200).astype(np.uint8)
     source = _ome_zarr(tmp_path / "f.ome.zarr", frame, scale=(2.0, 3.0))
     restore_zarr_file(source, tmp_path, "_restored", _spec(model_file))
@@ -97,16 +97,16 @@ class Interrupted(Exception):
 @pytest.mark.slow
 def test_a_killed_run_resumes_block_by_block_and_publishes_only_when_complete(model_file, image, tmp_path,
                                                                               monkeypatch):
-    monkeypatch.setattr(lazy, "CHUNK", 32)
+    monkeypatch.setattr(large_images, "CHUNK", 32)
     source = _ome_zarr(tmp_path / "frame.ome.zarr", image)
     spec = _spec(model_file)
     restore_zarr_file(source, tmp_path / "whole", "", spec)
     uninterrupted = open_lazy(tmp_path / "whole" / "frame.ome.zarr").array.compute()
 
     out = tmp_path / "out"
-    store = out / f".frame.ome.zarr{lazy.PARTIAL}"
+    store = out / f".frame.ome.zarr{large_images.PARTIAL}"
     calls = []
-    grid = lazy.tile_plan(spec.build().network, *image.shape, TILE, OVERLAP)
+    grid = large_images.tile_plan(spec.build().network, *image.shape, TILE, OVERLAP)
     stop = len(grid.ys) * len(grid.xs) + 2 * len(grid.xs) + 1  # all of pass 1, two rows of tiles and one more
 
     def stop_in_pass_two():
@@ -114,9 +114,9 @@ def test_a_killed_run_resumes_block_by_block_and_publishes_only_when_complete(mo
         if len(calls) == stop:
             raise Interrupted
 
-    lazy._prepare(store, open_lazy(source), lazy.block_spec(spec))  # the spec restore_zarr_file runs
+    large_images._prepare(store, open_lazy(source), large_images.block_spec(spec))  # the spec restore_zarr_file runs
     with pytest.raises(Interrupted):
-        lazy.restore_plane(spec.build().network, open_lazy(source), (), store, TILE, OVERLAP, 0, stop_in_pass_two)
+        large_images.restore_plane(spec.build().network, open_lazy(source), (), store, TILE, OVERLAP, 0, stop_in_pass_two)
     done = json.loads((store / "midnet-progress" / "plane.json").read_text())["rows"]
     assert 0 < done < image.shape[0] and done % 32 == 0  # whole chunk rows were recorded
     assert not (out / "frame.ome.zarr").exists()  # nothing under the final name until complete
@@ -124,7 +124,7 @@ def test_a_killed_run_resumes_block_by_block_and_publishes_only_when_complete(mo
     def no_second_pass_one(*args, **kwargs):
         raise AssertionError("the statistics of pass 1 were recorded: a resumed run must not redo them")
 
-    monkeypatch.setattr(lazy, "record_statistics", no_second_pass_one)
+    monkeypatch.setattr(large_images, "record_statistics", no_second_pass_one)
     assert restore_zarr_file(source, out, "", spec) == ("restored", "")
     np.testing.assert_array_equal(open_lazy(out / "frame.ome.zarr").array.compute(), uninterrupted)
     assert not store.exists() and not (out / "frame.ome.zarr" / "midnet-progress").exists()
@@ -134,8 +134,8 @@ def test_a_killed_run_resumes_block_by_block_and_publishes_only_when_complete(mo
 @pytest.mark.slow
 def test_a_partial_store_of_other_options_is_started_over(model_file, image, tmp_path):
     source = _ome_zarr(tmp_path / "frame.ome.zarr", image)
-    store = tmp_path / "out" / f".frame.ome.zarr{lazy.PARTIAL}"
-    lazy._prepare(store, open_lazy(source), _spec(model_file, tile=96))
+    store = tmp_path / "out" / f".frame.ome.zarr{large_images.PARTIAL}"
+    large_images._prepare(store, open_lazy(source), _spec(model_file, tile=96))
     (store / "midnet-progress").mkdir()
     (store / "midnet-progress" / "plane.json").write_text(json.dumps({"rows": 64, "finished": True}))
     assert restore_zarr_file(source, tmp_path / "out", "", _spec(model_file)) == ("restored", "")
@@ -148,11 +148,11 @@ def test_a_partial_store_of_other_options_is_started_over(model_file, image, tmp
 def test_a_torn_record_of_a_partial_store_is_started_over_not_refused(model_file, image, tmp_path, record):
     # A kill or a full disk can leave a record empty; before, every rerun of the input then failed.
     source = _ome_zarr(tmp_path / "frame.ome.zarr", image)
-    store = tmp_path / "out" / f".frame.ome.zarr{lazy.PARTIAL}"
-    lazy._prepare(store, open_lazy(source), lazy.block_spec(_spec(model_file)))
+    store = tmp_path / "out" / f".frame.ome.zarr{large_images.PARTIAL}"
+    large_images._prepare(store, open_lazy(source), large_images.block_spec(_spec(model_file)))
     (store / "midnet-progress").mkdir()
     (store / "midnet-progress" / "plane.json").write_text(json.dumps({"rows": 64, "finished": True}))
-    torn = store / lazy.RUN_FILE if record == "run" else store / "midnet-progress" / "plane.json"
+    torn = store / large_images.RUN_FILE if record == "run" else store / "midnet-progress" / "plane.json"
     torn.write_text('{"signat')
     assert restore_zarr_file(source, tmp_path / "out", "", _spec(model_file)) == ("restored", "")
     in_memory = _spec(model_file).build().deblur(image, "none")
@@ -174,7 +174,7 @@ def test_a_tiled_bigtiff_is_read_lazily_through_tifffiles_zarr_store(tmp_path):
     image = open_lazy(tmp_path / "tiled.tif")
     assert image.array.chunks == ((128, 128, 44), (128, 128, 128, 16))  # the TIFF's tiles: read one by one
     np.testing.assert_array_equal(image.array[100:200, 250:390].compute(), frame[100:200, 250:390])
-    assert lazy.output_name(tmp_path / "tiled.tif", tmp_path / "out") == tmp_path / "out" / "tiled.ome.zarr"
+    assert large_images.output_name(tmp_path / "tiled.tif", tmp_path / "out") == tmp_path / "out" / "tiled.ome.zarr"
 
 
 @pytest.mark.slow
@@ -309,14 +309,14 @@ def test_a_plane_that_raises_fails_its_file_and_the_next_file_is_restored(model_
     for name in ("a.zarr", "b.zarr"):
         zarr.open_array(str(tmp_path / name), mode="w", shape=stack.shape, chunks=(1, 48, 64),
                         dtype=np.uint8)[:] = stack
-    plane = lazy.restore_plane
+    plane = large_images.restore_plane
 
     def second_plane_of_a_raises(net, image, index, *args, **kwargs):
         if image.source.name == "a.zarr" and index == (1,):
             raise RuntimeError("simulated failure in a plane")
         return plane(net, image, index, *args, **kwargs)
 
-    monkeypatch.setattr(lazy, "restore_plane", second_plane_of_a_raises)
+    monkeypatch.setattr(large_images, "restore_plane", second_plane_of_a_raises)
     status, why = restore_zarr_file(tmp_path / "a.zarr", tmp_path / "out", "", _spec(model_file))
     assert status == "failed" and "a.zarr" in why and "RuntimeError: simulated failure" in why and "\n" not in why
     assert restore_zarr_file(tmp_path / "b.zarr", tmp_path / "out", "", _spec(model_file)) == ("restored", "")
@@ -326,7 +326,7 @@ def test_a_resumed_run_with_no_plane_left_still_records_how_it_was_made(model_fi
     frame = np.round(smooth_image(48, 64, seed=4) * 200).astype(np.uint8)
     zarr.open_array(str(tmp_path / "s.zarr"), mode="w", shape=frame.shape, chunks=(48, 64), dtype=np.uint8)[:] = frame
     spec = RestorerSpec(RestoreSettings.exact(model=str(model_file), tile=TILE, overlap=OVERLAP))
-    finish = lazy._finish
+    finish = large_images._finish
 
     class Killed(BaseException):  # as a kill: not an error of the file, which restore_zarr_file would report
         pass
@@ -334,12 +334,12 @@ def test_a_resumed_run_with_no_plane_left_still_records_how_it_was_made(model_fi
     def killed_before_finishing(*args, **kwargs):
         raise Killed
 
-    monkeypatch.setattr(lazy, "_finish", killed_before_finishing)
+    monkeypatch.setattr(large_images, "_finish", killed_before_finishing)
     with pytest.raises(Killed):  # every plane done, killed before the store got its name
         restore_zarr_file(tmp_path / "s.zarr", tmp_path / "out", "", spec)
     assert "--infobar auto is not looked for" in capsys.readouterr().err  # auto means 0 rows: said, once
-    monkeypatch.setattr(lazy, "_finish", finish)
-    monkeypatch.setattr(lazy, "_planes_here", lambda *args: {})  # what a cluster run with no plane left returns
+    monkeypatch.setattr(large_images, "_finish", finish)
+    monkeypatch.setattr(large_images, "_planes_here", lambda *args: {})  # what a cluster run with no plane left returns
     assert restore_zarr_file(tmp_path / "s.zarr", tmp_path / "out", "", spec) == ("restored", "")
     made = zarr.open_group(str(tmp_path / "out" / "s.ome.zarr"), mode="r").attrs["midnet"]
     assert made["engine"] == "torch" and made["frames"] == "block by block" and made["weights_sha256"]
