@@ -125,7 +125,8 @@ def read_tables(paths: list[Path], methods: str | None) -> list[Score]:
                           float(row["ssim"]))
                 if keep is None or s.method in keep:
                     merged[(s.micrograph, s.condition, s.seed, s.method)] = s
-    return list(merged.values())
+    order = ["input", *methods.split(",")] if methods else []  # the table's columns in the order asked
+    return sorted(merged.values(), key=lambda s: order.index(s.method) if s.method in order else 0)
 
 
 def main(argv=None) -> None:

@@ -77,6 +77,8 @@ class Restorer(ABC):
 
     def __call__(self, gray: np.ndarray) -> np.ndarray:
         """Restore one gray float image in [0, 1], shape (H, W): no info bar, no dtype handling (see :meth:`deblur`)."""
+        if _one_value(gray):
+            return gray.copy()
         if not self.settings.views:
             return self._restore_gray(gray)
         return self._eight_views(gray, spread=False)[0]
@@ -88,6 +90,8 @@ class Restorer(ABC):
         the test-time-augmented result, their spread a per-pixel measure of how much the
         restoration depends on the orientation the network happened to see.
         """
+        if _one_value(gray):
+            return gray.copy(), np.zeros(gray.shape, np.float32)
         return self._eight_views(gray, spread=True)
 
     def _eight_views(self, gray: np.ndarray, spread: bool) -> tuple[np.ndarray, np.ndarray | None]:
@@ -138,6 +142,13 @@ class Restorer(ABC):
     def progress(self, done: int, total: int) -> None:
         if self.on_tile is not None:
             self.on_tile(done, total)
+
+
+def _one_value(gray: np.ndarray) -> bool:
+    """A frame of one grey value holds no structure to restore: whatever a restorer put there would be invented
+    (the network's border and bias add up to 14 grey levels to a flat frame). A frame with any contrast at
+    all, a smooth ramp included, is restored."""
+    return gray.size > 0 and float(gray.min()) == float(gray.max())
 
 
 @dataclass(eq=False)
