@@ -10,8 +10,9 @@ Verdicts: ``uncertain`` below :data:`MIN_CONFIDENCE`; else ``sharp`` up to
 fold models of the shipped model gain on micrographs they never saw, over the blur sweep
 (docs/results.md section 11.4, ``scripts/triage_calibration.py``): no frame restoring improved
 by 0.5 dB or more scored as low as ``SHARP_MAX_PX``, and no frame restoring harmed scored as
-high as ``WORTH_MIN_PX``. Between them the same score came from frames the model helped and
-frames it harmed: ``borderline`` says so, and ``--only-blurry`` leaves them alone.
+high as ``WORTH_MIN_PX``. Where the two overlap (1.1 helped some frames and harmed others at
+4.1-5.1 px), ``borderline`` says so and ``--only-blurry`` leaves them alone; for 2.0, which
+harmed no frame, the band is closed and the two lines are one.
 
 :func:`reblur_sigma`, the re-blur gradient ratio at edges (Hu and de Haan 2006; Zhuo and
 Sim 2011), is the alternative the spectral fit was compared with (docs/results.md section
@@ -34,8 +35,8 @@ from .io import to_gray_float
 MIN_CONFIDENCE = 0.2  # below: verdict "uncertain"
 
 # Verdict thresholds on blur_px (the module docstring says how they were calibrated).
-SHARP_MAX_PX = 4.1  # up to here: no frame gained 0.5 dB from restoring
-WORTH_MIN_PX = 5.1  # from here: no frame was harmed by restoring
+SHARP_MAX_PX = 1.7  # up to here: no frame gained 0.5 dB from restoring (2.0's fold models helped from 1.71 px)
+WORTH_MIN_PX = 1.7  # from here: no frame was harmed by restoring (2.0's fold models harmed none)
 RESTORE_MAX_PX = 21.4  # above: the restoration's gain has fallen below 1 dB again (docs/results.md section 8)
 
 VERDICTS = ("sharp", "borderline", "worth restoring", "too blurred", "uncertain")

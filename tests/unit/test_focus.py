@@ -98,10 +98,11 @@ def test_constant_frame_has_no_blur_value():
 
 
 def test_verdicts_follow_the_thresholds():
-    assert focus.SHARP_MAX_PX < focus.WORTH_MIN_PX < focus.RESTORE_MAX_PX
+    assert focus.SHARP_MAX_PX <= focus.WORTH_MIN_PX < focus.RESTORE_MAX_PX
     assert focus.verdict_of(focus.SHARP_MAX_PX - 0.01, 0.9) == "sharp"
-    assert focus.verdict_of((focus.SHARP_MAX_PX + focus.WORTH_MIN_PX) / 2, 0.9) == "borderline"
     assert focus.verdict_of(focus.WORTH_MIN_PX + 0.01, 0.9) == "worth restoring"
+    # a model that helps some frames and harms others at one score (1.1 at 4.1-5.1 px) has a band between
+    assert focus.verdict_of(4.6, 0.9, sharp_max=4.1, worth_min=5.1) == "borderline"
     assert focus.verdict_of(focus.RESTORE_MAX_PX + 0.1, 0.9) == "too blurred"
     # one line of the user's (--blur-threshold) closes the band
     assert focus.verdict_of(5.0, 0.9, sharp_max=4.9, worth_min=4.9) == "worth restoring"
@@ -120,7 +121,7 @@ def test_needs_restoring(texture, series):
 
 
 def test_a_borderline_frame_is_not_restored_and_says_why():
-    s = focus.FocusScore(blur_px=(focus.SHARP_MAX_PX + focus.WORTH_MIN_PX) / 2, confidence=0.9,
+    s = focus.FocusScore(blur_px=4.6, confidence=0.9,
                          verdict="borderline", raw_px=0.0, noise=0.0)
     assert "helped some frames and harmed others" in focus.skip_reason(s)
 
