@@ -7,14 +7,13 @@ runs see exactly the data they would have seen, and each DDP rank gets its own s
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
 
 import numpy as np
 import torch
 
 from .. import intensity
 from ..errors import MidnetError
-from .degrade import SyntheticPairs, degraded_crop, draw, smooth_field
+from .degrade import SyntheticPairs, degraded_crop, draw, quantised, smooth_field
 from .local_shift import shifted_target
 from .pairs import Pair
 
@@ -88,7 +87,7 @@ def _synthetic_input(rng: np.random.Generator, p: Pair, top: int, left: int, cro
 def _smooth_pair(rng: np.random.Generator, p: Pair, crop: int, synthetic: SyntheticPairs):
     """(noisy field, field, the map the restorer would measure on a frame that is this field)."""
     d = draw(rng, synthetic)
-    field = replace(d, noise=0.0).add_noise(smooth_field(rng, crop), rng, p.full_scale)  # the file's grey levels  # only its noise level counts: a PSF leaves a smooth field as it is
+    field = quantised(smooth_field(rng, crop), p.full_scale)  # the target, in the file's grey levels  # only its noise level counts: a PSF leaves a smooth field as it is
     noisy = d.add_noise(field, rng, p.full_scale)
     return noisy, field, intensity.measure(noisy)
 

@@ -85,9 +85,15 @@ class Degradation:
             mean = max(float(out.mean()), 1e-3)
             level = np.float32(self.noise) * (np.clip(out, 1e-3, None) / np.float32(mean)) ** np.float32(NOISE_EXPONENT)
             out = out + level * rng.standard_normal(out.shape, dtype=np.float32)
-        if full_scale > 1:  # an integer file: its grey levels
-            out = np.round(out * np.float32(full_scale)) / np.float32(full_scale)
-        return np.clip(out, 0.0, 1.0)
+        return quantised(out, full_scale)
+
+
+def quantised(values: np.ndarray, full_scale: float) -> np.ndarray:
+    """``values`` on the [0, 1] scale as a file of ``full_scale`` grey levels stores them (float files: clipped only)."""
+    out = values.astype(np.float32)
+    if full_scale > 1:  # an integer file: its grey levels
+        out = np.round(out * np.float32(full_scale)) / np.float32(full_scale)
+    return np.clip(out, 0.0, 1.0)
 
 
 def _disc_of_spread(x: np.ndarray, y: np.ndarray, sigma: float) -> np.ndarray:
