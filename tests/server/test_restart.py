@@ -15,7 +15,7 @@ import pytest
 
 from midnet.server.live import free_port
 
-from .conftest import micrograph, tiff_bytes
+from .conftest import deblur_bytes, micrograph, tiff_bytes
 
 
 # the network on the CPU, not Wiener: a job must take long enough (about a second) that the queue still holds work
@@ -73,19 +73,7 @@ def test_a_server_killed_mid_queue_loses_nothing(tmp_path):
         proc.kill()
         proc.wait(30)
     for name in ("f0.tif", "f9.tif"):  # the first restored before the kill, the last after the restart
-        assert results[name] == _deblur_as_a_process(tmp_path, name, frames[name])
-
-
-def _deblur_as_a_process(tmp_path, name: str, content: bytes) -> bytes:
-    """`midnet deblur` run as the server is, a process of its own: with the tests' single torch thread the
-    network's sums run in another order and a pixel at a rounding boundary lands one grey level off."""
-    src, out = tmp_path / "deblur-in", tmp_path / "deblur-out"
-    src.mkdir(exist_ok=True)
-    (src / name).write_bytes(content)
-    cmd = [sys.executable, "-m", "midnet.cli", "deblur", str(src / name), "-o", str(out), *SETTINGS]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr
-    return (out / name).read_bytes()
+        assert results[name] == deblur_bytes(tmp_path, name, frames[name], *SETTINGS, own_process=True)
 
 
 def _rows(data) -> str:
