@@ -43,20 +43,20 @@ def peak_mib() -> float:
 def throughput(model: str) -> None:
     import torch
 
-    from midnet.batch import collect_inputs, plan_jobs, run_batch
+    from midnet.batch import collect_inputs, plan_jobs
     from midnet.cluster import RestorerSpec, dask_client, run_distributed
     from midnet.io import read_image, write_image
-    from midnet.restore import make_restorer
+    from midnet.pipeline import FramePipeline
     from midnet.settings import RestoreSettings
 
     files = collect_inputs([str(BLUR)])
     n = len(files)
-    spec = RestorerSpec({"model": model}, "auto")
+    spec = RestorerSpec(RestoreSettings.exact(model=model))
     with tempfile.TemporaryDirectory() as tmp:
         torch.set_num_threads(2)
-        restorer = make_restorer(RestoreSettings.exact(model=model))
+        pipeline = FramePipeline.build(spec.settings)  # what every worker builds
         t0 = time.perf_counter()
-        report = run_batch(plan_jobs(files, Path(tmp) / "one"), spec.frame_restorer(restorer))
+        report = pipeline.run(plan_jobs(files, Path(tmp) / "one"))
         one = time.perf_counter() - t0
         assert len(report.restored) == n, report.failed
         t0 = time.perf_counter()
@@ -167,6 +167,7 @@ def strip(model: str, rows: int, precision: str = "auto") -> None:
 
     from midnet.cluster import RestorerSpec, dask_client
     from midnet.large_images import open_lazy, restore_zarr_file
+    from midnet.settings import RestoreSettings
 
     make_big()
     source = WORK / f"strip{rows}.zarr"
@@ -176,7 +177,8 @@ def strip(model: str, rows: int, precision: str = "auto") -> None:
                  lock=False)
     out = WORK / f"out{rows}"
     shutil.rmtree(out, ignore_errors=True)
-    spec = RestorerSpec({"model": model, "tile": None, "overlap": 128, "precision": precision}, "none")
+    spec = RestorerSpec(RestoreSettings(model=model, engine="torch", tile=None, overlap=128, precision=precision,
+                                        infobar="none"))
     with dask_client("local:1") as client:
         t0 = time.perf_counter()
         status = restore_zarr_file(source, out, "", spec, client=client, quiet=True)

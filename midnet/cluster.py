@@ -1,17 +1,20 @@
 """A batch of files restored on a dask.distributed cluster: each file is a task.
 
 The single-process batch (midnet/batch.py) is the unit of work: every task runs
-:func:`midnet.batch.attempt` on one file, so atomic writes, never overwriting inputs or
-existing outputs, skipping finished outputs (a rerun resumes) and one line per bad file
+:func:`midnet.batch.attempt` on one file (through the frame pipeline's
+:meth:`~midnet.pipeline.FramePipeline.restore_file`), so atomic writes, never overwriting inputs
+or existing outputs, skipping finished outputs (a rerun resumes) and one line per bad file
 all hold as they do on one machine. What the cluster adds:
 
-- the restorer is built once per worker process (:class:`RestorerPlugin`, a
-  ``WorkerPlugin`` named after its spec, so that two runs on one scheduler keep their own),
-  with :func:`midnet.restore.make_restorer` and the settings the command line gave
-  (``--engine auto`` measured once, on the client, at the workers' thread count); a worker
-  restores one file at a time, its thread budget given to torch (a worker's threads share
-  one network, whose tiled path keeps per-frame state in hooks, so two frames must not run
-  through it at once);
+- the frame pipeline (midnet/pipeline.py: the restorer, the domain watch, the spread of
+  ``uncertainty``, the before/after picture) is built once per worker process
+  (:class:`RestorerPlugin`, a ``WorkerPlugin`` named after its spec, so that two runs on one
+  scheduler keep their own), with :meth:`midnet.pipeline.FramePipeline.build` and the settings
+  the command line gave (``--engine auto`` measured once, on the client, at the workers' thread
+  count); each task restores its file with a fresh view of it (:meth:`FramePipeline.fresh`: its
+  own domain record). A worker restores one file at a time, its thread budget given to torch
+  (a worker's threads share one network, whose tiled path keeps per-frame state in hooks, so
+  two frames must not run through it at once);
 - a worker that dies (killed, out of memory) has its files rescheduled on the others by
   the scheduler; a file that has killed ``distributed.scheduler.allowed-failures`` + 1
   workers is reported failed (dask's ``KilledWorker``), and the batch goes on;
@@ -44,7 +47,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from distributed import WorkerPlugin
 
 from .batch import Job, Report, attempt, shown
@@ -58,39 +60,11 @@ log = logging.getLogger("midnet.cluster")
 
 @dataclass(frozen=True)
 class RestorerSpec:
-    """What every worker builds its restorer from: the run's :class:`~midnet.settings.RestoreSettings` (names and
-    numbers, sent to the workers), and whether each file gets a before/after picture."""
+    """What every worker builds its frame pipeline from: the run's :class:`~midnet.settings.RestoreSettings` (names
+    and numbers, sent to the workers). A job planned with a before/after picture gets it from the pipeline's
+    :meth:`~midnet.pipeline.FramePipeline.compare_writer`."""
 
     settings: RestoreSettings = field(default_factory=RestoreSettings)
-    compare: bool = False
-
-    @property
-    def infobar(self) -> int | str:
-        return self.settings.infobar
-
-    @property
-    def uncertainty(self) -> bool:
-        return self.settings.uncertainty
-
-    def build(self):
-        from .restore import make_restorer
-
-        return make_restorer(self.settings)
-
-    def domain_watch(self):
-        """A DomainWatch of the network's training domain, or None (a classical method, or weights that do
-        not record one): ``midnet deblur``'s warning about inputs unlike the training data."""
-        if self.settings.network is None:
-            return None
-        from .domain import DomainWatch
-
-        return DomainWatch.for_model(str(self.settings.network), self.infobar)
-
-    def frame_restorer(self, restorer) -> Callable[[np.ndarray], np.ndarray]:
-        """What the batch calls on each frame, as the single-process command does (midnet/cli)."""
-        if self.uncertainty:
-            return lambda frame: restorer.deblur_with_spread(frame, self.infobar)
-        return lambda frame: restorer.deblur(frame, self.infobar)
 
 
 def core_count() -> int:
@@ -129,28 +103,31 @@ def plugin_name(spec: RestorerSpec) -> str:
 
 
 class RestorerPlugin(WorkerPlugin):
-    """Builds the restorer once when a worker starts (and again in a restarted one); see the module docstring."""
+    """Builds the frame pipeline once when a worker starts (and again in a restarted one); see the module docstring."""
 
     def __init__(self, spec: RestorerSpec, threads: int | None = None):
         self.spec = spec
         self.name = plugin_name(spec)
         self.threads = threads  # None: the worker's own thread count
-        self.restorer = None
-        self.restore_one = None
+        self.pipeline = None  # the FramePipeline each task takes a fresh view of
         self.lock = None
-        self.domain = None  # the DomainWatch the files' checks are fresh copies of
 
     def setup(self, worker) -> None:
         import torch
 
+        from .pipeline import FramePipeline
+
         torch.set_num_threads(max(1, self.threads or _worker_threads(worker)))
-        self.restorer = self.spec.build()
-        self.restore_one = self.spec.frame_restorer(self.restorer)
+        self.pipeline = FramePipeline.build(self.spec.settings)
         self.lock = threading.Lock()
-        self.domain = self.spec.domain_watch()  # read once; each file gets a fresh watch of it
+
+    @property
+    def restorer(self):
+        """The pipeline's restorer (None before :meth:`setup`): what a block-by-block plane runs through."""
+        return self.pipeline.restorer if self.pipeline is not None else None
 
     def teardown(self, worker) -> None:
-        self.restorer = self.restore_one = self.domain = None
+        self.pipeline = None
 
 
 def _worker_threads(worker) -> int:
@@ -189,10 +166,12 @@ def resolve_engine(spec: RestorerSpec, threads: int) -> RestorerSpec:
         return spec
     import torch
 
+    from .restore import make_restorer
+
     before = torch.get_num_threads()
     torch.set_num_threads(max(1, threads))
     try:
-        settled = spec.build().settings  # the one restorer constructor, measuring (or reading) auto's choice
+        settled = make_restorer(spec.settings).settings  # the one constructor, measuring (or reading) auto's choice
     finally:
         torch.set_num_threads(before)
     return dataclasses.replace(spec, settings=settled)
@@ -204,35 +183,26 @@ def worker_restorer(name: str | None = None) -> RestorerPlugin:
 
     worker = get_worker()
     plugin = worker.plugins.get(name) if name else None
-    if plugin is None or plugin.restorer is None:
+    if plugin is None or plugin.pipeline is None:
         raise MidnetError(f"worker {worker.address} has no midnet restorer; register RestorerPlugin first")
     return plugin
 
 
 def restore_file(job: Job, overwrite: bool, output_is_input: bool, plugin: str | None = None) -> dict:
-    """The task of one file, run on a worker with the restorer of plugin ``plugin``: one report record."""
+    """The task of one file, run on a worker with the frame pipeline of plugin ``plugin``: one report record."""
     from distributed import get_worker
 
     plugin = worker_restorer(plugin)
-    compare_writer = _compare_writer if plugin.spec.compare else None
-    inputs = {job.output.resolve()} if output_is_input else set()
-    watch = plugin.domain.fresh() if plugin.domain is not None else None  # the task reports its own frames
-    restore_one = watch.watching(plugin.restore_one) if watch is not None else plugin.restore_one
+    pipeline = plugin.pipeline.fresh()  # the task reports its own frames
+    inputs = {job.output.resolve()} if output_is_input else set()  # the client knows the batch's inputs
     with plugin.lock:
         start = time.perf_counter()
-        status, why = attempt(job, restore_one, overwrite, inputs, compare_writer,
-                              lambda: plugin.restorer.provenance)  # every output records how it was made
+        status, why = pipeline.restore_file(job, overwrite, inputs)  # every output records how it was made
         seconds = time.perf_counter() - start
     line = record(job, status, why, seconds, get_worker().address)
-    if watch is not None and status == "restored":
-        line.update(frames=watch.seen, outside_domain=watch.record())
+    if pipeline.watch is not None and status == "restored":
+        line.update(frames=pipeline.watch.seen, outside_domain=pipeline.watch.record())
     return line
-
-
-def _compare_writer(before: np.ndarray, after: np.ndarray, path: Path) -> None:
-    from .figures import compare_figure
-
-    compare_figure(before, after, path)
 
 
 def record(job: Job, status: str, why: str = "", seconds: float = 0.0, worker: str | None = None) -> dict:

@@ -143,12 +143,14 @@ class DomainWatch:
         domain = domain_from_metadata(metadata_of(model))
         return cls(domain, model, infobar) if domain else None
 
-    def check(self, frame: np.ndarray) -> None:
+    def check(self, frame: np.ndarray, rows: int | None = None) -> None:
+        """Describe one more frame and note whether it lies outside the domain. ``rows``: its info bar, resolved
+        once for the whole frame pipeline (midnet/pipeline.py); None: this watch resolves its ``infobar``."""
         self.seen += 1
         if min(np.shape(frame)[:2]) < MIN_CHECKED_SIDE:  # the restoration refuses it in one line; numpy's
             return  # "Mean of empty slice" about its empty centre must not come first
         try:
-            reasons = departures(describe_image(frame, self.infobar), self.domain)
+            reasons = departures(describe_image(frame, self.infobar if rows is None else rows), self.domain)
         except ValueError:  # the restoration reports a frame it cannot handle; this check stays silent
             return
         if reasons:
@@ -157,14 +159,6 @@ class DomainWatch:
     def fresh(self) -> "DomainWatch":
         """The same domain with nothing seen yet."""
         return DomainWatch(self.domain, self.model, self.infobar)
-
-    def watching(self, restore_one):
-        """``restore_one`` checking each frame first: what a batch calls on every frame."""
-        def run(frame):
-            self.check(frame)
-            return restore_one(frame)
-
-        return run
 
     def record(self) -> list[list]:
         """[frame number, reasons] of each frame found outside, numbered from 1 (for a report line: this

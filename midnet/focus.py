@@ -343,10 +343,10 @@ class OnlyBlurry:
     """``deblur --only-blurry``: restore only the files the score says need it, and say so.
 
     :meth:`select` scores every job's source (every page of a stack; a file is restored when
-    any page is worth restoring) and keeps those; :meth:`wrap` scores each restored frame;
-    :meth:`compare_writer` labels the before/after picture with both scores; :attr:`skipped`
-    (the batch report's format) and :meth:`lines` (before/after blur of each restored file)
-    are for the batch's summary.
+    any page is worth restoring) and keeps those; :meth:`score_restored` (or :meth:`wrap` around
+    a restorer) scores each restored frame; :meth:`compare_writer` labels the before/after picture
+    with both scores; :attr:`skipped` (the batch report's format) and :meth:`lines` (before/after
+    blur of each restored file) are for the batch's summary.
     """
 
     def __init__(self, threshold: float | None = None, infobar: InfobarSpec | str | None = "auto"):
@@ -378,16 +378,23 @@ class OnlyBlurry:
         return kept
 
     def wrap(self, restore_one):
+        """``restore_one`` scoring each frame it restores (:meth:`score_restored`)."""
         def run(frame):
             out = restore_one(frame)
-            restored = out[0] if isinstance(out, tuple) else out
-            try:
-                self._last = needs_restoring(restored, self.threshold, self.infobar)[1]
-            except MidnetError:  # too small or flat to score: the restoration itself stands
-                self._last = None
+            self.score_restored(out)
             return out
 
         return run
+
+    def score_restored(self, out, rows: int | None = None) -> None:
+        """Keep the focus score of a restored frame (``out``, or (frame, spread)) for :meth:`file_done`. ``rows``:
+        its info bar, resolved once for the whole frame pipeline (midnet/pipeline.py; the restorer copies the
+        input's bar unchanged); None: resolve :attr:`infobar` on the restored frame."""
+        restored = out[0] if isinstance(out, tuple) else out
+        try:
+            self._last = needs_restoring(restored, self.threshold, self.infobar if rows is None else rows)[1]
+        except MidnetError:  # too small or flat to score: the restoration itself stands
+            self._last = None
 
     def file_done(self, job, status: str) -> None:
         if status == "restored" and self._last is not None:

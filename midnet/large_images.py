@@ -46,7 +46,7 @@ import zarr
 from . import intensity
 from .errors import MidnetError
 from .io import dtype_range
-from .restore import AUTO_OVERLAP, AUTO_TILE, NetworkRestorer, to_dtype, to_file_scale
+from .restore import AUTO_OVERLAP, AUTO_TILE, NetworkRestorer, make_restorer, to_dtype, to_file_scale
 from .tiling import TilePlan, TileSource, blend_rows, plan_tiles, record_means
 
 CHUNK = 1024  # output chunk side: the unit of resumption (whole chunk rows are written at once)
@@ -416,8 +416,9 @@ def _restore_locked(image: LazyImage, final: Path, spec, overwrite: bool, client
     store = final.parent / f".{final.name}{PARTIAL}"
     _prepare(store, image, spec)
     todo = [i for i in image.planes if not _PlaneProgress(store, i).finished]
-    rows = spec.infobar if isinstance(spec.infobar, int) else 0
-    if spec.infobar == "auto":  # finding it needs the whole bottom band of every plane: not looked for
+    infobar = spec.settings.infobar
+    rows = infobar if isinstance(infobar, int) else 0
+    if infobar == "auto":  # finding it needs the whole bottom band of every plane: not looked for
         print(f"warning: {source}: --infobar auto is not looked for in Zarr or large tiled TIFF inputs; "
               "no rows kept (give --infobar ROWS to keep an info bar)", file=sys.stderr)
     tile, overlap = spec.settings.tile, spec.settings.overlap
@@ -498,7 +499,7 @@ def _planes_here(spec, image, store, todo, tile, overlap, rows, quiet) -> dict:
 
     from tqdm import tqdm
 
-    restorer = spec.build()
+    restorer = make_restorer(spec.settings)
     tile_network = tile_network_of(restorer)
     grid_tiles = 0
     if todo and tile_network is not None:
@@ -539,7 +540,7 @@ def block_provenance(restorer) -> dict:
 
 def restore_plane_task(source: Path, store: Path, index: tuple[int, ...], tile, overlap, rows: int,
                        name: str | None = None) -> dict:
-    """One plane on a dask worker, with the restorer midnet/cluster.py's plugin built there."""
+    """One plane on a dask worker, with the restorer of the frame pipeline midnet/cluster.py's plugin built there."""
     from .cluster import worker_restorer
 
     plugin = worker_restorer(name)
@@ -574,7 +575,7 @@ def _signature(image: LazyImage, spec) -> dict:
     if model and Path(str(model)).is_file():  # a weights file retrained in place is another model
         options["model_digest"] = hashlib.sha256(Path(str(model)).read_bytes()).hexdigest()
     return {"source": str(image.source.resolve()), "shape": list(image.array.shape), "dtype": str(image.array.dtype),
-            "options": options, "infobar": str(spec.infobar)}
+            "options": options, "infobar": str(spec.settings.infobar)}
 
 
 def _prepare(store: Path, image: LazyImage, spec) -> None:

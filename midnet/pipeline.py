@@ -1,11 +1,14 @@
 """One frame pipeline: the restorer a :class:`~midnet.settings.RestoreSettings` asks for, and the wiring around it.
 
 `midnet deblur`, `midnet watch` and `midnet serve` build one :class:`FramePipeline` per process
-and hand it their files. It holds what each of them would otherwise rewrite: the restorer made
-by :func:`~midnet.restore.make_restorer`; the domain watch (does a frame look like what the
-network was trained on); the spread of the eight views with ``uncertainty``; the only-blurry
-triage (score each input, restore only those worth it); the before/after picture; the batch
-with provenance; and the lines a batch prints at its end.
+and hand it their files; on Dask (``deblur --cluster/--scheduler``, midnet/cluster.py) every
+worker process builds one and each task restores its file with it. It holds what each of them
+would otherwise rewrite: the restorer made by :func:`~midnet.restore.make_restorer`; the domain
+watch (does a frame look like what the network was trained on); the spread of the eight views
+with ``uncertainty``; the only-blurry triage (score each input, restore only those worth it);
+the before/after picture; the batch with provenance; and the lines a batch prints at its end.
+Each frame's info bar is resolved once (:func:`~midnet.restore.infobar_rows`) and handed to the
+domain check, the restorer and the triage's score of the result.
 
 It composes the focus room (the triage) around the core, so it is a room itself: the core
 never imports it.
@@ -24,7 +27,7 @@ from .batch import Job, Report, Restored, attempt, run_batch
 from .domain import DomainWatch
 from .focus import OnlyBlurry
 from .engine_choice import Choice
-from .restore import NetworkRestorer, Restorer, make_restorer
+from .restore import NetworkRestorer, Restorer, infobar_rows, make_restorer
 from .settings import RestoreSettings
 
 TileCallback = Callable[[int, int], None]
@@ -45,14 +48,16 @@ class FramePipeline:
 
     @classmethod
     def build(cls, settings: RestoreSettings, on_tile: TileCallback | None = None,
-              triage: OnlyBlurry | None = None) -> "FramePipeline":
+              triage: OnlyBlurry | None = None, watch: DomainWatch | None = None) -> "FramePipeline":
         """Make the restorer (loads the model; ``engine="auto"`` measures or reads its choice) and its wiring.
 
         ``triage``: the :class:`~midnet.focus.OnlyBlurry` that already selected the jobs (its scores
-        label the pictures and the report), else a new one when ``settings.only_blurry``.
+        label the pictures and the report), else a new one when ``settings.only_blurry``. ``watch``: the
+        :class:`~midnet.domain.DomainWatch` (of :func:`domain_watch`) a command already holds for its
+        warning, else a new one.
         """
         restorer = make_restorer(settings, on_tile)
-        return cls(settings, restorer, _domain_watch(settings), triage or make_triage(settings))
+        return cls(settings, restorer, watch or domain_watch(settings), triage or make_triage(settings))
 
     @property
     def engine_choice(self) -> Choice | None:
@@ -95,12 +100,16 @@ class FramePipeline:
             report.skipped += self.triage.skipped
         return report
 
-    def restore_file(self, job: Job, overwrite: bool = False) -> tuple[str, str]:
+    def restore_file(self, job: Job, overwrite: bool = False, inputs: set[Path] | None = None) -> tuple[str, str]:
         """(status, why on one line) of one job, as :meth:`run` would give it, without the batch's clean-up of dead
-        runs' temporaries (a long-running caller does that once, not per file); the triage scores it first."""
+        runs' temporaries (a long-running caller does that once, not per file); the triage scores it first.
+
+        ``inputs``: the resolved inputs of the batch the job belongs to (:func:`~midnet.batch.attempt` refuses an
+        output among them); by default the job's own source, for a caller that takes files one at a time."""
         if self.triage is not None and not self.triage.select([job]):
             return "skipped", self.triage.skipped[-1][1]
-        status, why = attempt(job, self._frame_restorer(), overwrite, {job.source.resolve()}, self.compare_writer,
+        inputs = {job.source.resolve()} if inputs is None else inputs
+        status, why = attempt(job, self._frame_restorer(), overwrite, inputs, self.compare_writer,
                               lambda: self.restorer.provenance)
         if self.triage is not None:
             self.triage.file_done(job, status)
@@ -118,15 +127,21 @@ class FramePipeline:
         return lines
 
     def _frame_restorer(self) -> Callable[[np.ndarray], Restored]:
-        """What the batch calls on each frame: the domain check, the restoration (and spread), the triage's score."""
-        restorer, infobar = self.restorer, self.settings.infobar
-        if self.settings.uncertainty:
-            one = lambda frame: restorer.deblur_with_spread(frame, infobar)  # noqa: E731
-        else:
-            one = lambda frame: restorer.deblur(frame, infobar)  # noqa: E731
-        if self.watch is not None:
-            one = self.watch.watching(one)
-        return self.triage.wrap(one) if self.triage is not None else one
+        """What the batch calls on each frame: its info bar resolved once, the domain check, the restoration (and
+        spread), the triage's score of the result."""
+        spec, watch, triage = self.settings.infobar, self.watch, self.triage
+        restore = self.restorer.deblur_with_spread if self.settings.uncertainty else self.restorer.deblur
+
+        def one(frame: np.ndarray) -> Restored:
+            rows = infobar_rows(frame, spec)  # None: the restorer resolves it (or refuses the frame) itself
+            if watch is not None:
+                watch.check(frame, rows)
+            out = restore(frame, spec if rows is None else rows)
+            if triage is not None:
+                triage.score_restored(out, rows)
+            return out
+
+        return one
 
 
 def make_triage(settings: RestoreSettings) -> OnlyBlurry | None:
@@ -135,6 +150,7 @@ def make_triage(settings: RestoreSettings) -> OnlyBlurry | None:
     return OnlyBlurry(settings.blur_threshold, settings.infobar) if settings.only_blurry else None
 
 
-def _domain_watch(settings: RestoreSettings) -> DomainWatch | None:
-    """A DomainWatch for a network whose weights record their training domain, else None."""
+def domain_watch(settings: RestoreSettings) -> DomainWatch | None:
+    """A DomainWatch for a network whose weights record their training domain, else None: what a pipeline checks
+    its frames with, and what a Dask run's client gathers its workers' checks in (no model loaded)."""
     return DomainWatch.for_model(settings.network, settings.infobar) if settings.network is not None else None

@@ -371,6 +371,24 @@ def _check_shape(array: np.ndarray) -> None:
         raise MidnetError(f"unsupported pixel type {array.dtype}; expected integer or float pixels")
 
 
+def infobar_rows(frame: np.ndarray, infobar: InfobarSpec | None) -> int | None:
+    """The rows of info bar :meth:`Restorer.deblur` finds at the bottom of ``frame`` (one frame, as a batch hands
+    its pages): for a caller that resolves them once per frame and passes them to every step that reads the frame.
+
+    None where ``deblur`` does not take ``frame`` as one frame it restores (a stack, a bad shape, NaN, an
+    info bar taller than the frame): it then resolves the info bar itself, page by page, or says why not in
+    its own words.
+    """
+    array = np.asarray(frame)
+    if array.ndim == 3 and array.shape[2] == 1:  # as _deblur_array sees it
+        array = array[..., 0]
+    try:
+        _check_shape(array)
+        return resolve_infobar(infobar, array)
+    except ValueError:  # MidnetError among them: the restoration's own checks come first and say it
+        return None
+
+
 def _deblur_array(restorer: Restorer, array: np.ndarray, infobar: InfobarSpec | None,
                   spread: np.ndarray | None = None) -> np.ndarray:
     """The restored array; with ``spread`` (a float32 (H, W) array), also the TTA spread in the file's units."""

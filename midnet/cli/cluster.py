@@ -139,7 +139,7 @@ def deblur_on_dask(inputs, outdir: str, settings, *, recursive: bool, overwrite:
         for line in dry_run_lines(jobs, overwrite) + _zarr_plan(zarrs, Path(outdir), suffix):
             click.echo(line)
         return
-    spec = RestorerSpec(settings, compare)
+    spec = RestorerSpec(settings)  # the jobs carry the --compare pictures
     with log_to_file(log_file):
         failed = _run(jobs, zarrs, Path(outdir), suffix, spec, overwrite, cluster, scheduler, report_file, quiet)
     if failed:
@@ -156,18 +156,19 @@ def _run(jobs, zarrs, outdir, suffix, spec, overwrite, cluster, scheduler, repor
     """Restore everything, one --report line per input; print the summary; True when something failed."""
     from ..batch import Report
     from ..cluster import dask_client, open_report, run_distributed
+    from ..pipeline import FramePipeline, domain_watch
 
     report = Report()
-    watch = spec.domain_watch() if jobs else None  # files only: block-by-block inputs are not checked
+    watch = domain_watch(spec.settings) if jobs else None  # files only: block-by-block inputs are not checked
     with open_report(report_file) as out:  # one report: the files' lines, then the Zarr inputs'
         if cluster or scheduler:
             with dask_client(cluster, scheduler, quiet) as client:
-                if jobs:
+                if jobs:  # each worker's pipeline checks its frames; ``watch`` gathers their records
                     report = run_distributed(jobs, client, spec, overwrite, out, quiet, watch=watch)
                 _restore_zarrs(zarrs, outdir, suffix, spec, overwrite, quiet, client, report, out)
         else:
             if jobs:  # files beside Zarr inputs, no cluster: the single-process batch's per-file step
-                report = _files_here(jobs, spec, overwrite, out, watch)
+                report = _files_here(jobs, FramePipeline.build(spec.settings, watch=watch), overwrite, out)
             _restore_zarrs(zarrs, outdir, suffix, spec, overwrite, quiet, None, report, out)
     click.echo(report.summary(), err=True)
     if not quiet:
@@ -180,25 +181,21 @@ def _run(jobs, zarrs, outdir, suffix, spec, overwrite, cluster, scheduler, repor
     return bool(report.failed)
 
 
-def _files_here(jobs, spec, overwrite, out, watch=None):
-    """The files of a run without a cluster, as run_batch restores them (midnet.batch.attempt per file), with
+def _files_here(jobs, pipeline, overwrite, out):
+    """The files of a run without a cluster, as run_batch restores them (the frame ``pipeline``'s
+    :meth:`~midnet.pipeline.FramePipeline.restore_file` per file, its domain watch gathering every frame), with
     a --report line each; ``worker`` is null (this process)."""
-    from ..batch import Report, attempt
-    from ..cluster import _compare_writer, add_line, record
+    from ..batch import Report
+    from ..cluster import add_line, record
     from ..publish import remove_stale_temporaries
 
     report = Report()
     for folder in sorted({t.parent for job in jobs for t in (job.output, job.compare) if t is not None}):
         report.cleaned += remove_stale_temporaries(folder)  # those of dead runs, as run_batch does
-    restorer = spec.build()
-    restore_one = spec.frame_restorer(restorer)
-    if watch is not None:
-        restore_one = watch.watching(restore_one)
     inputs = {job.source.resolve() for job in jobs if job.skip is None}
     for job in jobs:
         start = time.perf_counter()
-        status, why = attempt(job, restore_one, overwrite, inputs, _compare_writer if spec.compare else None,
-                              lambda: restorer.provenance)
+        status, why = pipeline.restore_file(job, overwrite, inputs)
         add_line(report, out, record(job, status, why, time.perf_counter() - start))
     return report
 

@@ -21,8 +21,10 @@ pytest.importorskip("distributed")
 zarr = pytest.importorskip("zarr")
 
 from tests.conftest import SEM_PAIRS  # noqa: E402
-from midnet.batch import collect_inputs, plan_jobs, run_batch  # noqa: E402
+from midnet.batch import collect_inputs, plan_jobs  # noqa: E402
 from midnet.cluster import RestorerSpec, dask_client, restore_file, run_distributed  # noqa: E402
+from midnet.pipeline import FramePipeline  # noqa: E402
+from midnet.restore import make_restorer  # noqa: E402
 from midnet.settings import RestoreSettings  # noqa: E402
 
 pytestmark = pytest.mark.slow
@@ -61,10 +63,8 @@ def alone(micrographs, model_file, tmp_path_factory) -> Path:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        spec = _spec(model_file)
-        restorer = spec.build()
-        report = run_batch(plan_jobs(collect_inputs([str(micrographs)]), out), spec.frame_restorer(restorer),
-                           provenance=lambda: restorer.provenance)  # as the command line writes it
+        pipeline = FramePipeline.build(_spec(model_file).settings)  # as the command line writes it
+        report = pipeline.run(plan_jobs(collect_inputs([str(micrographs)]), out))
     finally:
         torch.set_num_threads(threads)
     assert len(report.restored) == 4
@@ -97,9 +97,8 @@ def test_the_thread_count_moves_a_few_pixels_by_one_grey_level_at_most(client, m
     crops = plan_jobs(collect_inputs([str(p) for p in sorted(micrographs.glob("crop-*"))]), tmp_path / "cluster")
     run_distributed(crops, client, spec, quiet=True)
     torch.set_num_threads(2)  # the autouse fixture restores the count
-    restorer = spec.build()
-    run_batch(plan_jobs(collect_inputs([str(p) for p in sorted(micrographs.glob("crop-*"))]), tmp_path / "two"),
-              spec.frame_restorer(restorer))
+    FramePipeline.build(spec.settings).run(
+        plan_jobs(collect_inputs([str(p) for p in sorted(micrographs.glob("crop-*"))]), tmp_path / "two"))
     for job in crops:
         one = np.asarray(Image.open(job.output)).astype(int)
         two = np.asarray(Image.open(tmp_path / "two" / job.output.name)).astype(int)
@@ -148,7 +147,7 @@ def test_the_planes_of_a_zarr_stack_are_tasks(client, model_file, tmp_path):
     got = open_lazy(tmp_path / "out" / "stack.ome.zarr")
     assert got.axes == ["z", "y", "x"]
     # planes restored in two worker processes equal the in-memory restorer's pages in this one (one thread each)
-    want = spec.build().deblur(stack, "none")
+    want = make_restorer(spec.settings).deblur(stack, "none")
     np.testing.assert_array_equal(got.array.compute(), want)
 
 

@@ -16,6 +16,7 @@ zarr = pytest.importorskip("zarr")
 
 from midnet import large_images  # noqa: E402
 from midnet.cluster import RestorerSpec  # noqa: E402
+from midnet.restore import make_restorer  # noqa: E402
 from midnet.settings import RestoreSettings  # noqa: E402
 from midnet.large_images import open_lazy, restore_zarr_file  # noqa: E402
 
@@ -57,13 +58,13 @@ def test_a_lazily_read_ome_zarr_is_restored_as_the_in_memory_tiled_path_restores
     result = open_lazy(tmp_path / "out" / "frame.ome.zarr")
     got = result.array.compute()
     spec = _spec(model_file)
-    in_memory = spec.build().deblur(image, "none")  # the same tiles, the frame whole in memory
+    in_memory = make_restorer(spec.settings).deblur(image, "none")  # the same tiles, the frame whole in memory
     # the same tiles read from the store, the same whole-frame statistics and intensity map, the same blend
     # in the same order: equal to the bit (the tiled path's own tolerance is against the untiled frame)
     np.testing.assert_array_equal(got, in_memory)
     assert np.abs(got.astype(int) - image).mean() > 5  # the network did change the frame
     assert got.max() <= 4095  # 12-bit data stays 12-bit, as in memory
-    whole = RestorerSpec(RestoreSettings.exact(model=str(model_file), infobar="none")).build().deblur(image, "none")
+    whole = make_restorer(RestoreSettings.exact(model=str(model_file), infobar="none")).deblur(image, "none")
     # against the untiled frame, only the tiled path's own difference remains (tests/unit/test_tiling_equality.py):
     # 64-px tiles see the convolutions' reach cut at their borders; measured 3 levels here, 1.5e-3 of the
     # 1..99.8 percentile span (about 2050 levels) the network works on
@@ -106,7 +107,7 @@ def test_a_killed_run_resumes_block_by_block_and_publishes_only_when_complete(mo
     out = tmp_path / "out"
     store = out / f".frame.ome.zarr{large_images.PARTIAL}"
     calls = []
-    grid = large_images.tile_plan(spec.build().network, *image.shape, TILE, OVERLAP)
+    grid = large_images.tile_plan(make_restorer(spec.settings).network, *image.shape, TILE, OVERLAP)
     stop = len(grid.ys) * len(grid.xs) + 2 * len(grid.xs) + 1  # all of pass 1, two rows of tiles and one more
 
     def stop_in_pass_two():
@@ -116,7 +117,8 @@ def test_a_killed_run_resumes_block_by_block_and_publishes_only_when_complete(mo
 
     large_images._prepare(store, open_lazy(source), large_images.block_spec(spec))  # the spec restore_zarr_file runs
     with pytest.raises(Interrupted):
-        large_images.restore_plane(spec.build().network, open_lazy(source), (), store, TILE, OVERLAP, 0, stop_in_pass_two)
+        large_images.restore_plane(make_restorer(spec.settings).network, open_lazy(source), (), store, TILE, OVERLAP, 0,
+                                   stop_in_pass_two)
     done = json.loads((store / "midnet-progress" / "plane.json").read_text())["rows"]
     assert 0 < done < image.shape[0] and done % 32 == 0  # whole chunk rows were recorded
     assert not (out / "frame.ome.zarr").exists()  # nothing under the final name until complete
@@ -139,7 +141,7 @@ def test_a_partial_store_of_other_options_is_started_over(model_file, image, tmp
     (store / "midnet-progress").mkdir()
     (store / "midnet-progress" / "plane.json").write_text(json.dumps({"rows": 64, "finished": True}))
     assert restore_zarr_file(source, tmp_path / "out", "", _spec(model_file)) == ("restored", "")
-    in_memory = _spec(model_file).build().deblur(image, "none")
+    in_memory = make_restorer(_spec(model_file).settings).deblur(image, "none")
     np.testing.assert_array_equal(open_lazy(tmp_path / "out" / "frame.ome.zarr").array.compute(), in_memory)
 
 
@@ -155,7 +157,7 @@ def test_a_torn_record_of_a_partial_store_is_started_over_not_refused(model_file
     torn = store / large_images.RUN_FILE if record == "run" else store / "midnet-progress" / "plane.json"
     torn.write_text('{"signat')
     assert restore_zarr_file(source, tmp_path / "out", "", _spec(model_file)) == ("restored", "")
-    in_memory = _spec(model_file).build().deblur(image, "none")
+    in_memory = make_restorer(_spec(model_file).settings).deblur(image, "none")
     np.testing.assert_array_equal(open_lazy(tmp_path / "out" / "frame.ome.zarr").array.compute(), in_memory)
 
 
@@ -197,7 +199,7 @@ def test_midnet_deblur_writes_name_ome_zarr_and_keeps_an_info_bar(model_file, im
                     "status": "restored", "seconds": line["seconds"], "worker": None, "error": None}
     got = open_lazy(tmp_path / "out" / "scan.ome.zarr").array.compute()
     # the in-memory restorer, same tiles, info bar and precision (the command's default, auto: bf16 where native)
-    want = RestorerSpec(_spec(model_file).settings.replace(precision="auto")).build().deblur(framed, 10)
+    want = make_restorer(_spec(model_file).settings.replace(precision="auto")).deblur(framed, 10)
     np.testing.assert_array_equal(got, want)
     assert (got[-10:] == 4095).all()
     again = CliRunner().invoke(cli, args, obj={})
@@ -248,7 +250,7 @@ def test_midnet_deblur_restores_a_large_tiled_bigtiff_block_by_block_with_a_repo
     assert result.exit_code == 0, result.output
     assert "2 restored, 0 skipped, 0 failed" in result.output
     got = open_lazy(tmp_path / "out" / "big.ome.zarr").array.compute()
-    restorer = RestorerSpec(_spec(model_file).settings.replace(precision="auto")).build()  # as the command
+    restorer = make_restorer(_spec(model_file).settings.replace(precision="auto"))  # as the command
     np.testing.assert_array_equal(got, restorer.deblur(image, "none"))  # the in-memory tiled result, to the bit
     alone = CliRunner().invoke(cli, ["deblur", str(tmp_path / "small.tif"), "-o", str(tmp_path / "alone")]
                                + args[5:-2], obj={})  # small.tif by itself: the ordinary single-process path
@@ -280,11 +282,11 @@ def test_a_zarr_output_records_what_ran_bf16_asked_is_bf16_run(model_file, image
     made = zarr.open_group(str(tmp_path / "out" / "frame.ome.zarr"), mode="r").attrs["midnet"]
     assert (made["engine"], made["precision"], made["frames"]) == ("torch", "bf16", "block by block")
     got = open_lazy(tmp_path / "out" / "frame.ome.zarr").array.compute()
-    bf16 = RestorerSpec(asked.settings.replace(engine="torch")).build()
+    bf16 = make_restorer(asked.settings.replace(engine="torch"))
     assert next(bf16.tile_network.parameters()).dtype == torch.bfloat16  # the module the tiles run through
     # the in-memory restorer's bf16 tiles, read from the store: equal to the bit (as the fp32 test above)
     np.testing.assert_array_equal(got, bf16.deblur(image, "none"))
-    fp32 = _spec(model_file).build().deblur(image, "none")
+    fp32 = make_restorer(_spec(model_file).settings).deblur(image, "none")
     assert np.abs(got.astype(int) - fp32).max() > 0  # bf16 did run: its rounding shows
 
 
