@@ -7,7 +7,7 @@
 ``midnet train --set data.folds=3``). The shared pairs come from ``--data`` or MIDNET_DATA.
 It prints one markdown table: per condition, the input's PSNR / SSIM against the in-focus
 exposure and each method's gain (mean over micrographs and noise seeds; the worst micrograph's
-in brackets). midnet/blur_sweep.py says how the inputs are made.
+in brackets). midnet/quality/blur_sweep.py says how the inputs are made.
 
 Runs can be split and put together: ``--first-seed 1 --seeds 2`` adds seeds 1 and 2 to a run of
 seed 0, and ``--table A.csv B.csv --methods 1.1,2.0`` prints the table of several runs' CSVs
@@ -24,11 +24,11 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from midnet.blur_sweep import IN_FOCUS, Score, conditions, gains, score_micrograph, sharp_frames
-from midnet.settings import RestoreSettings
+from midnet.quality.blur_sweep import IN_FOCUS, Score, conditions, gains, score_micrograph, sharp_frames
+from midnet.inference.settings import RestoreSettings
 from midnet.data import find_pairs, split_names
 from midnet.data.shared import shared_pairs
-from midnet.restore import make_restorer
+from midnet.inference.restore import make_restorer
 
 FOLDS = 3
 

@@ -43,11 +43,11 @@ def peak_mib() -> float:
 def throughput(model: str) -> None:
     import torch
 
-    from midnet.batch import collect_inputs, plan_jobs
-    from midnet.cluster import RestorerSpec, dask_client, run_distributed
-    from midnet.io import read_image, write_image
+    from midnet.images.batch import collect_inputs, plan_jobs
+    from midnet.cluster.files import RestorerSpec, dask_client, run_distributed
+    from midnet.images.io import read_image, write_image
     from midnet.pipeline import FramePipeline
-    from midnet.settings import RestoreSettings
+    from midnet.inference.settings import RestoreSettings
 
     files = collect_inputs([str(BLUR)])
     n = len(files)
@@ -90,7 +90,7 @@ def make_big() -> None:
     import zarr
     from ome_zarr.writer import write_multiscales_metadata
 
-    from midnet.io import read_image
+    from midnet.images.io import read_image
 
     if (BIG / "zarr.json").is_file():
         return
@@ -132,8 +132,8 @@ def big(model: str) -> None:
     import dask.array as da
     import zarr
 
-    from midnet import intensity
-    from midnet.large_images import _pyramid, measure_plane, open_lazy
+    from midnet.images import intensity
+    from midnet.cluster.large_images import _pyramid, measure_plane, open_lazy
 
     t0 = time.perf_counter()
     make_big()
@@ -165,9 +165,9 @@ def strip(model: str, rows: int, precision: str = "auto") -> None:
     import dask.array as da
     import zarr
 
-    from midnet.cluster import RestorerSpec, dask_client
-    from midnet.large_images import open_lazy, restore_zarr_file
-    from midnet.settings import RestoreSettings
+    from midnet.cluster.files import RestorerSpec, dask_client
+    from midnet.cluster.large_images import open_lazy, restore_zarr_file
+    from midnet.inference.settings import RestoreSettings
 
     make_big()
     source = WORK / f"strip{rows}.zarr"
@@ -193,8 +193,8 @@ def strip(model: str, rows: int, precision: str = "auto") -> None:
 
 def tile_peak(model: str) -> None:
     """Peak RSS of one 768x768 tile through the restorer, over the process before it (the network's share)."""
-    from midnet.restore import make_restorer
-    from midnet.settings import RestoreSettings
+    from midnet.inference.restore import make_restorer
+    from midnet.inference.settings import RestoreSettings
 
     restorer = make_restorer(RestoreSettings.exact(model=model))
     tile = np.random.default_rng(0).random((768, 768), dtype=np.float32)

@@ -1,4 +1,4 @@
-"""Scoring a frame against restoring it: ``midnet.focus.score`` vs the restorer's ``deblur``, same frame.
+"""Scoring a frame against restoring it: ``midnet.quality.focus.score`` vs the restorer's ``deblur``, same frame.
 
 The focus score is meant to be at least 20x faster than restoring the frame. Both run on
 the same 1280x1024 frame with a 64-row info bar (the shared SEM pairs' size), in this
@@ -16,11 +16,11 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.common import product_model, threads
-from midnet import focus
+from midnet.quality import focus
 from midnet.data.shared import shared_pairs
-from midnet.settings import RestoreSettings
-from midnet.io import read_image
-from midnet.restore import make_restorer
+from midnet.inference.settings import RestoreSettings
+from midnet.images.io import read_image
+from midnet.inference.restore import make_restorer
 
 SAMPLE = shared_pairs() / "blur" / "1-1.png"
 
@@ -53,7 +53,7 @@ def main() -> None:
     s, r = min(t_score), min(t_restore)
     print(f"{label}: {frame.shape}; model {model}; {threads()} torch threads; best of {args.repeats}")
     print(f"read the file:            {t_read:7.3f} s")
-    print(f"midnet.focus.score:       {s:7.3f} s")
+    print(f"midnet.quality.focus.score:       {s:7.3f} s")
     print(f"restorer.deblur:          {r:7.3f} s")
     print(f"restoring / scoring: {r / s:.1f}x")
 

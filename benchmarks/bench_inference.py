@@ -18,9 +18,9 @@ import numpy as np
 import torch
 
 from benchmarks.common import best_time, product_model, threads
-from midnet.fast import optimize_for_inference
-from midnet.settings import RestoreSettings
-from midnet.restore import make_restorer
+from midnet.inference.fast import optimize_for_inference
+from midnet.inference.settings import RestoreSettings
+from midnet.inference.restore import make_restorer
 
 
 def main() -> None:
@@ -76,7 +76,7 @@ def _compiled(net, x):
 
 def _onnx(net, x):
     """The engine `midnet deblur --engine onnx` uses (export on the first call)."""
-    from midnet.engines import OnnxEngine
+    from midnet.inference.engines import OnnxEngine
 
     engine = OnnxEngine(net)
     return lambda: engine(x)[0, 0].numpy()

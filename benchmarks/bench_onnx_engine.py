@@ -7,7 +7,7 @@ the restorer that differs between engines; normalisation is the same for all):
 - torch: midnet's restorer's network (the fused inference copy, predict_whole);
 - old onnx: the engine as it was before the cache, reimplemented here as the reference:
   one static ONNX export and session per frame shape, kept for at most 4 shapes;
-- new onnx: midnet.engines.OnnxEngine: one dynamic file from midnet's cache, started with
+- new onnx: midnet.inference.engines.OnnxEngine: one dynamic file from midnet's cache, started with
   a cold cache (export included) and again with a warm one (a later process).
 
 Memory: each ONNX Runtime session keeps its own memory arena and the old engine holds
@@ -35,15 +35,15 @@ import numpy as np
 import torch
 
 from benchmarks.common import product_model, threads
-from midnet.engines import OnnxEngine
-from midnet.fast import inference_copy
-from midnet.tiling import predict_whole
+from midnet.inference.engines import OnnxEngine
+from midnet.inference.fast import inference_copy
+from midnet.inference.tiling import predict_whole
 
 MAX_SESSIONS = 4  # the old engine's bound on exported shapes
 
 
 class PerSizeOnnxEngine:
-    """The old engine (before midnet/onnx_graph.py): a static export and a session per input shape."""
+    """The old engine (before midnet/inference/onnx_graph.py): a static export and a session per input shape."""
 
     def __init__(self, module, threads_: int):
         self.module, self.threads, self.sessions, self.exports = module, threads_, {}, 0

@@ -31,12 +31,12 @@ import numpy as np
 import torch
 
 from benchmarks.common import product_model, threads
-from midnet import intensity
+from midnet.images import intensity
 from midnet.data.shared import shared_pairs
-from midnet.settings import RestoreSettings
-from midnet.engine_choice import installed
-from midnet.fast import inference_copy
-from midnet.restore import make_restorer
+from midnet.inference.settings import RestoreSettings
+from midnet.inference.engine_choice import installed
+from midnet.inference.fast import inference_copy
+from midnet.inference.restore import make_restorer
 
 DATA = shared_pairs()
 
@@ -76,7 +76,7 @@ def network_work(net, x: torch.Tensor) -> tuple[float, float]:
 
 
 def frame() -> np.ndarray:
-    from midnet.io import read_image, to_gray_float
+    from midnet.images.io import read_image, to_gray_float
 
     if (DATA / "blur" / "1-1.png").is_file():
         return to_gray_float(read_image(DATA / "blur" / "1-1.png").array[:960])
@@ -88,7 +88,7 @@ def int8_runner(net, gray: np.ndarray):
     import onnxruntime as ort
     from onnxruntime.quantization import CalibrationDataReader, QuantType, quantize_static
 
-    from midnet.onnx_graph import cached_onnx
+    from midnet.inference.onnx_graph import cached_onnx
 
     x = _normalised(gray)
     padded = torch.nn.functional.pad(torch.from_numpy(x)[None, None], (0, 0, 0, (-960) % 16), mode="reflect").numpy()
@@ -170,8 +170,9 @@ def path_table(net, gray, repeats: int, int8: bool, peaks: dict, gbps: float) ->
 
 def startup_table(model: str, gray: np.ndarray) -> None:
     """Cold: a fresh cache folder (the ONNX export is timed once, apart); warm: the same again in a new restorer."""
-    from midnet import engines, load_model
-    from midnet.onnx_graph import cached_onnx
+    from midnet.inference import engines
+    from midnet import load_model
+    from midnet.inference.onnx_graph import cached_onnx
 
     print("\nstart-up: seconds before the first 256x256 result beyond a steady call (model load included)")
     small = np.ascontiguousarray(gray[:256, :256])

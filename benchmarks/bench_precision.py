@@ -20,11 +20,11 @@ from pathlib import Path
 import numpy as np
 
 from midnet.data.shared import shared_pairs
-from midnet.engine_choice import installed
-from midnet.settings import RestoreSettings
-from midnet.io import read_image, to_gray_float
-from midnet.precision import native_bf16
-from midnet.restore import make_restorer
+from midnet.inference.engine_choice import installed
+from midnet.inference.settings import RestoreSettings
+from midnet.images.io import read_image, to_gray_float
+from midnet.inference.precision import native_bf16
+from midnet.inference.restore import make_restorer
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = shared_pairs()
@@ -68,7 +68,7 @@ def frame_table(gray: np.ndarray, model: str, repeats: int) -> None:
 
 def kfold_table(data: Path) -> None:
     from midnet.data import find_pairs, load_pairs, split_names
-    from midnet.evaluate import score_restorer
+    from midnet.quality.evaluate import score_restorer
 
     names = [n for n, _, _ in find_pairs(data)]
     scores: dict[tuple[str, str], list[dict]] = {}

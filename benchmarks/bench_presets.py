@@ -1,7 +1,7 @@
 """Seconds per 1280x960 grayscale image for every preset, CPU, float32.
 
 Two figures per preset: the plain eager forward (NCHW, no_grad) and what `midnet deblur`
-runs (midnet.restore.make_restorer: the fused channels-last copy for the NAFNet family, an
+runs (midnet.inference.restore.make_restorer: the fused channels-last copy for the NAFNet family, an
 eval copy for the others; inference_mode; the whole frame, as below 2.5 MP; with the
 percentile intensity map around it). Ratios are to nafnet-s's plain forward
 measured in the same process.
@@ -15,9 +15,9 @@ import argparse
 import torch
 
 import midnet
-from midnet.settings import RestoreSettings
+from midnet.inference.settings import RestoreSettings
 from benchmarks.common import best_time, threads
-from midnet.restore import make_restorer
+from midnet.inference.restore import make_restorer
 
 
 def main() -> None:

@@ -18,11 +18,11 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.common import product_model
-from midnet import restore
+from midnet.inference import restore
 from midnet.data.shared import shared_pairs
-from midnet.settings import RestoreSettings
-from midnet.io import read_image
-from midnet.restore import make_restorer
+from midnet.inference.settings import RestoreSettings
+from midnet.images.io import read_image
+from midnet.inference.restore import make_restorer
 
 
 def difference(tiled: np.ndarray, whole: np.ndarray) -> str:

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from midnet.data.crops import sample_batch
-from midnet.losses import RestorationLoss
+from midnet.training.losses import RestorationLoss
 from midnet.training import build_network, load_config, training_step
 
 

@@ -25,7 +25,7 @@ import numpy as np
 from PIL import Image
 
 from midnet.pipeline import FramePipeline
-from midnet.settings import RestoreSettings
+from midnet.inference.settings import RestoreSettings
 from midnet.watch import WatchPlan, Watcher
 
 

@@ -10,17 +10,17 @@ import importlib
 from typing import TYPE_CHECKING
 
 from .errors import MidnetError
-from .runtime_info import midnet_version as _midnet_version
+from .inference.runtime_info import midnet_version as _midnet_version
 
 if TYPE_CHECKING:  # what type checkers, IDEs and the API reference (griffe) read; at run time see __getattr__
     from .export import export_model
-    from .focus import score
-    from .io import read_image, write_image
+    from .quality.focus import score
+    from .images.io import read_image, write_image
     from .models import ModelConfig, UNetConfig, parse_model_config
-    from .restore import Restorer, deblur, make_restorer
-    from .settings import RestoreSettings
-    from .weights import save_model
-    from .zoo import PRESETS, count_parameters, create_model, load_model
+    from .inference.restore import Restorer, deblur, make_restorer
+    from .inference.settings import RestoreSettings
+    from .models.weights import save_model
+    from .models.zoo import PRESETS, count_parameters, create_model, load_model
 
 # public name -> the module that owns it
 _OWNERS = {
@@ -38,7 +38,7 @@ _OWNERS = {
     "count_parameters": ".zoo",
     "create_model": ".zoo",
     "load_model": ".zoo",
-    "score": ".focus",  # midnet/focus.py, the room of `midnet score`
+    "score": ".focus",  # midnet/quality/focus.py, the room of `midnet score`
     "export_model": ".export",  # midnet/export/, the room of `midnet export` (torch.onnx, bioimageio)
 }
 

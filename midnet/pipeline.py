@@ -1,13 +1,13 @@
-"""One frame pipeline: the restorer a :class:`~midnet.settings.RestoreSettings` asks for, and the wiring around it.
+"""One frame pipeline: the restorer a :class:`~midnet.inference.settings.RestoreSettings` asks for, and the wiring around it.
 
 `midnet deblur`, `midnet watch` and `midnet serve` build one :class:`FramePipeline` per process
-and hand it their files; on Dask (``deblur --cluster/--scheduler``, midnet/cluster.py) every
+and hand it their files; on Dask (``deblur --cluster/--scheduler``, midnet/cluster/files.py) every
 worker process builds one and each task restores its file with it. It holds what each of them
-would otherwise rewrite: the restorer made by :func:`~midnet.restore.make_restorer`; the domain
+would otherwise rewrite: the restorer made by :func:`~midnet.inference.restore.make_restorer`; the domain
 watch (does a frame look like what the network was trained on); the spread of the eight views
 with ``uncertainty``; the only-blurry triage (score each input, restore only those worth it);
 the before/after picture; the batch with provenance; and the lines a batch prints at its end.
-Each frame's info bar is resolved once (:func:`~midnet.restore.infobar_rows`) and handed to the
+Each frame's info bar is resolved once (:func:`~midnet.inference.restore.infobar_rows`) and handed to the
 domain check, the restorer and the triage's score of the result.
 
 It composes the focus room (the triage) around the core, so it is a room itself: the core
@@ -23,12 +23,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .batch import Job, Report, Restored, attempt, run_batch
-from .domain import DomainWatch
-from .focus import OnlyBlurry
-from .engine_choice import Choice
-from .restore import NetworkRestorer, Restorer, infobar_rows, make_restorer
-from .settings import RestoreSettings
+from .images.batch import Job, Report, Restored, attempt, run_batch
+from .quality.domain import DomainWatch
+from .quality.focus import OnlyBlurry
+from .inference.engine_choice import Choice
+from .inference.restore import NetworkRestorer, Restorer, infobar_rows, make_restorer
+from .inference.settings import RestoreSettings
 
 TileCallback = Callable[[int, int], None]
 
@@ -51,9 +51,9 @@ class FramePipeline:
               triage: OnlyBlurry | None = None, watch: DomainWatch | None = None) -> "FramePipeline":
         """Make the restorer (loads the model; ``engine="auto"`` measures or reads its choice) and its wiring.
 
-        ``triage``: the :class:`~midnet.focus.OnlyBlurry` that already selected the jobs (its scores
+        ``triage``: the :class:`~midnet.quality.focus.OnlyBlurry` that already selected the jobs (its scores
         label the pictures and the report), else a new one when ``settings.only_blurry``. ``watch``: the
-        :class:`~midnet.domain.DomainWatch` (of :func:`domain_watch`) a command already holds for its
+        :class:`~midnet.quality.domain.DomainWatch` (of :func:`domain_watch`) a command already holds for its
         warning, else a new one.
         """
         restorer = make_restorer(settings, on_tile)
@@ -82,13 +82,13 @@ class FramePipeline:
         """The before/after picture (with both focus scores under ``only_blurry``)."""
         if self.triage is not None:
             return self.triage.compare_writer(before, after, path)
-        from .figures import compare_figure
+        from .quality.figures import compare_figure
 
         return compare_figure(before, after, path)
 
     def run(self, jobs: Sequence[Job], overwrite: bool = False,
             on_done: Callable[[Job, str], None] | None = None) -> Report:
-        """Restore ``jobs`` as :func:`~midnet.batch.run_batch` does (atomic, no overwrite unless asked, a bad file
+        """Restore ``jobs`` as :func:`~midnet.images.batch.run_batch` does (atomic, no overwrite unless asked, a bad file
         reported and passed), every output recording the restorer's provenance; the files the triage left out
         are added to the report as skipped."""
         done = on_done
@@ -104,7 +104,7 @@ class FramePipeline:
         """(status, why on one line) of one job, as :meth:`run` would give it, without the batch's clean-up of dead
         runs' temporaries (a long-running caller does that once, not per file); the triage scores it first.
 
-        ``inputs``: the resolved inputs of the batch the job belongs to (:func:`~midnet.batch.attempt` refuses an
+        ``inputs``: the resolved inputs of the batch the job belongs to (:func:`~midnet.images.batch.attempt` refuses an
         output among them); by default the job's own source, for a caller that takes files one at a time."""
         if self.triage is not None and not self.triage.select([job]):
             return "skipped", self.triage.skipped[-1][1]

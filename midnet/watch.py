@@ -28,11 +28,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from .batch import FORMAT_SUFFIX, Job, plan_jobs, shown
+from .images.batch import FORMAT_SUFFIX, Job, plan_jobs, shown
 from .errors import MidnetError
-from .io import IMAGE_SUFFIXES
+from .images.io import IMAGE_SUFFIXES
 from .pipeline import FramePipeline
-from .publish import remove_stale_temporaries
+from .images.publish import remove_stale_temporaries
 
 REMEMBERED = 50_000  # failed or left-out files kept with their (size, mtime): about 200 bytes each
 SHOWN_FAILURES = 20  # failures listed again in the summary on stop (each was reported when it happened)
@@ -62,7 +62,7 @@ class WatchPlan:
             raise MidnetError(f"--suffix {self.suffix!r} holds a path separator")
 
     def output_name(self, name: str) -> str:
-        """The output's file name for an input named ``name``: as :func:`midnet.batch.plan_jobs` names it."""
+        """The output's file name for an input named ``name``: as :func:`midnet.images.batch.plan_jobs` names it."""
         stem, ext = os.path.splitext(name)
         return f"{stem}{self.suffix}{ext if self.fmt == 'same' else FORMAT_SUFFIX[self.fmt]}"
 

@@ -64,8 +64,8 @@ def set_halo(descr, halo: int, pad: str | None = None) -> None:
 def equality(descr, frames: list[str], formats: list[str]) -> None:
     import midnet
     from bioimageio.core import create_prediction_pipeline
-    from midnet.restore import make_restorer
-    from midnet.settings import EXACT, RestoreSettings
+    from midnet.inference.restore import make_restorer
+    from midnet.inference.settings import EXACT, RestoreSettings
 
     restorer = make_restorer(RestoreSettings.exact(model="midnet-sem"))
     print("format       frame  max|float-midnet| (grey)  8-bit max|diff|  8-bit pixels differing")
@@ -86,8 +86,8 @@ def equality(descr, frames: list[str], formats: list[str]) -> None:
 def drift(descr, frames: list[str], tiles: list[int], halos: list[int], pad: str | None = None) -> None:
     """Whole-frame (block 0: bioimageio.core pads the frame by the halo) and tiled output against midnet's."""
     from bioimageio.core import create_prediction_pipeline
-    from midnet.restore import make_restorer
-    from midnet.settings import RestoreSettings
+    from midnet.inference.restore import make_restorer
+    from midnet.inference.settings import RestoreSettings
 
     restorer = make_restorer(RestoreSettings.exact(model="midnet-sem"))
     print("frame  block  halo  max|bmz-midnet| (grey)  mean  99.9th pct  pixels off by >1 grey"

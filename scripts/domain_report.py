@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import argparse
 
-from midnet import domain
+from midnet.quality import domain
 from midnet.data import load_pairs, split_names
 from midnet.data.pairs import find_pairs
-from midnet.zoo import metadata_of
+from midnet.models.zoo import metadata_of
 
 
 def main() -> None:

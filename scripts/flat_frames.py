@@ -13,8 +13,8 @@ import argparse
 
 import numpy as np
 
-from midnet.restore import make_restorer
-from midnet.settings import RestoreSettings
+from midnet.inference.restore import make_restorer
+from midnet.inference.settings import RestoreSettings
 
 SIDE, BORDER = 256, 8
 CASES = {

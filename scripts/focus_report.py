@@ -34,11 +34,11 @@ from scipy.stats import spearmanr
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from midnet import blur, focus  # noqa: E402
+from midnet.quality import blur, focus  # noqa: E402
 from midnet.data.shared import shared_pairs  # noqa: E402
-from midnet.infobar import resolve_infobar  # noqa: E402
-from midnet.io import read_image, to_gray_float  # noqa: E402
-from midnet.settings import EXACT  # noqa: E402
+from midnet.images.infobar import resolve_infobar  # noqa: E402
+from midnet.images.io import read_image, to_gray_float  # noqa: E402
+from midnet.inference.settings import EXACT  # noqa: E402
 
 WIDTHS = (0, 1, 2, 3, 4.5, 6, 8, 11, 16)  # added Gaussian blur, px
 NOISE = (0, 3, 6, 9)  # added Gaussian noise, 8-bit gray levels (0: the 8-bit quantisation only)
@@ -161,7 +161,7 @@ def stage_synthetic(data: Path, work: Path, images: Path) -> dict:
     spectral = lambda r: r["fit"]["sigma"]  # noqa: E731
     coef = fit_calibration(calib, spectral, "snr")
     print(f"\ncalibration (all seven micrographs): CALIBRATION = ({coef[0]:.3f}, {coef[1]:.3f}, {coef[2]:.3f})"
-          f"   [in midnet/blur.py: {blur.CALIBRATION}]")
+          f"   [in midnet/quality/blur.py: {blur.CALIBRATION}]")
     pred = leave_one_out(calib, spectral, "snr")
     head = "| {} | cases | Spearman | mean rel. error | median abs. | 90th pct abs. | max abs. |\n| --- | --- | --- | --- | --- | --- | --- |"
     print("\nspectral blur_px, leave-one-micrograph-out calibration, by added noise (gray levels):")
@@ -273,7 +273,7 @@ def figure_synthetic(calib, pred, sub, pred_reblur, path: Path) -> None:
 
 def threshold_records(data: Path) -> list[dict]:
     import midnet
-    from midnet.metrics import psnr
+    from midnet.quality.metrics import psnr
 
     rng = np.random.default_rng(1)
     out = []
@@ -318,7 +318,7 @@ def stage_thresholds(data: Path, work: Path, coef) -> None:
     low = crossing(med_blur[: peak + 1], med_gain[: peak + 1], MIN_GAIN_DB, rising=True)
     high = crossing(med_blur[peak:], med_gain[peak:], MIN_GAIN_DB, rising=False)
     print(f"median gain crosses {MIN_GAIN_DB} dB at blur_px {low:.2f} (rising) and {high:.2f} (falling)"
-          f"   [in midnet/focus.py: SHARP_MAX_PX={focus.SHARP_MAX_PX}, RESTORE_MAX_PX={focus.RESTORE_MAX_PX}]")
+          f"   [in midnet/quality/focus.py: SHARP_MAX_PX={focus.SHARP_MAX_PX}, RESTORE_MAX_PX={focus.RESTORE_MAX_PX}]")
 
 
 # ------------------------------------------------------------------ real pairs

@@ -24,11 +24,11 @@ import json
 import numpy as np
 
 import midnet
-from midnet.settings import EXACT
+from midnet.inference.settings import EXACT
 from midnet.data import load_pairs, split_names
 from midnet.data.pairs import find_pairs
-from midnet.evaluate import quantise
-from midnet.metrics import psnr, ssim
+from midnet.quality.evaluate import quantise
+from midnet.quality.metrics import psnr, ssim
 
 # name -> (container dtype, gain, offset) applied to the 8-bit values v: stored = v * gain + offset
 VARIANTS = {

@@ -20,9 +20,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from midnet.classical import CLASSICAL_METHODS, INPUT
+from midnet.inference.classical import CLASSICAL_METHODS, INPUT
 from midnet.data.shared import shared_pairs
-from midnet.evaluate import REGIONS
+from midnet.quality.evaluate import REGIONS
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -18,8 +18,8 @@ from PIL import Image
 from scipy.signal import fftconvolve
 
 from midnet.data.pairs import find_pairs
-from midnet.infobar import detect_infobar
-from midnet.io import read_image, to_gray_float
+from midnet.images.infobar import detect_infobar
+from midnet.images.io import read_image, to_gray_float
 
 
 def disc(radius: float) -> np.ndarray:

@@ -16,9 +16,9 @@ import numpy as np
 
 from midnet.data.shared import shared_pairs
 import midnet
-from midnet.settings import EXACT
+from midnet.inference.settings import EXACT
 from midnet.data.pairs import load_pairs
-from midnet.figures import compare_figure
+from midnet.quality.figures import compare_figure
 
 ROOT = Path(__file__).resolve().parents[1]
 

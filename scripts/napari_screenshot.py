@@ -53,7 +53,7 @@ def main() -> None:
     import napari
     from qtpy.QtWidgets import QApplication
 
-    from midnet.io import read_image
+    from midnet.images.io import read_image
 
     viewer = napari.Viewer(title="midnet in napari", show=True)
     viewer.window.resize(1500, 900)

@@ -21,8 +21,8 @@ from scipy.signal import convolve2d
 
 from midnet.data import find_pairs
 from midnet.data.shared import shared_pairs
-from midnet.infobar import resolve_infobar
-from midnet.io import read_image, to_gray_float
+from midnet.images.infobar import resolve_infobar
+from midnet.images.io import read_image, to_gray_float
 
 LAPLACIAN_DIFFERENCE = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], dtype=np.float64)
 

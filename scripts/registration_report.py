@@ -1,4 +1,4 @@
-"""The figures of docs/results.md section 0 and of the padding note in midnet/tiling.py.
+"""The figures of docs/results.md section 0 and of the padding note in midnet/inference/tiling.py.
 
 For every pair of the shared SEM data it prints:
 - the affine map from sharp to blurry pixels (measure_transform): global shift, scales,
@@ -23,11 +23,11 @@ from scipy.signal import convolve2d
 from midnet.data.pairs import load_pairs
 from midnet.data.register import measure_transform, register
 from midnet.data.shared import shared_pairs
-from midnet.evaluate import quantise
-from midnet.fast import optimize_for_inference
-from midnet.metrics import psnr, ssim
+from midnet.quality.evaluate import quantise
+from midnet.inference.fast import optimize_for_inference
+from midnet.quality.metrics import psnr, ssim
 from midnet.models.blocks import pad_to_multiple
-from midnet.zoo import load_model
+from midnet.models.zoo import load_model
 
 LAPLACE = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], float)
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from midnet.server import ServerConfig
 from midnet.server.live import live_server
 from midnet.server.restoring import Restoration
-from midnet.settings import RestoreSettings
+from midnet.inference.settings import RestoreSettings
 
 
 def shoot(page, url: str, sample: Path, out: Path) -> list[Path]:

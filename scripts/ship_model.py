@@ -16,12 +16,12 @@ import argparse
 import json
 from pathlib import Path
 
-from midnet import domain
+from midnet.quality import domain
 from midnet.data import load_pairs, split_names
 from midnet.data.pairs import find_pairs
 from midnet.training import load_config
-from midnet.weights import TRAINED_ON_KEY, read_metadata, save_model
-from midnet.zoo import load_model
+from midnet.models.weights import TRAINED_ON_KEY, read_metadata, save_model
+from midnet.models.zoo import load_model
 
 
 def main() -> None:

@@ -23,11 +23,11 @@ from collections import defaultdict
 
 import numpy as np
 
-from midnet.blur_sweep import IN_FOCUS, conditions, sharp_frames
+from midnet.quality.blur_sweep import IN_FOCUS, conditions, sharp_frames
 from midnet.data import find_pairs
 from midnet.data.shared import shared_pairs
-from midnet.focus import SHARP_MAX_PX, score
-from midnet.io import read_image
+from midnet.quality.focus import SHARP_MAX_PX, score
+from midnet.images.io import read_image
 
 HELPS_DB = 0.5  # a frame restoring improves by this much must never be called sharp
 UNCHANGED_DB = 38.0  # an in-focus frame restored to within this PSNR of itself was left alone

@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import argparse
 
-from midnet.compare import parse_methods
-from midnet.settings import RestoreSettings
+from midnet.quality.compare import parse_methods
+from midnet.inference.settings import RestoreSettings
 from midnet.data.pairs import load_pairs
 from midnet.data.shared import shared_pairs
-from midnet.evaluate import quantise, score_pair
-from midnet.figures import compare_figure
-from midnet.restore import make_restorer
+from midnet.quality.evaluate import quantise, score_pair
+from midnet.quality.figures import compare_figure
+from midnet.inference.restore import make_restorer
 
 
 def main() -> None:

@@ -44,7 +44,7 @@ class CountedCache:
 
     def use(self, monkeypatch) -> "CountedCache":
         """Point midnet's cache here and count exports, for the calling test."""
-        from midnet import onnx_graph
+        from midnet.inference import onnx_graph
 
         real = onnx_graph.export_onnx
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import click
 
-from ..runtime_info import midnet_version
+from ..inference.runtime_info import midnet_version
 from .cache import cache_cmd
 from .calibrate import calibrate_cmd
 from .compare import compare_cmd

@@ -1,4 +1,4 @@
-"""``midnet cache``: where midnet keeps what it derives from a network (midnet/cache.py), what is there, emptying it."""
+"""``midnet cache``: where midnet keeps what it derives from a network (midnet/inference/cache.py), what is there, emptying it."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ def cache_cmd(show_path: bool, clear: bool) -> None:
     (e.g. ~/.cache/midnet), or $MIDNET_CACHE_DIR when set; only midnet's subfolders of it
     (onnx, openvino, engine-choice) are listed or cleared.
     """
-    from .. import cache
+    from ..inference import cache
 
     if show_path and clear:
         raise click.UsageError("give --path or --clear, not both")

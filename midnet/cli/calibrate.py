@@ -1,4 +1,4 @@
-"""``midnet calibrate``: the classical methods' PSF and parameters fitted on pairs (midnet/calibration.py)."""
+"""``midnet calibrate``: the classical methods' PSF and parameters fitted on pairs (midnet/quality/calibration.py)."""
 
 from __future__ import annotations
 
@@ -20,9 +20,9 @@ def calibrate_cmd(data, output, names, methods, infobar, overwrite) -> None:
     """Fit the classical methods' PSF and parameters on training pairs (max PSNR)."""
     from pathlib import Path
 
-    from ..calibration import calibrate
+    from ..quality.calibration import calibrate
     from ..data import load_pairs
-    from ..publish import check_writable
+    from ..images.publish import check_writable
 
     chosen = [m.strip() for m in methods.split(",") if m.strip()]
     bad = sorted(set(chosen) - set(CLASSICAL_METHODS))

@@ -3,7 +3,7 @@ memory) restored block by block.
 
 The options live here (``dask_options``) and so does the branch of the command that uses them
 (:func:`deblur_on_dask`), so that the deblur command itself stays one call longer. The work is done by
-midnet/cluster.py (files as tasks) and midnet/large_images.py (images larger than memory).
+midnet/cluster/files.py (files as tasks) and midnet/cluster/large_images.py (images larger than memory).
 """
 
 from __future__ import annotations
@@ -49,19 +49,19 @@ def is_zarr(path: Path) -> bool:
 
 
 def is_lazy(path: Path) -> bool:
-    """Whether an input is read lazily and restored block by block (midnet/large_images.py) into OUT/NAME.ome.zarr."""
+    """Whether an input is read lazily and restored block by block (midnet/cluster/large_images.py) into OUT/NAME.ome.zarr."""
     return is_zarr(path) or is_large_tiled_tiff(path)
 
 
 def is_large_tiled_tiff(path: Path) -> bool:
-    """A tiled grey TIFF named on the command line whose pixels (all pages) exceed :func:`midnet.io.pixel_limit`.
+    """A tiled grey TIFF named on the command line whose pixels (all pages) exceed :func:`midnet.images.io.pixel_limit`.
 
     The in-memory path refuses such a file (restoring 2**30 pixels whole takes well over 10 GiB); its tiles
     can be read one by one (tifffile's Zarr store), so it is restored block by block instead. A strip TIFF
     has no such blocks and a colour one no grey plane to restore: both stay on the in-memory path's refusal.
     Lowering MIDNET_MAX_PIXELS sends smaller tiled TIFFs block by block too.
     """
-    from ..io import TIFF_SUFFIXES, pixel_limit
+    from ..images.io import TIFF_SUFFIXES, pixel_limit
 
     if path.suffix.lower() not in TIFF_SUFFIXES or not path.is_file():
         return False
@@ -106,12 +106,12 @@ def deblur_on_dask(inputs, outdir: str, settings, *, recursive: bool, overwrite:
                    quiet: bool) -> None:
     """The --cluster / --scheduler / Zarr branch of ``midnet deblur`` (its options mean what they mean there).
 
-    ``settings`` is the :class:`~midnet.settings.RestoreSettings` the command built from its options.
+    ``settings`` is the :class:`~midnet.inference.settings.RestoreSettings` the command built from its options.
     """
-    from ..batch import collect_inputs, dry_run_lines, plan_jobs
+    from ..images.batch import collect_inputs, dry_run_lines, plan_jobs
 
     require_dask(inputs, cluster, scheduler)
-    from ..cluster import RestorerSpec, log_to_file, parse_local
+    from ..cluster.files import RestorerSpec, log_to_file, parse_local
 
     if cluster and scheduler:
         raise click.UsageError("give --cluster or --scheduler, not both")
@@ -124,7 +124,7 @@ def deblur_on_dask(inputs, outdir: str, settings, *, recursive: bool, overwrite:
         raise click.UsageError("--only-blurry does not combine with --cluster, --scheduler or Zarr inputs yet; "
                                "select the files with `midnet score` first")
     zarrs = [Path(i) for i in inputs if is_lazy(Path(i))]  # Zarr stores and large tiled TIFFs: block by block
-    if zarrs and settings.views:  # refused before any work (midnet.large_images.block_spec)
+    if zarrs and settings.views:  # refused before any work (midnet.cluster.large_images.block_spec)
         raise click.UsageError(f"--tta and --uncertainty do not apply to Zarr or large tiled TIFF inputs ({zarrs[0]}, "
                                "restored block by block); drop them, or restore those inputs apart")
     files = [i for i in inputs if Path(i) not in zarrs]
@@ -147,15 +147,15 @@ def deblur_on_dask(inputs, outdir: str, settings, *, recursive: bool, overwrite:
 
 
 def _zarr_plan(zarrs: list[Path], outdir: Path, suffix: str) -> list[str]:
-    from ..large_images import output_name
+    from ..cluster.large_images import output_name
 
     return [f"{z} -> {output_name(z, outdir, suffix)} (OME-Zarr, block by block)" for z in zarrs]
 
 
 def _run(jobs, zarrs, outdir, suffix, spec, overwrite, cluster, scheduler, report_file, quiet) -> bool:
     """Restore everything, one --report line per input; print the summary; True when something failed."""
-    from ..batch import Report
-    from ..cluster import dask_client, open_report, run_distributed
+    from ..images.batch import Report
+    from ..cluster.files import dask_client, open_report, run_distributed
     from ..pipeline import FramePipeline, domain_watch
 
     report = Report()
@@ -185,9 +185,9 @@ def _files_here(jobs, pipeline, overwrite, out):
     """The files of a run without a cluster, as run_batch restores them (the frame ``pipeline``'s
     :meth:`~midnet.pipeline.FramePipeline.restore_file` per file, its domain watch gathering every frame), with
     a --report line each; ``worker`` is null (this process)."""
-    from ..batch import Report
-    from ..cluster import add_line, record
-    from ..publish import remove_stale_temporaries
+    from ..images.batch import Report
+    from ..cluster.files import add_line, record
+    from ..images.publish import remove_stale_temporaries
 
     report = Report()
     for folder in sorted({t.parent for job in jobs for t in (job.output, job.compare) if t is not None}):
@@ -205,8 +205,8 @@ def _restore_zarrs(zarrs, outdir, suffix, spec, overwrite, quiet, client, report
     may run on several)."""
     if not zarrs:
         return
-    from ..cluster import add_line, report_line
-    from ..large_images import output_name, restore_zarr_file
+    from ..cluster.files import add_line, report_line
+    from ..cluster.large_images import output_name, restore_zarr_file
 
     for source in zarrs:
         start = time.perf_counter()

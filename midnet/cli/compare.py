@@ -1,4 +1,4 @@
-"""``midnet compare``: every method on every micrograph in one PSNR/SSIM table and a picture grid (midnet/compare.py)."""
+"""``midnet compare``: every method on every micrograph in one PSNR/SSIM table and a picture grid (midnet/quality/compare.py)."""
 
 from __future__ import annotations
 
@@ -24,8 +24,8 @@ def compare_cmd(data, methods, folds, infobar, markdown, figure) -> None:
     """One PSNR/SSIM table of every method on every micrograph, and a picture grid."""
     from tqdm import tqdm
 
-    from ..compare import compare
-    from ..figures import figure_grid
+    from ..quality.compare import compare
+    from ..quality.figures import figure_grid
 
     chosen = [m.strip() for m in methods.split(",") if m.strip()]
     bar = tqdm(desc="compare", unit="restoration", file=sys.stderr, disable=None)

@@ -34,7 +34,7 @@ def deblur_cmd(inputs, outdir, model_name, method, calib, infobar, tile, overlap
     so is a tiled grey TIFF named here whose pixels exceed the limit of MIDNET_MAX_PIXELS (default 2**30),
     which would otherwise be refused. See docs/cluster.md.
     """
-    from ..batch import dry_run_lines
+    from ..images.batch import dry_run_lines
     from ..pipeline import make_triage
 
     settings = restore_settings(model_name, method, calib, infobar, tile, overlap, device, engine, precision, tta,
@@ -44,7 +44,7 @@ def deblur_cmd(inputs, outdir, model_name, method, calib, infobar, tile, overlap
                               fmt=fmt, compare=compare, dry_run=dry_run, cluster=cluster, scheduler=scheduler,
                               report_file=report_file, log_file=log_file, quiet=quiet)
     jobs = _planned_jobs(inputs, outdir, recursive, suffix, fmt, compare, uncertainty)
-    triage = make_triage(settings)  # midnet/focus.py: score every input, keep those worth restoring
+    triage = make_triage(settings)  # midnet/quality/focus.py: score every input, keep those worth restoring
     if triage is not None:
         jobs = triage.select(jobs)
     if dry_run:
@@ -65,7 +65,7 @@ def _planned_jobs(inputs, outdir: str, recursive: bool, suffix: str, fmt, compar
     """Every input found and the outputs it will have; nothing found or a bad plan is a usage error."""
     from pathlib import Path
 
-    from ..batch import collect_inputs, plan_jobs
+    from ..images.batch import collect_inputs, plan_jobs
 
     try:
         files = collect_inputs(inputs, recursive)
@@ -78,9 +78,9 @@ def _planned_jobs(inputs, outdir: str, recursive: bool, suffix: str, fmt, compar
 
 def _run_with_progress(settings, triage, jobs: list, overwrite: bool):
     """(pipeline, report, the interruption or None): the batch under its files and tiles bars."""
-    from ..batch import Interrupted
+    from ..images.batch import Interrupted
     from ..pipeline import FramePipeline
-    from ..progress import BatchProgress
+    from ..images.progress import BatchProgress
 
     interrupted = None
     with BatchProgress(len(jobs)) as progress:

@@ -21,10 +21,10 @@ def demo_cmd(outdir, model_name, device) -> None:
     from importlib import resources
     from pathlib import Path
 
-    from ..figures import compare_figure
-    from ..io import read_image, write_image
-    from ..restore import deblur
-    from ..devices import pick_device
+    from ..quality.figures import compare_figure
+    from ..images.io import read_image, write_image
+    from ..inference.restore import deblur
+    from ..inference.devices import pick_device
 
     with resources.as_file(resources.files("midnet") / "samples" / "sem_blurry_sample.png") as sample:
         img = read_image(sample)

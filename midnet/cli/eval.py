@@ -1,4 +1,4 @@
-"""``midnet eval``: PSNR/SSIM of one restorer on whole registered micrographs (midnet/evaluate.py)."""
+"""``midnet eval``: PSNR/SSIM of one restorer on whole registered micrographs (midnet/quality/evaluate.py)."""
 
 from __future__ import annotations
 
@@ -43,9 +43,9 @@ def eval_cmd(model_name, method, calib, data, infobar, names, align, no_align, t
     """PSNR/SSIM of a restorer on whole micrographs, beside the blurry input's."""
     from tqdm import tqdm
 
-    from ..evaluate import score_restorer
-    from ..restore import make_restorer
-    from ..settings import RestoreSettings
+    from ..quality.evaluate import score_restorer
+    from ..inference.restore import make_restorer
+    from ..inference.settings import RestoreSettings
 
     if protocol == "paper" and region != "all":
         raise MidnetError("--region registered measures whole micrographs; the paper protocol's resized tiles "
@@ -97,7 +97,7 @@ def _print_scores(result: dict, region: str) -> None:
 
 def _warn_if_trained_on(model_name: str, names: list[str]) -> None:
     """Scores on micrographs a model was trained on say nothing about unseen ones: say so."""
-    from ..zoo import trained_on
+    from ..models.zoo import trained_on
 
     seen = sorted(set(trained_on(model_name)) & set(names))
     if seen:

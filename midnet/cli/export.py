@@ -31,7 +31,7 @@ def export_cmd(model: str, output: str, fmt: str, overwrite: bool) -> None:
 
     from ..errors import MidnetError
     from ..export import export_model
-    from ..progress import working
+    from ..images.progress import working
 
     if Path(output).exists() and not overwrite:  # said at once, not after the announcement of a minute's work
         raise MidnetError(f"{output} exists; choose another name, or replace it with --overwrite")

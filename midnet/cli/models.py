@@ -1,4 +1,4 @@
-"""``midnet models``: the presets of midnet/zoo.py with their parameter counts."""
+"""``midnet models``: the presets of midnet/models/zoo.py with their parameter counts."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import click
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def models_cmd(in_chans: int, as_json: bool) -> None:
     """List the model presets with their parameter counts."""
-    from ..zoo import PRESETS, count_parameters, create_model
+    from ..models.zoo import PRESETS, count_parameters, create_model
 
     import torch
 

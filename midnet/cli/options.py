@@ -12,7 +12,7 @@ import click
 
 from ..choices import ENGINE_NAMES, METHODS, PRECISIONS
 from ..errors import MidnetError
-from ..settings import MIN_TILE, RestoreSettings
+from ..inference.settings import MIN_TILE, RestoreSettings
 
 DEFAULTS = RestoreSettings()  # the options' defaults: the library's, napari's, Dask's and the server's
 
@@ -49,7 +49,7 @@ class DeviceType(click.ParamType):
         return "[auto|cpu|cuda|cuda:N|mps]"
 
     def convert(self, value, param, ctx):
-        from ..devices import check_device_name
+        from ..inference.devices import check_device_name
 
         try:
             return check_device_name(value)
@@ -61,7 +61,7 @@ def check_model(ctx, param, value: str) -> str:
     """--model: a preset with shipped weights or an existing weights file; anything else is a usage error."""
     from pathlib import Path
 
-    from ..zoo import PRESETS
+    from ..models.zoo import PRESETS
 
     shipped = ", ".join(n for n, p in PRESETS.items() if p.weights) or "none"
     if Path(value).is_file():  # a file wins over a preset of the same name, as in midnet.load_model
@@ -89,7 +89,7 @@ device_option = click.option("--device", type=DeviceType(), default=DEFAULTS.dev
 
 
 def precision_option(default: str, help_extra: str = ""):
-    """--precision of deblur and eval: the number format the network runs in (midnet/precision.py)."""
+    """--precision of deblur and eval: the number format the network runs in (midnet/inference/precision.py)."""
     return click.option("--precision", type=click.Choice(["auto", *(p for p in PRECISIONS if p != "auto")]), default=default,
                         show_default=True, help="auto: bf16 on a CPU with native bf16 (AVX512-BF16, AMX), else fp32; "
                         "bf16/fp16 keep the residual and statistics in fp32 (docs/performance.md)." + help_extra)
@@ -99,7 +99,7 @@ model_option = click.option("--model", "model_name", default=DEFAULTS.model, sho
                             help="Preset with shipped weights (see `midnet models`), a weights file, or a BMZ package .zip "
                                  "made by `midnet export` (only its weights are read).")
 
-# what restores a frame: the fields of midnet.settings.RestoreSettings a command line sets
+# what restores a frame: the fields of midnet.inference.settings.RestoreSettings a command line sets
 restore_options = option_group(
     model_option,
     click.option("--method", type=click.Choice(METHODS), default=DEFAULTS.method,
@@ -150,7 +150,7 @@ triage_options = option_group(
 
 def restore_settings(model_name, method, calib, infobar, tile, overlap, device, engine, precision, tta,
                      uncertainty=False, only_blurry=False, blur_threshold=None, **_):
-    """The :class:`~midnet.settings.RestoreSettings` the options above give (``**_``: a command's other options;
+    """The :class:`~midnet.inference.settings.RestoreSettings` the options above give (``**_``: a command's other options;
     the ones a command lacks keep their defaults)."""
     return RestoreSettings(model=model_name, method=method, calibration=calib, infobar=infobar, tile=tile,
                            overlap=overlap, device=device, engine=engine, precision=precision, tta=tta,

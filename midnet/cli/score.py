@@ -1,4 +1,4 @@
-"""``midnet score``: how out of focus each micrograph is, without a reference (midnet/focus.py)."""
+"""``midnet score``: how out of focus each micrograph is, without a reference (midnet/quality/focus.py)."""
 
 from __future__ import annotations
 
@@ -27,8 +27,8 @@ def score_cmd(inputs, recursive, infobar, pixel_size, csv_path, as_json, sort_bl
     """Estimate how out of focus each micrograph is (no reference needed); see docs/results.md section 8."""
     from tqdm import tqdm
 
-    from .. import focus
-    from ..batch import collect_inputs
+    from ..quality import focus
+    from ..images.batch import collect_inputs
 
     try:
         files = collect_inputs(inputs, recursive)

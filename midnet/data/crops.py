@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from .. import intensity
+from ..images import intensity
 from ..errors import MidnetError
 from .degrade import SyntheticPairs, degraded_crop, draw, quantised, smooth_field
 from .local_shift import shifted_target

@@ -12,10 +12,10 @@ import numpy as np
 from skimage.transform import AffineTransform
 
 from ..errors import MidnetError
-from ..intensity import IntensityMap
-from ..intensity import measure as measure_intensity
-from ..infobar import InfobarSpec, resolve_infobar
-from ..io import IMAGE_SUFFIXES, dtype_range, read_image, to_gray_float
+from ..images.intensity import IntensityMap
+from ..images.intensity import measure as measure_intensity
+from ..images.infobar import InfobarSpec, resolve_infobar
+from ..images.io import IMAGE_SUFFIXES, dtype_range, read_image, to_gray_float
 from .local_shift import LocalShifts, measure_local_shifts
 from .register import MAX_SHIFT_PX, align_to, measure_shift, measure_transform, register
 
@@ -38,7 +38,7 @@ class Pair:
 
     @functools.cached_property
     def intensity(self) -> IntensityMap:
-        """The blurry frame's percentile map; training applies it to both exposures (midnet/intensity.py)."""
+        """The blurry frame's percentile map; training applies it to both exposures (midnet/images/intensity.py)."""
         return measure_intensity(self.blur)
 
     @functools.cached_property

@@ -8,7 +8,7 @@
 - ``torchscript``: a TorchScript file (midnet/export/torchscript.py).
 
 Every exported graph takes the frame's own values (float32 of the file's grey levels, any
-range and size) and returns the restoration on the same scale: midnet/intensity.py's
+range and size) and returns the restoration on the same scale: midnet/images/intensity.py's
 percentile map and midnet's padding are inside it (midnet/export/intensity_graph.py).
 Outputs appear atomically and an existing file is kept unless ``overwrite=True``.
 """
@@ -59,7 +59,7 @@ def export_model(model: str | os.PathLike | nn.Module, path: str | os.PathLike, 
 def _network(model) -> nn.Module:
     if isinstance(model, nn.Module):
         return model
-    from ..zoo import load_model
+    from ..models.zoo import load_model
 
     return load_model(model, "cpu")
 

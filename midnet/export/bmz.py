@@ -11,7 +11,7 @@ own description classes and written by its ``save_bioimageio_package``:
   without a formula from the card;
 - midnet's own ``.safetensors`` file as an attachment, named with its SHA-256 under
   ``config.midnet``: the one thing ``midnet deblur --model package.zip`` reads
-  (midnet/weights.py), so midnet never runs a package's TorchScript or any code;
+  (midnet/models/weights.py), so midnet never runs a package's TorchScript or any code;
 - no ``pytorch_state_dict`` entry: the spec needs the architecture as Python code, either
   a source file inside the package (code shipped in a data file, which midnet neither
   writes nor runs) or an import from an installed library (``midnet.models``, which no
@@ -39,10 +39,10 @@ from typing import Any
 import numpy as np
 from torch import nn
 
-from .. import intensity
+from ..images import intensity
 from ..errors import MidnetError
-from ..publish import atomic_write
-from ..weights import CONFIG_KEY, PACKAGE_FORMAT, model_from_file, read_metadata, save_model
+from ..images.publish import atomic_write
+from ..models.weights import CONFIG_KEY, PACKAGE_FORMAT, model_from_file, read_metadata, save_model
 
 INSTALL_HINT = 'BMZ export needs bioimageio.spec and bioimageio.core: pip install "midnet[export]"'
 FORMATS = ("onnx", "torchscript")
@@ -103,7 +103,7 @@ class _Source:
 
 
 def _weights_source(model, work: Path) -> _Source:
-    from ..zoo import PRESETS, shipped_weights_path
+    from ..models.zoo import PRESETS, shipped_weights_path
 
     if isinstance(model, nn.Module):
         file = save_model(model, work / "weights" / f"{type(model).__name__.lower()}.safetensors")
@@ -147,8 +147,8 @@ def _package_parts(net: nn.Module, source: _Source, work: Path, sample, formats,
 
 def _sample_crop(sample) -> np.ndarray:
     """A TEST_SIDE square of real micrograph content (float32 grey levels), info bar excluded."""
-    from ..infobar import resolve_infobar
-    from ..io import dtype_range, read_image, to_gray_float
+    from ..images.infobar import resolve_infobar
+    from ..images.io import dtype_range, read_image, to_gray_float
 
     if sample is None:
         from importlib import resources
@@ -171,8 +171,8 @@ def _sample_crop(sample) -> np.ndarray:
 
 def _predict(net: nn.Module, image: np.ndarray) -> np.ndarray:
     """What the package computes: midnet's restoration of the grey levels, float, on their own scale."""
-    from ..restore import make_restorer
-    from ..settings import RestoreSettings
+    from ..inference.restore import make_restorer
+    from ..inference.settings import RestoreSettings
 
     return make_restorer(RestoreSettings.exact(model=net))(image)
 

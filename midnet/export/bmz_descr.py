@@ -9,7 +9,7 @@ import torch
 from bioimageio.spec.model import v0_5 as bmz
 from torch import nn
 
-from .. import intensity
+from ..images import intensity
 
 TAGS = ("deblurring", "image-restoration", "scanning-electron-microscopy", "electron-microscopy", "sem",
         "materials-science", "microstructure", "2d", "grayscale", "u-net", "nafnet", "midnet", "onnx", "torchscript")
@@ -40,7 +40,7 @@ def citations() -> list[bmz.CiteEntry]:
 def _space_sizes(halo: int) -> bmz.ParameterizedSize:
     """Any size from midnet's smallest frame on (the weights pad to the U-Net's stride themselves), larger than
     the two halos a consumer crops from a tile."""
-    from ..restore import MIN_SIDE
+    from ..inference.restore import MIN_SIDE
 
     return bmz.ParameterizedSize(min=max(MIN_SIDE, 2 * halo + 1), step=1)
 
@@ -99,7 +99,7 @@ def config(net: nn.Module, source, tile: int, halo: int, package_format: str) ->
     """The zoo's model facts, and midnet's own section (what ``midnet deblur --model package.zip`` reads)."""
     import hashlib
 
-    from ..cache import weights_sha256
+    from ..inference.cache import weights_sha256
 
     file_bytes = source.file.read_bytes()
     params = sum(p.numel() for p in net.parameters())
@@ -111,7 +111,7 @@ def config(net: nn.Module, source, tile: int, halo: int, package_format: str) ->
         "format": package_format,
         "weights": source.file.name,
         "weights_sha256": hashlib.sha256(file_bytes).hexdigest(),  # the attachment's bytes: checked on loading
-        "state_sha256": weights_sha256(net),  # midnet.cache's key of the same weights
+        "state_sha256": weights_sha256(net),  # midnet.inference.cache's key of the same weights
         "model_config": net.config.model_dump(mode="json") if hasattr(net, "config") else None,
         "intensity_percentiles": list(intensity.PERCENTILES),
         "intensity_map": "inside the weights: raw grey levels in, raw grey levels out",

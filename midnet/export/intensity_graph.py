@@ -1,11 +1,11 @@
-"""midnet/intensity.py's percentile map as graph operations, so an exported file takes raw values.
+"""midnet/images/intensity.py's percentile map as graph operations, so an exported file takes raw values.
 
 An exported graph that expects normalised input is run wrong by every host that is not
 midnet (its user must apply the map by hand). The exported ONNX and TorchScript files
 therefore hold the map themselves: they take the frame's own values (float32 of the
 file's values, any range), measure the frame's 1st and 99.8th percentiles, map them onto
 0 and 1, pad, run the network, crop and map back. Everything the measurement depends
-on is read from midnet/intensity.py (PERCENTILES, SAMPLE_PIXELS, FLAT_SPAN); this
+on is read from midnet/images/intensity.py (PERCENTILES, SAMPLE_PIXELS, FLAT_SPAN); this
 module only restates its arithmetic in two graph languages:
 
 - the subsample's stride is the smallest integer ``s`` with ``s * s * SAMPLE_PIXELS >=
@@ -35,7 +35,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .. import intensity
+from ..images import intensity
 
 PREFIX = "midnet_raw/"  # every name this module adds to an ONNX graph: none can collide with the network's
 

@@ -1,6 +1,6 @@
 """``midnet export --format onnx``: one ONNX file that takes a micrograph's own values and returns its restoration.
 
-The network's graph is the one ``--engine onnx`` runs (midnet/onnx_graph.py: normalised
+The network's graph is the one ``--engine onnx`` runs (midnet/inference/onnx_graph.py: normalised
 input, H and W multiples of the U-Net's stride), taken from midnet's cache (exported into
 it first when not there), so a network is traced once whether it is run or exported
 first. Around it this module puts midnet's intensity map and padding
@@ -21,8 +21,8 @@ from pathlib import Path
 from torch import nn
 
 from ..errors import MidnetError
-from ..onnx_graph import INSTALL_HINT, cached_onnx, cpu_inference_copy, export_metadata, size_multiple
-from ..publish import atomic_write
+from ..inference.onnx_graph import INSTALL_HINT, cached_onnx, cpu_inference_copy, export_metadata, size_multiple
+from ..images.publish import atomic_write
 from .intensity_graph import wrap_onnx
 
 MIN_OPSET = 18  # ReduceMax/ReduceMin/ReduceMean take their axes as an input from opset 18 on
@@ -33,7 +33,7 @@ INTENSITY = ("inside the graph: input and output are the frame's own values (flo
 
 def raw_metadata(net: nn.Module) -> dict[str, str]:
     """The ``midnet.*`` metadata of a raw-in raw-out file (ONNX metadata_props, TorchScript's midnet.json)."""
-    from .. import intensity
+    from ..images import intensity
 
     low, high = intensity.PERCENTILES
     metadata = export_metadata(net)

@@ -1,9 +1,9 @@
 """A network as a TorchScript file that takes a micrograph's own values at any size, for torch.jit.load and BMZ.
 
-The fused inference copy (midnet/fast.py) is traced at one example size, then wrapped in
+The fused inference copy (midnet/inference/fast.py) is traced at one example size, then wrapped in
 a small scripted module (midnet/export/intensity_graph.py, RawInRawOut) that does what
 midnet's restorer does around the network: measures the frame's percentiles as
-midnet/intensity.py does, maps them onto 0 and 1, pads the frame at the bottom and right
+midnet/images/intensity.py does, maps them onto 0 and 1, pads the frame at the bottom and right
 by reflection (replicate where a side is too short) to a multiple of the U-Net's stride,
 runs the network, crops back and maps back. So the file takes float32 (N, C, H, W) of the
 file's own values, any range and any size, and returns the restoration on the same scale.
@@ -26,8 +26,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..onnx_graph import FinalOutput, cpu_inference_copy, size_multiple
-from ..publish import atomic_write
+from ..inference.onnx_graph import FinalOutput, cpu_inference_copy, size_multiple
+from ..images.publish import atomic_write
 from .intensity_graph import RawInRawOut
 
 METADATA_FILE = "midnet.json"

@@ -1,7 +1,7 @@
 """The networks, :func:`build_model` to instantiate the one a config describes, and what every network declares
 (:class:`RestorationNetwork`).
 
-Names for configurations (presets) and shipped weights are midnet/zoo.py's concern.
+Names for configurations (presets) and shipped weights are midnet/models/zoo.py's concern.
 """
 
 from __future__ import annotations

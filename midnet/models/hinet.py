@@ -9,7 +9,7 @@ supervised attention module predicts ``in_chn`` channels instead of a fixed 3, s
 1-channel HINet returns 1-channel images (identical shapes when ``in_chn=3``).
 
 The module pads with zeros at the bottom and right, as NAFNet's code does. midnet's
-restorer (``midnet.tiling``) first pads every frame to ``padder_size`` by reflection, so
+restorer (``midnet.inference.tiling``) first pads every frame to ``padder_size`` by reflection, so
 this padding only acts when the module is called directly. Inputs whose size is already
 a multiple are not touched, so they give the official output exactly.
 """

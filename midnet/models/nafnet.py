@@ -78,7 +78,7 @@ class NAFNet(nn.Module):
     def residual(self, inp: torch.Tensor) -> torch.Tensor:
         """What the network adds to an input already padded to ``padder_size``: the output before the global skip.
 
-        Separate so that a reduced-precision copy (midnet/precision.py) can add it to the input in float32.
+        Separate so that a reduced-precision copy (midnet/inference/precision.py) can add it to the input in float32.
         """
         x = self.intro(inp)
         encs = []

@@ -18,7 +18,7 @@ import torch
 @runtime_checkable
 class RestorationNetwork(Protocol):
     """A network midnet restores with: called on an NCHW float tensor, it returns the restored image (a
-    multi-stage network returns every stage, the last being the image: midnet.tiling.final_output).
+    multi-stage network returns every stage, the last being the image: midnet.inference.tiling.final_output).
 
     ``isinstance(x, RestorationNetwork)`` checks that the three attributes exist, not their values.
     """
@@ -26,7 +26,7 @@ class RestorationNetwork(Protocol):
     padder_size: int  # the stride: H and W are padded to a multiple of it (tiles are aligned to it)
     in_chans: int  # image channels in and out; a grey frame is repeated over them and their mean kept
     # True when forward(x) is x + residual(x) on x padded to padder_size, residual() a method: a
-    # reduced-precision copy then adds the residual to the input in float32 (midnet/precision.py)
+    # reduced-precision copy then adds the residual to the input in float32 (midnet/inference/precision.py)
     exposes_residual: bool
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor | list[torch.Tensor]: ...

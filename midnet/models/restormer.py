@@ -194,7 +194,7 @@ class Restormer(nn.Module):
     1x1 conv and no global residual is added (input and output differ in meaning).
     """
 
-    padder_size = _SIZE_MULTIPLE  # read by midnet.tiling to align tiles
+    padder_size = _SIZE_MULTIPLE  # read by midnet.inference.tiling to align tiles
     exposes_residual = False  # the global skip is inside forward (and absent for dual-pixel input)
 
     def __init__(

@@ -15,12 +15,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .. import restore
+from ..inference import restore
 from ..choices import CLASSICAL_METHODS, ENGINE_NAMES
 from ..errors import MidnetError, one_line
 from ..choices import PRECISIONS as NUMBER_FORMATS
-from ..settings import RestoreSettings
-from ..zoo import PRESETS
+from ..inference.settings import RestoreSettings
+from ..models.zoo import PRESETS
 
 FILE_CHOICE = "weights file or BMZ package..."
 SHIPPED_MODELS = tuple(name for name, preset in PRESETS.items() if preset.weights)
@@ -28,7 +28,7 @@ MODEL_CHOICES = (*SHIPPED_MODELS, FILE_CHOICE, *CLASSICAL_METHODS)
 
 
 # the choices of `midnet deblur` (midnet/cli); the defaults are RestoreSettings', as there: engine auto measures once
-# per machine and model which engine and precision run fastest here (midnet/engine_choice.py)
+# per machine and model which engine and precision run fastest here (midnet/inference/engine_choice.py)
 ENGINES = ("auto", *ENGINE_NAMES)
 PRECISIONS = ("auto", *(p for p in NUMBER_FORMATS if p != "auto"))
 DEFAULTS = RestoreSettings()

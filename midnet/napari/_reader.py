@@ -1,7 +1,7 @@
 """The npe2 reader for SEM TIFFs and the sample micrograph.
 
-Pixels come from midnet.io.read_image (what ``midnet deblur`` reads), the pixel size from
-midnet.metadata.pixel_size_nm (FEI/Thermo, Zeiss, TESCAN tags, JEOL/Hitachi/TESCAN
+Pixels come from midnet.images.io.read_image (what ``midnet deblur`` reads), the pixel size from
+midnet.images.metadata.pixel_size_nm (FEI/Thermo, Zeiss, TESCAN tags, JEOL/Hitachi/TESCAN
 sidecars, ImageJ/resolution tags): the layer's scale is in nanometres, so napari's
 scale bar and the line profile measure the specimen.
 """
@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import MidnetError, one_line
-from ..io import TIFF_SUFFIXES, ImageData, read_image
-from ..metadata import pixel_size_nm
+from ..images.io import TIFF_SUFFIXES, ImageData, read_image
+from ..images.metadata import pixel_size_nm
 
 SAMPLE = "sem_blurry_sample.png"
 

@@ -22,7 +22,7 @@ from qtpy.QtCore import QEvent, QObject, Signal
 
 from ..choices import CLASSICAL_METHODS
 from ..errors import MidnetError
-from ..settings import RestoreSettings
+from ..inference.settings import RestoreSettings
 from . import _compare
 from ._job import (DEFAULTS, ENGINES, FILE_CHOICE, INFOBAR_CHOICES, MODEL_CHOICES, PRECISIONS, Outcome, form_settings,
                    frames_of, run)
@@ -108,7 +108,7 @@ class RestoreWidget(Container):
         self.precision.enabled = network
 
     def settings(self) -> RestoreSettings:
-        """The form as :class:`~midnet.settings.RestoreSettings`; a MidnetError when a model file is asked for but
+        """The form as :class:`~midnet.inference.settings.RestoreSettings`; a MidnetError when a model file is asked for but
         not given."""
         model = self.model.value
         if model == FILE_CHOICE:

@@ -61,6 +61,6 @@ def _recover(server: Server) -> None:
 
 
 def _version() -> str:
-    from ..runtime_info import midnet_version
+    from ..inference.runtime_info import midnet_version
 
     return midnet_version()

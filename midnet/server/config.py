@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import MidnetError
-from ..settings import RestoreSettings
+from ..inference.settings import RestoreSettings
 
 TOKEN_ENV = "MIDNET_SERVE_TOKEN"  # the access token, when not given as --token (kept out of `ps` listings)
 DEFAULT_MAX_UPLOAD_MB = 512  # a 16-bit 16384x16384 frame is 512 MiB: the largest a facility PC restores in one go

@@ -3,7 +3,7 @@
 No name a client sends is ever part of a path: the uploaded file's name is kept in the
 database for display and downloads only, and its suffix is used only after it matched one of
 the formats midnet reads. Every file is written to a temporary name and renamed in one step
-(:func:`midnet.publish.atomic_write`), before the database row that points at it is committed.
+(:func:`midnet.images.publish.atomic_write`), before the database row that points at it is committed.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from typing import BinaryIO
 import numpy as np
 
 from ..errors import MidnetError
-from ..io import IMAGE_SUFFIXES
-from ..publish import atomic_write
+from ..images.io import IMAGE_SUFFIXES
+from ..images.publish import atomic_write
 
 DATABASE = "midnet-serve.sqlite3"
 JOBS = "jobs"

@@ -56,8 +56,8 @@ def _inspect_and_give_back(data: Path, job_id: str, source: Path, size: int) -> 
 def _inspect(data: Path, job_id: str, source: Path, size: int) -> dict:
     """Decode the file (pixels over MIDNET_MAX_PIXELS are refused from its header, before decoding), score its
     first frame and write its preview; what the page shows about it."""
-    from ..focus import score
-    from ..io import read_image
+    from ..quality.focus import score
+    from ..images.io import read_image
 
     img = read_image(source)
     lead, frames = img.frames()

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..errors import MidnetError
-from ..settings import RestoreSettings
+from ..inference.settings import RestoreSettings
 
 TileCallback = Callable[[int, int], None]
 
@@ -46,7 +46,7 @@ class Restoration:
     def restore(self, source: Path, output: Path, on_tile: TileCallback | None = None) -> tuple[dict, str | None]:
         """Restore ``source`` into ``output`` (replaced if there: a job run again after a crash); (provenance, a note
         when frames lay outside the model's training domain). A :class:`MidnetError` says why a file failed."""
-        from ..batch import Job
+        from ..images.batch import Job
 
         pipeline = self.pipeline.fresh()
         self._listener = on_tile

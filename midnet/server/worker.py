@@ -103,7 +103,7 @@ class Worker:
 
     def _write_result_preview(self, job: dict, output: Path) -> None:
         """The result's preview, from the file a user downloads, on the grey scale of the input's preview."""
-        from ..io import read_image
+        from ..images.io import read_image
 
         frame = read_image(output).frames()[1][0]
         levels = tuple(job["info"]["levels"])

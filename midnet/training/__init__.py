@@ -4,13 +4,13 @@ config.py     the typed run config (:class:`TrainConfig`) and its sections
 overrides.py  YAML + ``--set`` -> config (:func:`load_config`), resume checks
 network.py    the network and its first weights (a preset, a file, or a preset's shipped weights)
 dataset.py    the pairs, split by micrograph, loaded with progress
-checkpoint.py one consistent checkpoint unit per save; :func:`trained_on` (midnet/zoo.py)
+checkpoint.py one consistent checkpoint unit per save; :func:`trained_on` (midnet/models/zoo.py)
 loop.py       :func:`train`: the loop, signals, logging, DDP (distributed.py, signals.py, metrics_log.py)
 step.py       one optimizer step
 """
 
-from ..weights import TRAINED_ON_KEY
-from ..zoo import trained_on
+from ..models.weights import TRAINED_ON_KEY
+from ..models.zoo import trained_on
 from .checkpoint import Checkpoint
 from .config import DataSection, ModelSection, OptimSection, TrainConfig, dump_config
 from .loop import train

@@ -25,8 +25,8 @@ import torch
 from torch import nn
 
 from ..errors import MidnetError
-from ..publish import atomic_write
-from ..weights import read_metadata, read_weights, save_model
+from ..images.publish import atomic_write
+from ..models.weights import read_metadata, read_weights, save_model
 
 MANIFEST_FORMAT = "midnet-checkpoint/1"
 ITERATION_KEY = "midnet.iteration"

@@ -13,7 +13,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ..data.degrade import SyntheticPairs
-from ..losses import LossConfig
+from .losses import LossConfig
 
 
 class ModelSection(BaseModel):

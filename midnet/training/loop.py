@@ -21,12 +21,12 @@ import torch
 from torch import nn
 
 from ..data import sample_batch
-from ..devices import pick_device
+from ..inference.devices import pick_device
 from ..errors import MidnetError
-from ..evaluate import score_pairs
-from ..losses import RestorationLoss
-from ..publish import atomic_write
-from ..weights import TRAINED_ON_KEY, save_model
+from ..quality.evaluate import score_pairs
+from .losses import RestorationLoss
+from ..images.publish import atomic_write
+from ..models.weights import TRAINED_ON_KEY, save_model
 from .checkpoint import Checkpoint
 from .config import TrainConfig, dump_config
 from .dataset import TrainingData, load_training_data, validation_warnings

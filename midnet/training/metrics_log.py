@@ -6,7 +6,7 @@ import csv
 from pathlib import Path
 from typing import Any
 
-from ..publish import atomic_write
+from ..images.publish import atomic_write
 
 
 class MetricsLog:

@@ -9,9 +9,9 @@ from torch import nn
 
 from ..errors import MidnetError
 from ..models import build_model, parse_model_config
-from ..weights import CONFIG_KEY, infer_config, read_weights
-from ..zoo import PRESETS, preset_config, shipped_weights_path
-from ..zoo import trained_on
+from ..models.weights import CONFIG_KEY, infer_config, read_weights
+from ..models.zoo import PRESETS, preset_config, shipped_weights_path
+from ..models.zoo import trained_on
 from .config import ModelSection
 
 

@@ -7,7 +7,7 @@ import contextlib
 import torch
 from torch import nn
 
-from ..losses import RestorationLoss
+from .losses import RestorationLoss
 
 
 def training_step(net: nn.Module, criterion: RestorationLoss, optimizer: torch.optim.Optimizer, x: torch.Tensor,

@@ -13,13 +13,14 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from midnet.io import read_image
+from midnet.images.io import read_image
 
 from .test_deblur_cli import deblur, gray8, run, save_png, temporaries
 
 
 def test_the_engine_line_stands_above_the_bars_on_a_terminal(tmp_path, model_file, monkeypatch):
-    from midnet import engine_choice, progress
+    from midnet.inference import engine_choice
+    from midnet.images import progress
 
     monkeypatch.setattr(progress, "is_terminal", lambda stream: True)  # bars drawn, as on a terminal
     # where the line lands is under test, not the measurement: torch's two formats on a small trial frame, no export
@@ -72,7 +73,7 @@ def test_the_compare_picture_labels_an_in_focus_input_input_not_blurry(tmp_path,
                     model=model_file)
     assert result.exit_code == 0, result.stderr
     picture = np.asarray(Image.open(tmp_path / "out" / "sharp_compare.png"))
-    label = picture[:18, :128]  # the first panel's label strip (midnet/figures.py: 18 px, text at (2, 3))
+    label = picture[:18, :128]  # the first panel's label strip (midnet/quality/figures.py: 18 px, text at (2, 3))
 
     def written(text: str) -> np.ndarray:
         strip = Image.new("L", (128, 18), 255)

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 import midnet
 from midnet.cli import cli
-from midnet.zoo import PRESETS
+from midnet.models.zoo import PRESETS
 
 
 def run(*args):
@@ -89,9 +89,9 @@ def test_calibrated_wiener_improves_gaussian_blur(pair_folder, tmp_path):
 
 
 def test_calibrate_refuses_an_existing_or_unwritable_output_before_fitting(pair_folder, tmp_path, monkeypatch):
-    import midnet.calibration
+    import midnet.quality.calibration
 
-    monkeypatch.setattr(midnet.calibration, "calibrate", lambda *a, **k: pytest.fail("fitted before checking -o"))
+    monkeypatch.setattr(midnet.quality.calibration, "calibrate", lambda *a, **k: pytest.fail("fitted before checking -o"))
     calib = tmp_path / "calib.json"
     calib.write_text("mine")
     kept = run("calibrate", "--data", str(pair_folder), "--names", "a", "--methods", "wiener", "-o", str(calib))

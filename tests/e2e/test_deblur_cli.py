@@ -24,7 +24,7 @@ from PIL import Image, PngImagePlugin
 
 import midnet
 from midnet.cli import cli
-from midnet.io import read_image
+from midnet.images.io import read_image
 
 from ..conftest import smooth_image
 
@@ -258,13 +258,13 @@ def test_a_write_failure_leaves_no_file_and_no_temporary(tmp_path, model_file):
 
 
 def test_a_full_disk_is_reported_plainly(tmp_path, monkeypatch):
-    import midnet.io
+    import midnet.images.io
 
     def fill_the_disk(tmp, *args):
         Path(tmp).write_bytes(b"the first bytes")
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), tmp)
 
-    monkeypatch.setattr(midnet.io, "_write_pil", fill_the_disk)
+    monkeypatch.setattr(midnet.images.io, "_write_pil", fill_the_disk)
     src = save_png(tmp_path / "in" / "a.png", gray8())
     out = tmp_path / "out"
     result = deblur(src, "-o", out, "--method", "unsharp")

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from midnet.weights import read_weights
+from midnet.models.weights import read_weights
 
 
 @pytest.mark.slow

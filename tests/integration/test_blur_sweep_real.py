@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from midnet.blur_sweep import IN_FOCUS, conditions, gains, score_micrograph, sharp_frames
-from midnet.settings import RestoreSettings
-from midnet.restore import make_restorer
+from midnet.quality.blur_sweep import IN_FOCUS, conditions, gains, score_micrograph, sharp_frames
+from midnet.inference.settings import RestoreSettings
+from midnet.inference.restore import make_restorer
 
 from ..conftest import REPO, SEM_PAIRS
 

@@ -14,9 +14,9 @@ pytest.importorskip("bioimageio.core")
 pytest.importorskip("onnxruntime")
 
 import midnet  # noqa: E402
-from midnet.settings import EXACT  # noqa: E402
-from midnet.weights import read_weights  # noqa: E402
-from midnet.zoo import load_model, shipped_weights_path  # noqa: E402
+from midnet.inference.settings import EXACT  # noqa: E402
+from midnet.models.weights import read_weights  # noqa: E402
+from midnet.models.zoo import load_model, shipped_weights_path  # noqa: E402
 
 pytestmark = pytest.mark.slow
 BODY_ROWS = 960  # the shared frames: 1280x960 micrograph above a 64-row info bar (their README)

@@ -4,10 +4,10 @@ import numpy as np
 import torch
 
 import midnet
-from midnet.settings import EXACT
+from midnet.inference.settings import EXACT
 from midnet.data import load_pairs
-from midnet.metrics import psnr
-from midnet.zoo import PRESETS
+from midnet.quality.metrics import psnr
+from midnet.models.zoo import PRESETS
 
 
 def test_midnet_sem_loads_by_name_offline():

@@ -21,11 +21,11 @@ pytest.importorskip("distributed")
 zarr = pytest.importorskip("zarr")
 
 from tests.conftest import SEM_PAIRS  # noqa: E402
-from midnet.batch import collect_inputs, plan_jobs  # noqa: E402
-from midnet.cluster import RestorerSpec, dask_client, restore_file, run_distributed  # noqa: E402
+from midnet.images.batch import collect_inputs, plan_jobs  # noqa: E402
+from midnet.cluster.files import RestorerSpec, dask_client, restore_file, run_distributed  # noqa: E402
 from midnet.pipeline import FramePipeline  # noqa: E402
-from midnet.restore import make_restorer  # noqa: E402
-from midnet.settings import RestoreSettings  # noqa: E402
+from midnet.inference.restore import make_restorer  # noqa: E402
+from midnet.inference.settings import RestoreSettings  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -133,7 +133,7 @@ def test_a_killed_workers_file_is_restored_by_another(client, micrographs, model
 
 
 def test_the_planes_of_a_zarr_stack_are_tasks(client, model_file, tmp_path):
-    from midnet.large_images import open_lazy, restore_zarr_file
+    from midnet.cluster.large_images import open_lazy, restore_zarr_file
 
     from ..conftest import smooth_image
 
@@ -183,7 +183,7 @@ def test_cli_on_a_scheduler_reports_a_bad_file_at_the_end_and_resumes(client, mi
 
 
 def test_two_specs_on_one_scheduler_keep_their_own_restorers(client, model_file):
-    from midnet.cluster import ensure_plugin, release_plugins, worker_restorer
+    from midnet.cluster.files import ensure_plugin, release_plugins, worker_restorer
 
     a = RestorerSpec(RestoreSettings.exact(model=str(model_file), tile=64, overlap=32, infobar="none"))
     b = RestorerSpec(RestoreSettings.exact(model=str(model_file), tile=96, overlap=32, infobar="none"))
@@ -206,8 +206,8 @@ def test_two_specs_on_one_scheduler_keep_their_own_restorers(client, model_file)
 
 
 def test_engine_auto_is_chosen_once_on_the_client_at_the_workers_thread_count(client, model_file, monkeypatch):
-    from midnet import engine_choice
-    from midnet.cluster import ensure_plugin, release_plugins
+    from midnet.inference import engine_choice
+    from midnet.cluster.files import ensure_plugin, release_plugins
 
     threads = []
 
@@ -226,7 +226,7 @@ def test_engine_auto_is_chosen_once_on_the_client_at_the_workers_thread_count(cl
 
 
 def test_a_zarr_plane_that_fails_on_the_cluster_fails_its_file_only(client, model_file, tmp_path):
-    from midnet.large_images import restore_zarr_file
+    from midnet.cluster.large_images import restore_zarr_file
 
     stack = np.random.default_rng(4).integers(0, 255, (3, 48, 64), dtype=np.uint8)
     for name in ("bad.zarr", "good.zarr"):

@@ -19,11 +19,11 @@ pytest.importorskip("distributed")
 tifffile = pytest.importorskip("tifffile")
 
 import midnet  # noqa: E402
-from midnet import domain  # noqa: E402
-from midnet.batch import collect_inputs, plan_jobs  # noqa: E402
-from midnet.cluster import RestorerSpec, core_count, dask_client, run_distributed  # noqa: E402
+from midnet.quality import domain  # noqa: E402
+from midnet.images.batch import collect_inputs, plan_jobs  # noqa: E402
+from midnet.cluster.files import RestorerSpec, core_count, dask_client, run_distributed  # noqa: E402
 from midnet.pipeline import FramePipeline, domain_watch  # noqa: E402
-from midnet.settings import RestoreSettings  # noqa: E402
+from midnet.inference.settings import RestoreSettings  # noqa: E402
 
 from ..conftest import smooth_image  # noqa: E402
 

@@ -3,9 +3,9 @@
 import pytest
 
 import midnet
-from midnet.compare import compare
+from midnet.quality.compare import compare
 from midnet.errors import MidnetError
-from midnet.figures import figure_grid
+from midnet.quality.figures import figure_grid
 
 from ..conftest import write_pair_folder
 

@@ -12,8 +12,8 @@ import torch
 from PIL import Image
 
 import midnet
-from midnet.settings import EXACT
-from midnet.infobar import detect_infobar
+from midnet.inference.settings import EXACT
+from midnet.images.infobar import detect_infobar
 
 BAR = 64
 

@@ -1,4 +1,4 @@
-"""midnet.metrics on real SEM blur/sharp pairs from the shared data set, checked against skimage."""
+"""midnet.quality.metrics on real SEM blur/sharp pairs from the shared data set, checked against skimage."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ if not (DATA / "blur").is_dir() or not (DATA / "sharp").is_dir():
 from skimage.io import imread  # noqa: E402
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity  # noqa: E402
 
-from midnet.metrics import psnr, ssim  # noqa: E402
+from midnet.quality.metrics import psnr, ssim  # noqa: E402
 
 CONTENT_ROWS = 960  # rows 960..1023 are the microscope's info bar
 TOL = 1e-4

@@ -12,8 +12,8 @@ import pytest
 import torch
 
 from midnet.training import load_config, train, trained_on
-from midnet.weights import read_weights
-from midnet.zoo import load_model
+from midnet.models.weights import read_weights
+from midnet.models.zoo import load_model
 
 
 def tiny_config(pairs, out, **extra):

@@ -23,7 +23,7 @@ def _tescan_tag(text: str) -> bytes:
     return struct.pack("<IH", len(text) + 2, 2) + text.encode() + struct.pack("<IH", 2, 0)
 
 
-VENDOR_TAGS = {  # each vendor's layout, as written by the microscope software (see midnet/metadata.py)
+VENDOR_TAGS = {  # each vendor's layout, as written by the microscope software (see midnet/images/metadata.py)
     "fei": ([(34682, "s", 0, "[Scan]\r\nPixelWidth=2.5e-09\r\nPixelHeight=2.5e-09\r\n", True)], 2.5),
     "zeiss": ([(34118, "s", 0, "AP_PIXEL_SIZE\r\nPixel Size = 7.5 nm\r\n", True)], 7.5),
     "tescan": ([(50431, 1, 0, b"", True)], 4.96),  # filled in below (BYTE data needs its length)

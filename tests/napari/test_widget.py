@@ -10,11 +10,11 @@ napari = pytest.importorskip("napari")  # the napari extra is optional: without 
 from napari.utils.notifications import NotificationSeverity, notification_manager  # noqa: E402
 
 import midnet  # noqa: E402
-from midnet.settings import EXACT, RestoreSettings
+from midnet.inference.settings import EXACT, RestoreSettings
 from midnet.napari._compare import grid  # noqa: E402
 from midnet.napari._job import FILE_CHOICE  # noqa: E402
 from midnet.napari._widget import RestoreWidget  # noqa: E402
-from midnet.restore import make_restorer  # noqa: E402
+from midnet.inference.restore import make_restorer  # noqa: E402
 from tests.conftest import smooth_image  # noqa: E402
 
 WAIT_MS = 120_000  # a 2-core CI machine shared with other jobs; the runs themselves take seconds
@@ -117,7 +117,7 @@ def test_the_defaults_and_choices_are_those_of_midnet_deblur(viewer):
 
 
 def test_the_result_records_the_engine_and_precision_that_ran(viewer, qtbot, monkeypatch):
-    from midnet import engine_choice
+    from midnet.inference import engine_choice
 
     asked = []
 

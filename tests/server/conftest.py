@@ -50,7 +50,7 @@ def pil_bytes(array: np.ndarray, fmt: str) -> bytes:
 def wiener():
     """The classical Wiener restorer through the deblur pipeline: fast enough for every API test."""
     from midnet.server.restoring import Restoration
-    from midnet.settings import RestoreSettings
+    from midnet.inference.settings import RestoreSettings
 
     return Restoration(RestoreSettings(method="wiener"))
 
@@ -59,7 +59,7 @@ def wiener():
 def tiny(model_file):
     """A width-8 network from a weights file, on PyTorch in fp32 (no engine measurement in a unit test)."""
     from midnet.server.restoring import Restoration
-    from midnet.settings import RestoreSettings
+    from midnet.inference.settings import RestoreSettings
 
     return Restoration(RestoreSettings(model=str(model_file), engine="torch", precision="fp32"))
 

@@ -51,7 +51,7 @@ def test_a_network_result_is_byte_identical_to_deblur(tmp_path, tiny, model_file
 def test_the_default_network_restores_a_small_frame_as_deblur_does(tmp_path):
     """The shipped model through the default path (torch, fp32: engine auto would measure engines for minutes)."""
     from midnet.server.restoring import Restoration
-    from midnet.settings import RestoreSettings
+    from midnet.inference.settings import RestoreSettings
 
     restoration = Restoration(RestoreSettings(engine="torch", precision="fp32"))
     assert restoration.describe()["model"] == "midnet-sem"
@@ -170,7 +170,7 @@ def test_a_running_job_can_be_cancelled(tmp_path, model_file):
     import time
 
     from midnet.server.restoring import Restoration
-    from midnet.settings import RestoreSettings
+    from midnet.inference.settings import RestoreSettings
 
     slow = Restoration(RestoreSettings(model=str(model_file), engine="torch", precision="fp32", tile=32, overlap=8))
     with serve(tmp_path / "data", slow) as c:

@@ -15,12 +15,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from midnet import io as mio
-from midnet import publish
-from midnet.batch import collect_inputs, dry_run_lines, plan_jobs, run_batch
+from midnet.images import io as mio
+from midnet.images import publish
+from midnet.images.batch import collect_inputs, dry_run_lines, plan_jobs, run_batch
 from midnet.errors import MidnetError
-from midnet.io import write_image
-from midnet.publish import atomic_write
+from midnet.images.io import write_image
+from midnet.images.publish import atomic_write
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -177,7 +177,7 @@ def test_temporary_names_hold_pid_and_host(tmp_path):
 def test_stale_temporaries_are_removed_on_the_next_batch_never_a_live_ones(tmp_path):
     out = tmp_path / "out"
     out.mkdir()
-    die_while_writing = ("import os, sys; from pathlib import Path; from midnet.publish import atomic_write; "
+    die_while_writing = ("import os, sys; from pathlib import Path; from midnet.images.publish import atomic_write; "
                          "writing = atomic_write(Path(sys.argv[1])); writing.__enter__(); os._exit(0)")
     subprocess.run([sys.executable, "-c", die_while_writing, str(out / "a.png")], check=True, cwd=REPO)
     (dead,) = temporaries(out)

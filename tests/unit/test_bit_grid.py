@@ -7,8 +7,8 @@ import pytest
 import torch
 
 import midnet
-from midnet.settings import RestoreSettings
-from midnet.io import data_ceiling, data_grid
+from midnet.inference.settings import RestoreSettings
+from midnet.images.io import data_ceiling, data_grid
 
 from ..conftest import smooth_image
 

@@ -1,7 +1,7 @@
 """Loading a BioImage Model Zoo package in midnet: only the .safetensors attachment, only packages midnet made.
 
 The packages here are written by hand with zipfile and yaml, exactly as the contract in
-midnet/weights.py reads them (rdf.yaml with ``config.midnet``: format, attachment name,
+midnet/models/weights.py reads them (rdf.yaml with ``config.midnet``: format, attachment name,
 its SHA-256), so these tests need neither bioimageio.spec nor an exporter; the real
 export is checked end to end in tests/integration/test_bmz.py.
 """
@@ -19,12 +19,12 @@ import yaml
 from click.testing import CliRunner
 
 import midnet
-from midnet.settings import EXACT
+from midnet.inference.settings import EXACT
 from midnet import MidnetError, create_model
-from midnet import weights as weights_module
+from midnet.models import weights as weights_module
 from midnet.cli import cli
-from midnet.weights import PACKAGE_FORMAT, read_metadata, save_model
-from midnet.zoo import load_model
+from midnet.models.weights import PACKAGE_FORMAT, read_metadata, save_model
+from midnet.models.zoo import load_model
 
 from ..conftest import smooth_image
 

@@ -9,10 +9,10 @@ import torch
 from click.testing import CliRunner
 
 import midnet
-from midnet import cache
+from midnet.inference import cache
 from midnet.cli import cli
-from midnet.fast import optimize_for_inference
-from midnet.publish import HOST, atomic_write
+from midnet.inference.fast import optimize_for_inference
+from midnet.images.publish import HOST, atomic_write
 
 
 @pytest.fixture
@@ -45,7 +45,7 @@ def test_weights_hash_is_the_same_for_a_module_and_its_file_and_follows_every_we
 def test_the_onnx_cache_name_changes_with_the_weights_and_the_exporters_version(cache_dir, monkeypatch):
     pytest.importorskip("onnx")
     onnxscript = pytest.importorskip("onnxscript")
-    from midnet.onnx_graph import onnx_cache_path
+    from midnet.inference.onnx_graph import onnx_cache_path
 
     a, b = small_net(0), small_net(1)
     path = onnx_cache_path(a)

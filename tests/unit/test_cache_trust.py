@@ -18,7 +18,7 @@ import pytest
 import torch
 
 import midnet
-from midnet import cache
+from midnet.inference import cache
 
 
 @pytest.fixture
@@ -89,9 +89,9 @@ def _small_net(seed: int):
 def test_a_cached_onnx_file_replaced_by_another_models_export_is_never_run(cache_dir, capsys):
     pytest.importorskip("onnxruntime")
     pytest.importorskip("onnxscript")
-    from midnet.onnx_graph import INPUT, OUTPUT, onnx_cache_path
-    from midnet.restore import make_restorer
-    from midnet.settings import RestoreSettings
+    from midnet.inference.onnx_graph import INPUT, OUTPUT, onnx_cache_path
+    from midnet.inference.restore import make_restorer
+    from midnet.inference.settings import RestoreSettings
 
     ours = _small_net(0)
     path = onnx_cache_path(ours)
@@ -125,8 +125,8 @@ def _save_graph(path, scale: float, names: tuple[str, str]) -> None:
 def test_a_stored_choice_naming_an_unknown_engine_or_precision_is_measured_again(cache_dir, monkeypatch):
     pytest.importorskip("onnxruntime")
     pytest.importorskip("onnxscript")
-    from midnet import engine_choice
-    from midnet.engine_choice import candidates, choice_path, choose_engine
+    from midnet.inference import engine_choice
+    from midnet.inference.engine_choice import candidates, choice_path, choose_engine
 
     monkeypatch.setattr(engine_choice, "TRIAL_SIDE", 64)  # what is read back is under test, not the timings
 

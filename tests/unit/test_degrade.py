@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from midnet.blur_sweep import IN_FOCUS, conditions, gains, score_micrograph
+from midnet.quality.blur_sweep import IN_FOCUS, conditions, gains, score_micrograph
 from midnet.data.crops import sample_batch
 from midnet.data.degrade import PSF_SHAPES, Degradation, SyntheticPairs, degrade_frame, degraded_crop, draw
 from midnet.data.pairs import Pair
@@ -105,7 +105,7 @@ def test_synthetic_crops_take_the_sharp_exposure_as_target():
 
 
 def test_smooth_crops_are_targets_of_themselves_normalised_as_the_restorer_would():
-    from midnet import intensity
+    from midnet.images import intensity
     from midnet.data.degrade import smooth_field
 
     p = _pair()

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from midnet.devices import DEVICE_CHOICES, check_device_name, pick_device
+from midnet.inference.devices import DEVICE_CHOICES, check_device_name, pick_device
 from midnet.errors import MidnetError
 
 
@@ -11,7 +11,7 @@ from midnet.errors import MidnetError
 def no_accelerators(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 0)
-    monkeypatch.setattr("midnet.devices._mps_available", lambda: False)
+    monkeypatch.setattr("midnet.inference.devices._mps_available", lambda: False)
 
 
 @pytest.fixture

@@ -131,6 +131,6 @@ def test_mkdocs_build_strict(tmp_path):
     shown_reprs = [cell for cell in cells if REPR_IN_CELL.search(cell)]
     assert not shown_reprs, f"CLI reference cells show an object's repr: {shown_reprs[:5]}"
     api_page = (site / "reference" / "api" / "index.html").read_text(encoding="utf-8")
-    for name in ("midnet.deblur", "midnet.make_restorer", "midnet.Restorer", "midnet.zoo.create_model"):
+    for name in ("midnet.deblur", "midnet.make_restorer", "midnet.Restorer", "midnet.models.zoo.create_model"):
         assert f'id="{name}"' in api_page, f"{name} missing from the API reference"
     assert not re.search(r":(func|meth|class|data):", api_page)  # Sphinx roles shown as code (scripts/mkdocs_hooks.py)

@@ -1,4 +1,4 @@
-"""midnet/domain.py: measures that do not depend on storage, and the warning of `midnet deblur`."""
+"""midnet/quality/domain.py: measures that do not depend on storage, and the warning of `midnet deblur`."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 import midnet
-from midnet import domain
+from midnet.quality import domain
 
 from ..conftest import smooth_image
 

@@ -7,9 +7,9 @@ import pytest
 import torch
 
 import midnet
-from midnet.settings import RestoreSettings
+from midnet.inference.settings import RestoreSettings
 from midnet.errors import MidnetError
-from midnet.restore import make_restorer
+from midnet.inference.restore import make_restorer
 
 from ..conftest import smooth_image
 
@@ -53,8 +53,8 @@ def test_onnx_engine_equals_torch_restorer_and_exports_once_for_every_size(sem_o
 
 @pytest.mark.slow  # shares midnet-sem's export with the test above
 def test_the_engine_called_like_the_module_pads_any_size_as_the_module_does(sem_onnx_cache, monkeypatch):
-    from midnet.engines import OnnxEngine
-    from midnet.restore import inference_copy
+    from midnet.inference.engines import OnnxEngine
+    from midnet.inference.restore import inference_copy
 
     sem_onnx_cache.use(monkeypatch)
     net = inference_copy(midnet.load_model("midnet-sem"))
@@ -88,8 +88,8 @@ def test_openvino_reports_the_precision_it_compiled_in_midnets_names(asked):
     ov = pytest.importorskip("openvino")
     from openvino import opset13 as ops
 
-    from midnet.engines import OPENVINO_PRECISIONS, midnet_precision
-    from midnet.precision import native_bf16
+    from midnet.inference.engines import OPENVINO_PRECISIONS, midnet_precision
+    from midnet.inference.precision import native_bf16
 
     x = ops.parameter([1, 4], np.float32)
     tiny = ov.Model([ops.relu(x)], [x])
@@ -99,6 +99,6 @@ def test_openvino_reports_the_precision_it_compiled_in_midnets_names(asked):
     if asked == "fp32" or (asked == "bf16" and native_bf16()):
         assert ran == asked
     # an f16 hint on a CPU without native f16 runs bf16 (or f32): then ran differs from asked and
-    # --engine auto does not choose it (midnet/engine_choice.py)
+    # --engine auto does not choose it (midnet/inference/engine_choice.py)
     assert midnet_precision(ov.Type.bf16) == "bf16" and midnet_precision(ov.Type.f16) == "fp16"
     assert midnet_precision(ov.Type.f64) == "f64"  # no midnet name: matches no requested precision

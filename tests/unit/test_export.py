@@ -8,11 +8,11 @@ import torch
 from click.testing import CliRunner
 
 import midnet
-from midnet.settings import RestoreSettings
+from midnet.inference.settings import RestoreSettings
 from midnet.cli import cli
 from midnet.errors import MidnetError
-from midnet.io import read_image
-from midnet.restore import make_restorer
+from midnet.images.io import read_image
+from midnet.inference.restore import make_restorer
 
 from ..conftest import smooth_image
 
@@ -48,7 +48,7 @@ def test_one_onnx_file_serves_every_size_and_equals_midnet(sem_onnx_cache, monke
     path = midnet.export_model("midnet-sem", tmp_path / "sem.onnx", format="onnx")
     meta = {p.key: p.value for p in onnx.load(str(path)).metadata_props}
     assert meta["midnet.size_multiple"] == "16" and meta["midnet.units"] == "raw"
-    assert meta["midnet.weights_sha256"] == midnet.cache.weights_sha256("midnet-sem")
+    assert meta["midnet.weights_sha256"] == midnet.inference.cache.weights_sha256("midnet-sem")
     assert meta["midnet.version"] == midnet.__version__
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     restorer = make_restorer(RestoreSettings.exact(model="midnet-sem"))
@@ -70,7 +70,7 @@ def test_torchscript_loads_with_torch_jit_and_equals_midnet_at_any_size(tmp_path
     loaded = torch.jit.load(str(path), _extra_files=extra)
     meta = json.loads(extra["midnet.json"])
     assert meta["midnet.size_multiple"] == "16" and "any H and W" in meta["midnet.size_rule"]
-    assert meta["midnet.weights_sha256"] == midnet.cache.weights_sha256(net)
+    assert meta["midnet.weights_sha256"] == midnet.inference.cache.weights_sha256(net)
     assert meta["midnet.units"] == "raw"
     from midnet.export.torchscript import read_metadata
 

@@ -16,10 +16,10 @@ import pytest
 import torch
 
 import midnet
-from midnet.settings import RestoreSettings
-from midnet import intensity
+from midnet.inference.settings import RestoreSettings
+from midnet.images import intensity
 from midnet.export.intensity_graph import RawInRawOut, stats_model
-from midnet.restore import make_restorer
+from midnet.inference.restore import make_restorer
 
 from ..conftest import smooth_image
 

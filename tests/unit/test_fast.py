@@ -1,10 +1,10 @@
-"""The inference fast path (midnet/fast.py) computes the same function as the plain network."""
+"""The inference fast path (midnet/inference/fast.py) computes the same function as the plain network."""
 
 import pytest
 import torch
 
 import midnet
-from midnet.fast import optimize_for_inference
+from midnet.inference.fast import optimize_for_inference
 from midnet.models.blocks import LayerNorm2d, MIDBlock
 
 
@@ -77,7 +77,7 @@ def test_channels_last_training_step_follows_plain_step(name, rel):
     """The product's training step gives the plain NCHW step's gradients and loss trajectory."""
     import copy
 
-    from midnet.losses import RestorationLoss
+    from midnet.training.losses import RestorationLoss
     from midnet.training import training_step
 
     torch.manual_seed(0)

@@ -1,4 +1,4 @@
-"""midnet.focus on small generated images: known Gaussian blur, flat specimens, layouts, verdicts."""
+"""midnet.quality.focus on small generated images: known Gaussian blur, flat specimens, layouts, verdicts."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import pytest
 import tifffile
 from scipy import ndimage as ndi
 
-from midnet import focus
+from midnet.quality import focus
 from midnet.errors import MidnetError
-from midnet.io import read_image
+from midnet.images.io import read_image
 
 WIDTHS = (0, 1, 2, 3, 4, 6, 8)
 
@@ -195,7 +195,7 @@ def test_report_writes_csv_and_picture(tmp_path, texture):
 def test_only_blurry_picks_the_blurry_files_and_scores_before_and_after(tmp_path, texture):
     from PIL import Image
 
-    from midnet.batch import Job
+    from midnet.images.batch import Job
 
     jobs = []
     for name, s in (("sharp", 0), ("blurred", 8), ("flat", None)):

@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 
 import midnet
-from midnet import domain, infobar
+from midnet.quality import domain
+from midnet.images import infobar
 from midnet.pipeline import FramePipeline
-from midnet.restore import infobar_rows
-from midnet.settings import RestoreSettings
+from midnet.inference.restore import infobar_rows
+from midnet.inference.settings import RestoreSettings
 
 from ..conftest import smooth_image
 

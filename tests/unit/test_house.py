@@ -3,7 +3,7 @@
 - no function or method longer than MAX_FUNCTION_LINES lines, decorators included, in
   midnet/, scripts/ and benchmarks/;
 - no import cycle between midnet's modules, counting the imports inside functions too
-  (a cycle through midnet.models and midnet.weights once made ``import midnet`` depend
+  (a cycle through midnet.models and midnet.models.weights once made ``import midnet`` depend
   on the order in which modules were first imported).
 """
 
@@ -104,7 +104,7 @@ def test_function_length_counts_the_decorators():
 
 def test_the_graph_resolves_relative_imports():
     graph = import_graph()
-    assert {"midnet.models", "midnet.weights"} <= set(graph)
+    assert {"midnet.models", "midnet.models.weights"} <= set(graph)
     assert "midnet.errors" in graph["midnet.models"]  # `from ..errors import` inside a subpackage
     assert "midnet.data.pairs" in graph["midnet.data"]  # `from .pairs import` inside a package __init__
 
@@ -123,13 +123,12 @@ def test_the_cycle_finder_finds_a_cycle():
 
 # Capabilities built on the core live in their own rooms; the core may not import them, so
 # that `import midnet` and `midnet deblur` never pull in napari, Dask or bioimageio.
-# The frame pipeline composes the focus room's triage around the core restorer, so it is a room; the
-# folder watcher builds on it, and so does the server of `midnet serve`.
-ROOMS = ("midnet.export", "midnet.napari", "midnet.cluster", "midnet.large_images", "midnet.focus", "midnet.cli",
-         "midnet.pipeline", "midnet.watch", "midnet.server")
-# `midnet.score` and `midnet.export_model` are the focus and export rooms' entry points, imported by the
-# package only when first asked for
-GATEWAYS = {("midnet", "midnet.focus"), ("midnet", "midnet.export")}
+ROOMS = ("midnet.export", "midnet.napari", "midnet.cluster", "midnet.cli", "midnet.watch", "midnet.server")
+# `midnet.export_model` is the export room's entry point, imported by the package only when first asked for
+GATEWAYS = {("midnet", "midnet.export")}
+# The core's packages from the bottom up (docs/architecture.md): each may import only those below it
+CORE_LAYERS = ("midnet.errors", "midnet.choices", "midnet.images", "midnet.models", "midnet.inference", "midnet.data",
+               "midnet.quality", "midnet.training", "midnet.pipeline")
 
 
 def _in_room(module: str) -> bool:
@@ -143,8 +142,26 @@ def test_the_core_never_imports_a_room():
     assert not breaches, "core modules importing rooms: " + "; ".join(breaches)
 
 
+def _package(module: str) -> str:
+    return ".".join(module.split(".")[:2])
+
+
+def test_each_core_package_imports_only_the_packages_below_it():
+    graph = import_graph()
+    breaches = sorted(f"{module} -> {dep}" for module, deps in graph.items() if _package(module) in CORE_LAYERS
+                      for dep in deps if _package(dep) != _package(module) and (
+                          _package(dep) not in CORE_LAYERS
+                          or CORE_LAYERS.index(_package(dep)) > CORE_LAYERS.index(_package(module))))
+    assert not breaches, "core packages importing upwards: " + "; ".join(breaches)
+
+
+def test_every_module_lives_in_a_package_or_is_one_of_the_few_at_the_top():
+    top = sorted(name for name in MODULES if name.count(".") == 1 and MODULES[name].name != "__init__.py")
+    assert top == ["midnet.choices", "midnet.errors", "midnet.pipeline", "midnet.watch"], top
+
+
 # what a network or a restorer declares is read, never probed: RestorationNetwork (midnet/models/protocol.py)
-# and the restorers' dataclasses (midnet/restore.py) name these attributes
+# and the restorers' dataclasses (midnet/inference/restore.py) name these attributes
 DECLARED = ("padder_size", "in_chans", "residual", "exposes_residual", "choice", "tile_network", "made_with")
 
 
@@ -159,8 +176,8 @@ def test_declared_attributes_are_never_probed():
 
 
 def test_one_settings_type_says_how_to_restore():
-    """midnet.settings.RestoreSettings is the only settings class: napari, Dask and the server hold one."""
+    """midnet.inference.settings.RestoreSettings is the only settings class: napari, Dask and the server hold one."""
     others = sorted(f"{module}.{node.name}" for module, tree in _trees().items() for node in ast.walk(tree)
                     if isinstance(node, ast.ClassDef) and node.name.endswith("Settings")
-                    and (module, node.name) != ("midnet.settings", "RestoreSettings"))
+                    and (module, node.name) != ("midnet.inference.settings", "RestoreSettings"))
     assert not others, "settings classes beside RestoreSettings: " + ", ".join(others)

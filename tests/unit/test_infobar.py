@@ -1,4 +1,4 @@
-"""Unit tests for midnet.infobar on generated micrographs with and without a vendor bar."""
+"""Unit tests for midnet.images.infobar on generated micrographs with and without a vendor bar."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import warnings
 import numpy as np
 import pytest
 
-import midnet.infobar
+import midnet.images.infobar
 from midnet.errors import MidnetError
-from midnet.infobar import detect_infobar, resolve_infobar
+from midnet.images.infobar import detect_infobar, resolve_infobar
 
 from ..conftest import smooth_image
 
@@ -165,7 +165,7 @@ def _peak_bytes(fn, *args) -> tuple[object, int]:
 
 def test_no_float_copy_of_the_frame(monkeypatch):
     # a 40000x40000 frame once needed 12 GiB here: a float64 copy of the whole frame
-    monkeypatch.setattr(midnet.infobar, "CHUNK_PIXELS", 1 << 16)
+    monkeypatch.setattr(midnet.images.infobar, "CHUNK_PIXELS", 1 << 16)
     gray = (add_bar(textured(1024, 1024, seed=11), 40, background=0.0, ink=1.0) * 65535).round().astype(np.uint16)
     rgb = np.stack([gray] * 3, axis=-1)
     frame = 4 * 1024 * 1024  # bytes of one float32 gray frame

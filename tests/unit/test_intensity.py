@@ -1,4 +1,4 @@
-"""A restoration does not depend on how the frame's intensities were stored (midnet/intensity.py)."""
+"""A restoration does not depend on how the frame's intensities were stored (midnet/images/intensity.py)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import pytest
 import torch
 
 import midnet
-from midnet.settings import RestoreSettings
-from midnet import intensity
+from midnet.inference.settings import RestoreSettings
+from midnet.images import intensity
 from midnet.errors import MidnetError
 
 from ..conftest import smooth_image
@@ -46,7 +46,7 @@ def test_a_flat_frame_is_shifted_not_stretched():
 @pytest.mark.parametrize("data_max, ceiling", [(200, 255), (255, 255), (256, 1023), (1023, 1023), (3000, 4095),
                                                (4096, 16383), (40000, 65535)])
 def test_the_data_ceiling_follows_the_bit_depth(data_max, ceiling):
-    from midnet.io import data_ceiling
+    from midnet.images.io import data_ceiling
 
     a = np.zeros((4, 4), np.uint16)
     a[0, 0] = data_max
@@ -67,7 +67,7 @@ def test_bit_depth_in_a_uint16_container_restores_like_the_8_bit_file(restorer, 
     out8 = restorer.deblur(eight, "none").astype(np.float64)
     restored = restorer.deblur(deep, "none")
     back = restored.astype(np.float64) / factor
-    from midnet.io import data_ceiling
+    from midnet.images.io import data_ceiling
 
     # each output is rounded to its own grid (half a level of each), and clipped at its own
     # ceiling: 255 for 8 bits, 2**k - 1 for k bits, which is up to 3/4 level higher mapped back
@@ -88,7 +88,7 @@ def test_gain_and_offset_of_a_float_frame_do_not_change_the_restoration(restorer
 
 @pytest.mark.parametrize("dtype", [np.uint32, np.int32])
 def test_saturated_wide_integer_pixels_stay_saturated(dtype):
-    from midnet.restore import to_dtype
+    from midnet.inference.restore import to_dtype
 
     top = np.iinfo(dtype).max  # float32 rounds 2**31 - 1 and 2**32 - 1 up, past the dtype: it wrapped round
     out = to_dtype(np.array([[1.0, 1.5, 0.5]], np.float32), dtype, 0.0, float(top), float(top))
@@ -103,7 +103,7 @@ def test_float16_far_from_unit_range_never_becomes_infinite(restorer):
 def test_the_compare_picture_of_12_bit_data_uses_its_bit_depth(tmp_path):
     from PIL import Image
 
-    from midnet.figures import compare_figure
+    from midnet.quality.figures import compare_figure
 
     twelve = (frame(6) * 4095).astype(np.uint16)  # 12-bit data in a 16-bit file
     eight = np.round(twelve / 4095 * 255).astype(np.uint8)

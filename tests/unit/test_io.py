@@ -1,4 +1,4 @@
-"""Unit tests for midnet.io: decoding files of every supported kind, errors naming the file."""
+"""Unit tests for midnet.images.io: decoding files of every supported kind, errors naming the file."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ import pytest
 import tifffile
 from PIL import Image
 
-import midnet.io
+import midnet.images.io
 from midnet.errors import MidnetError
-from midnet.io import MAX_PIXELS, check_finite, dtype_range, pixel_limit, read_image, to_gray_float, write_image
+from midnet.images.io import MAX_PIXELS, check_finite, dtype_range, pixel_limit, read_image, to_gray_float, write_image
 
 from ..conftest import smooth_image
 
@@ -326,7 +326,7 @@ def test_pixel_limit_keyword_environment_and_constant(tmp_path, monkeypatch):
     monkeypatch.setenv("MIDNET_MAX_PIXELS", "4.096e3")
     assert pixel_limit() == 4096
     monkeypatch.delenv("MIDNET_MAX_PIXELS")
-    monkeypatch.setattr(midnet.io, "MAX_PIXELS", 4000)
+    monkeypatch.setattr(midnet.images.io, "MAX_PIXELS", 4000)
     with pytest.raises(MidnetError, match="4,096 pixels"):
         read_image(p)
 

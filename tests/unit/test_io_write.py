@@ -15,9 +15,9 @@ import pytest
 import tifffile
 from PIL import Image, PngImagePlugin
 
-from midnet.batch import restore_pages
+from midnet.images.batch import restore_pages
 from midnet.errors import MidnetError
-from midnet.io import ImageData, read_image, write_image
+from midnet.images.io import ImageData, read_image, write_image
 
 from ..conftest import smooth_image
 
@@ -289,7 +289,7 @@ def test_write_creates_missing_folders(tmp_path):
 
 def test_long_work_checks_its_output_folder_before_it_starts(tmp_path):
     # finetune spends minutes before it writes; a wrong -o must fail first, before the pairs are read
-    from midnet.finetune import finetune
+    from midnet.training.finetune import finetune
 
     (tmp_path / "file").write_text("x")
     with pytest.raises(MidnetError, match="is not a folder"):

@@ -1,4 +1,4 @@
-"""Zarr / OME-Zarr images restored block by block (midnet/large_images.py), in this process: no cluster.
+"""Zarr / OME-Zarr images restored block by block (midnet/cluster/large_images.py), in this process: no cluster.
 
 A small MIDNet (width 8, perturbed beta/gamma) on small generated images with small chunks, so that
 the tiles, the output chunk rows and the resumption points are many.
@@ -14,11 +14,11 @@ import torch
 
 zarr = pytest.importorskip("zarr")
 
-from midnet import large_images  # noqa: E402
-from midnet.cluster import RestorerSpec  # noqa: E402
-from midnet.restore import make_restorer  # noqa: E402
-from midnet.settings import RestoreSettings  # noqa: E402
-from midnet.large_images import open_lazy, restore_zarr_file  # noqa: E402
+from midnet.cluster.files import large_images  # noqa: E402
+from midnet.cluster.files import RestorerSpec  # noqa: E402
+from midnet.inference.restore import make_restorer  # noqa: E402
+from midnet.inference.settings import RestoreSettings  # noqa: E402
+from midnet.cluster.large_images import open_lazy, restore_zarr_file  # noqa: E402
 
 from ..conftest import smooth_image  # noqa: E402
 

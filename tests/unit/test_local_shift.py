@@ -159,8 +159,8 @@ def test_the_registered_region_is_the_frame_less_its_scan_start():
 
 def test_scoring_the_registered_region_stops_charging_a_restoration_for_the_scan_start():
     from midnet.data.local_shift import registered_mask
-    from midnet.evaluate import score_pair
-    from midnet.metrics import psnr
+    from midnet.quality.evaluate import score_pair
+    from midnet.quality.metrics import psnr
 
     pair = scan_start_pair()
     # the perfect restoration of the blurry frame: the scene as the blurry exposure saw it, unblurred
@@ -181,7 +181,7 @@ def test_scoring_the_registered_region_stops_charging_a_restoration_for_the_scan
 
 def test_a_pair_with_no_registered_square_is_named_in_one_line():
     from midnet.errors import MidnetError
-    from midnet.evaluate import score_pair
+    from midnet.quality.evaluate import score_pair
 
     pair = make_pair("shifted", lambda x: np.full_like(x, 3.0), h=192, w=192)  # 3 px off everywhere
     with pytest.raises(MidnetError, match="shifted: no 96 px square of the pair lines up to 0.5 px"):

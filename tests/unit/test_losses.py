@@ -3,7 +3,7 @@ import pytest
 import torch
 from scipy.ndimage import gaussian_filter
 
-from midnet.losses import EdgeLoss, FFTLoss, LossConfig, RestorationLoss
+from midnet.training.losses import EdgeLoss, FFTLoss, LossConfig, RestorationLoss
 
 from ..conftest import smooth_image
 

@@ -1,4 +1,4 @@
-"""midnet.metadata.pixel_size_nm on generated files: FEI, Zeiss, JEOL/Hitachi sidecars, ImageJ, DPI."""
+"""midnet.images.metadata.pixel_size_nm on generated files: FEI, Zeiss, JEOL/Hitachi sidecars, ImageJ, DPI."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import pytest
 import tifffile
 from PIL import Image
 
-from midnet.io import read_image
-from midnet.metadata import pixel_size_nm
+from midnet.images.io import read_image
+from midnet.images.metadata import pixel_size_nm
 
 A = np.zeros((16, 16), np.uint8)
 

@@ -1,4 +1,4 @@
-"""Unit tests for midnet.metrics on small seeded images, checked against scikit-image."""
+"""Unit tests for midnet.quality.metrics on small seeded images, checked against scikit-image."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from midnet.errors import MidnetError
-from midnet.metrics import data_range_for, psnr, ssim
+from midnet.quality.metrics import data_range_for, psnr, ssim
 
 TOL = 1e-4
 

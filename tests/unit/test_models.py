@@ -5,10 +5,10 @@ from safetensors.torch import load_file, save_file
 import midnet
 from midnet import MidnetError, count_parameters, create_model, parse_model_config
 from midnet.models import MIDNet, NAFNet
-from midnet.zoo import PRESETS
+from midnet.models.zoo import PRESETS
 from midnet.models.blocks import AttentionGate
-from midnet.weights import infer_config, read_weights, save_model
-from midnet.zoo import load_model
+from midnet.models.weights import infer_config, read_weights, save_model
+from midnet.models.zoo import load_model
 
 from ..conftest import TEST_DATA
 
@@ -248,7 +248,7 @@ def test_compared_networks_restore_any_size_and_round_trip(name, tmp_path):
     loaded = load_model(path)
     assert type(loaded) is type(net) and loaded.config == net.config
     x = torch.rand(1, 1, 37, 53)
-    from midnet.tiling import final_output
+    from midnet.inference.tiling import final_output
 
     with torch.no_grad():
         y = final_output(loaded(x))

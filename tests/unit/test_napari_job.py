@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 import midnet
-from midnet.settings import RestoreSettings
-import midnet.restore
+from midnet.inference.settings import RestoreSettings
+import midnet.inference.restore
 from midnet.errors import MidnetError
 from midnet.napari._job import form_settings, frames_of, run
 from tests.conftest import smooth_image
@@ -54,7 +54,7 @@ def test_a_finished_run_equals_deblur_frame_by_frame():
 
 
 def test_a_finished_run_carries_what_ran_not_what_was_asked(monkeypatch):
-    from midnet import engine_choice
+    from midnet.inference import engine_choice
 
     # what engine="auto" would pick here, without measuring (seconds on a busy machine)
     monkeypatch.setattr(engine_choice, "choose_engine", lambda net, precision: engine_choice.Choice(
@@ -64,7 +64,7 @@ def test_a_finished_run_carries_what_ran_not_what_was_asked(monkeypatch):
     assert form_settings("midnet-sem") == RestoreSettings()  # `midnet deblur`'s defaults: engine and precision auto
     assert outcome.status == "done"
     assert (outcome.provenance["engine"], outcome.provenance["precision"]) == ("torch", "fp32")
-    assert outcome.provenance == midnet.restore.make_restorer(RestoreSettings.exact(model="midnet-sem")).provenance
+    assert outcome.provenance == midnet.inference.restore.make_restorer(RestoreSettings.exact(model="midnet-sem")).provenance
 
 
 def test_a_classical_run_carries_its_method_and_parameters():

@@ -9,13 +9,13 @@ import pytest
 from torch import nn
 
 from midnet.errors import MidnetError
-from midnet.fast import inference_copy
+from midnet.inference.fast import inference_copy
 from midnet.models import RestorationNetwork
-from midnet.onnx_graph import FinalOutput
-from midnet.precision import ReducedPrecision
-from midnet.restore import make_restorer
-from midnet.settings import RestoreSettings
-from midnet.zoo import PRESETS, create_model
+from midnet.inference.onnx_graph import FinalOutput
+from midnet.inference.precision import ReducedPrecision
+from midnet.inference.restore import make_restorer
+from midnet.inference.settings import RestoreSettings
+from midnet.models.zoo import PRESETS, create_model
 
 
 @pytest.fixture(scope="module", params=sorted(PRESETS))
@@ -34,7 +34,7 @@ def test_every_preset_and_its_wrappers_are_restoration_networks(preset):
 
 @pytest.mark.parametrize("engine", ["onnx", "openvino"])
 def test_an_engine_stands_for_its_network(engine):
-    from midnet.engines import ENGINES
+    from midnet.inference.engines import ENGINES
 
     if any(importlib.util.find_spec(m) is None for m in ENGINES[engine].requires):
         pytest.skip(f"{engine} is not installed")

@@ -23,8 +23,8 @@ from PIL import Image
 
 from midnet import MidnetError
 from midnet.cli import cli
-from midnet.io import read_image
-from midnet.weights import PACKAGE_FORMAT, read_weights
+from midnet.images.io import read_image
+from midnet.models.weights import PACKAGE_FORMAT, read_weights
 
 PAGE_SHAPES = [(64, 64), (72, 96), (112, 80)]  # each at least 64 a side: midnet score judges no less
 
@@ -84,8 +84,8 @@ RAMP_FAULT = pytest.mark.xfail(strict=True, reason="issue 33 fault 12: midnet-se
 def test_flat_frames_come_back_flat(case):
     """Within max(1, 3 sigma) grey levels of the clean frame. A Gaussian's own values pass 3 sigma at 0.27 % of
     pixels, so that share (and five binomial standard deviations of it over 65,536 pixels: 0.1 %) may."""
-    from midnet.restore import make_restorer
-    from midnet.settings import RestoreSettings
+    from midnet.inference.restore import make_restorer
+    from midnet.inference.settings import RestoreSettings
 
     clean, sigma = FLAT_CASES[case]
     noisy = clean + sigma * np.random.default_rng(7).standard_normal(clean.shape)

@@ -313,7 +313,7 @@ def test_measure_transform_recovers_stretch_turn_and_shift():
 
 def test_register_resamples_blur_onto_sharp_and_beats_a_shift():
     from midnet.data.register import measure_transform, register
-    from midnet.metrics import psnr
+    from midnet.quality.metrics import psnr
 
     sharp, blur, _ = _stretched_pair()
     moved, target = register(sharp, blur, measure_transform(sharp, blur))

@@ -1,6 +1,6 @@
 """Reduced precision, engine auto and provenance: each path equals the fp32 torch restorer within its bound.
 
-Bounds are midnet.precision.TOLERANCE (normalised scale), each derived there from the
+Bounds are midnet.inference.precision.TOLERANCE (normalised scale), each derived there from the
 number format's significant bits and the differences measured with the shipped weights.
 The shipped midnet-sem runs here rather than a random network: a perturbed random
 network's activations grow 20x past a real one's, and its bf16 error with them.
@@ -16,19 +16,19 @@ import torch
 from click.testing import CliRunner
 
 import midnet
-from midnet.settings import RestoreSettings
-from midnet import engine_choice, precision
-from midnet.cache import weights_sha256
+from midnet.inference.settings import RestoreSettings
+from midnet.inference import engine_choice, precision
+from midnet.inference.cache import weights_sha256
 from midnet.errors import MidnetError
-from midnet.io import read_provenance
-from midnet.precision import TOLERANCE, resolve_precision
-from midnet.restore import make_restorer
+from midnet.images.io import read_provenance
+from midnet.inference.precision import TOLERANCE, resolve_precision
+from midnet.inference.restore import make_restorer
 
 from ..conftest import smooth_image
 
 
 def normalised_difference(a: np.ndarray, b: np.ndarray, gray: np.ndarray) -> float:
-    span = np.percentile(gray, 99.8) - np.percentile(gray, 1)  # the network's scale: midnet/intensity.py
+    span = np.percentile(gray, 99.8) - np.percentile(gray, 1)  # the network's scale: midnet/images/intensity.py
     return float(np.abs(a - b).max() / span)
 
 
@@ -75,13 +75,13 @@ def test_tiled_bf16_keeps_whole_frame_statistics(gray):
 
 
 def _tiles_alone(restorer, gray):
-    from midnet.tiling import predict_tiled
+    from midnet.inference.tiling import predict_tiled
 
     net = restorer.network
-    x = torch.from_numpy(midnet.intensity.measure(gray).forward(gray))[None, None]
+    x = torch.from_numpy(midnet.images.intensity.measure(gray).forward(gray))[None, None]
     with torch.inference_mode():
         y = predict_tiled(net, x, tile=64, overlap=32, stats_passes=1)[0, 0].numpy()
-    return midnet.intensity.measure(gray).inverse(y.copy())
+    return midnet.images.intensity.measure(gray).inverse(y.copy())
 
 
 def test_auto_precision_follows_the_cpu(monkeypatch):
@@ -170,7 +170,7 @@ def test_every_output_records_how_it_was_made(tmp_path, suffix):
     net = midnet.create_model("midnet-s", width=8).eval()
     weights = midnet.save_model(net, tmp_path / "tiny.safetensors")
     source = tmp_path / f"in{suffix}"
-    midnet.io.write_image(source, np.round(smooth_image(64, 80) * 255).astype(np.uint8))
+    midnet.images.io.write_image(source, np.round(smooth_image(64, 80) * 255).astype(np.uint8))
     result = CliRunner().invoke(cli, ["deblur", str(source), "-o", str(tmp_path / "out"), "--model", str(weights),
                                       "--engine", "torch", "--precision", "bf16", "--infobar", "none"], obj={})
     assert result.exit_code == 0, result.output
@@ -188,7 +188,7 @@ def test_deblur_command_says_what_engine_auto_picked(tmp_path, monkeypatch):
     monkeypatch.setattr(engine_choice, "candidates", lambda request, device: [("torch", "fp32"), ("torch", "bf16")])
     monkeypatch.setattr(engine_choice, "TRIAL_SIDE", 64)
     weights = midnet.save_model(midnet.create_model("midnet-s", width=8), tmp_path / "tiny.safetensors")
-    source = midnet.io.write_image(tmp_path / "in.png", np.round(smooth_image(48, 64) * 255).astype(np.uint8))
+    source = midnet.images.io.write_image(tmp_path / "in.png", np.round(smooth_image(48, 64) * 255).astype(np.uint8))
     args = ["deblur", str(source), "-o", str(tmp_path / "out"), "--model", str(weights), "--infobar", "none"]
     result = CliRunner().invoke(cli, args, obj={})  # --engine auto is the default
     assert result.exit_code == 0, result.output

@@ -6,7 +6,7 @@ import io
 import re
 import time
 
-from midnet.progress import BatchProgress
+from midnet.images.progress import BatchProgress
 
 
 class Terminal(io.StringIO):
@@ -67,7 +67,7 @@ def test_the_tiles_clock_restarts_with_every_frame_not_with_the_bar():
 
 
 def test_a_long_step_announces_itself_and_shows_its_clock_on_a_terminal():
-    from midnet.progress import working
+    from midnet.images.progress import working
 
     term, log = Terminal(), io.StringIO()
     for stream in (term, log):

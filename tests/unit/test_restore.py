@@ -16,9 +16,9 @@ import torch
 from torch import nn
 
 import midnet
-from midnet.settings import EXACT, RestoreSettings
+from midnet.inference.settings import EXACT, RestoreSettings
 from midnet.errors import MidnetError
-from midnet.infobar import detect_infobar
+from midnet.images.infobar import detect_infobar
 
 from ..conftest import smooth_image
 

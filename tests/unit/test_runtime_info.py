@@ -1,13 +1,13 @@
-"""Versions and the CPU's description each have one owner (midnet/runtime_info.py) that everything reads."""
+"""Versions and the CPU's description each have one owner (midnet/inference/runtime_info.py) that everything reads."""
 
 import re
 import sys
 from pathlib import Path
 
 import midnet
-from midnet.settings import RestoreSettings
-from midnet import engine_choice, precision, runtime_info
-from midnet.restore import make_restorer
+from midnet.inference.settings import RestoreSettings
+from midnet.inference import engine_choice, precision, runtime_info
+from midnet.inference.restore import make_restorer
 
 SOURCE = Path(midnet.__file__).parent
 

@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from midnet.batch import plan_jobs
+from midnet.images.batch import plan_jobs
 from midnet.choices import DEFAULT_ENGINE, DEFAULT_MODEL, NETWORK
 from midnet.errors import MidnetError
 from midnet.pipeline import FramePipeline
-from midnet.settings import RestoreSettings
+from midnet.inference.settings import RestoreSettings
 
 from ..conftest import smooth_image
 
@@ -35,8 +35,8 @@ def test_uncertainty_implies_the_eight_views_and_a_classical_method_has_no_netwo
 
 
 def test_resolved_settles_engine_and_precision_once(monkeypatch):
-    from midnet import precision
-    from midnet.zoo import create_model
+    from midnet.inference import precision
+    from midnet.models.zoo import create_model
 
     wiener, choice = RestoreSettings(method="wiener", engine="onnx", precision="auto").resolved()
     assert (wiener.engine, wiener.precision, choice) == ("torch", "fp32", None)  # NumPy: engines mean nothing
@@ -53,7 +53,7 @@ def test_resolved_settles_engine_and_precision_once(monkeypatch):
 
 def test_every_room_starts_from_the_same_defaults(tmp_path):
     from midnet.cli import deblur_cmd
-    from midnet.cluster import RestorerSpec
+    from midnet.cluster.files import RestorerSpec
     from midnet.napari._job import form_settings
     from midnet.server.config import ServerConfig
 
@@ -69,7 +69,7 @@ def test_every_room_starts_from_the_same_defaults(tmp_path):
 
 
 def test_restorers_hold_declared_fields_only(model_file):
-    from midnet.restore import ClassicalRestorer, NetworkRestorer, make_restorer
+    from midnet.inference.restore import ClassicalRestorer, NetworkRestorer, make_restorer
 
     network = make_restorer(RestoreSettings.exact(model=str(model_file)))
     classical = make_restorer(RestoreSettings(method="unsharp"))
@@ -96,7 +96,7 @@ def test_bad_settings_are_one_line_naming_every_problem():
 
 
 def test_settings_load_nothing_heavy():
-    code = "import sys, midnet.settings; print(sorted(m for m in ('torch', 'numpy', 'skimage') if m in sys.modules))"
+    code = "import sys, midnet.inference.settings; print(sorted(m for m in ('torch', 'numpy', 'skimage') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 

@@ -1,4 +1,4 @@
-"""Unit tests for midnet.tiling: tile placement and seamless blending of overlapping tiles."""
+"""Unit tests for midnet.inference.tiling: tile placement and seamless blending of overlapping tiles."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from midnet.tiling import _ramp_two, predict_tiled, tile_starts
+from midnet.inference.tiling import _ramp_two, predict_tiled, tile_starts
 
 H, W = 70, 101
 TILE, OVERLAP = 32, 8

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import midnet
-from midnet.tiling import predict_tiled
+from midnet.inference.tiling import predict_tiled
 
 from ..conftest import smooth_image
 

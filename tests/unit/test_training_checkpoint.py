@@ -8,8 +8,8 @@ import torch
 from midnet.errors import MidnetError
 from midnet.training import TRAINED_ON_KEY, Checkpoint, trained_on
 from midnet.training import checkpoint as ck
-from midnet.weights import read_weights, save_model
-from midnet.zoo import create_model
+from midnet.models.weights import read_weights, save_model
+from midnet.models.zoo import create_model
 
 
 def _run_state(seed: int):

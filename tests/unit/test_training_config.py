@@ -8,8 +8,8 @@ from midnet.cli import cli
 from midnet.errors import MidnetError
 from midnet.training import ConfigUsageError, ModelSection, build_network, load_config
 from midnet.training.config import field_paths
-from midnet.weights import read_weights
-from midnet.zoo import shipped_weights_path
+from midnet.models.weights import read_weights
+from midnet.models.zoo import shipped_weights_path
 
 
 @pytest.fixture

@@ -23,10 +23,10 @@ import tifffile
 from PIL import Image
 
 from midnet import watch as watch_module
-from midnet.batch import plan_jobs
-from midnet.io import read_image
+from midnet.images.batch import plan_jobs
+from midnet.images.io import read_image
 from midnet.pipeline import FramePipeline
-from midnet.settings import RestoreSettings
+from midnet.inference.settings import RestoreSettings
 from midnet.watch import CLAIMS, WatchPlan, Watcher, claim
 
 from ..conftest import smooth_image

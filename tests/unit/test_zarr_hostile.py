@@ -16,9 +16,9 @@ import pytest
 zarr = pytest.importorskip("zarr")
 pytest.importorskip("dask")
 
-from midnet.cluster import RestorerSpec  # noqa: E402
-from midnet.settings import RestoreSettings  # noqa: E402
-from midnet.large_images import output_name, restore_zarr_file  # noqa: E402
+from midnet.cluster.files import RestorerSpec  # noqa: E402
+from midnet.inference.settings import RestoreSettings  # noqa: E402
+from midnet.cluster.large_images import output_name, restore_zarr_file  # noqa: E402
 
 PARTIAL_GLOB = ".*.midnet-partial"
 
@@ -130,7 +130,7 @@ def test_a_float_zarr_holding_nan_is_one_line(tmp_path, model_file):
 HOLD = """
 import sys, time
 from pathlib import Path
-from midnet.large_images import output_lock
+from midnet.cluster.large_images import output_lock
 with output_lock(Path(sys.argv[1])):
     print("locked", flush=True)
     time.sleep(120)
