@@ -1,4 +1,5 @@
-"""``midnet finetune``: a model adapted to a user's own pairs, early-stopped on a held-out part (midnet/finetune.py)."""
+"""``midnet finetune``: a model adapted to a user's own pairs, early-stopped on a held-out part
+(midnet/training/finetune.py)."""
 
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ def finetune_cmd(pairs, output, base, minutes, crop, seed, overwrite) -> None:
     part: the blurry input, the base model and the fine-tuned one. When no held-out score
     beat the base model's, nothing was learned: it says so, writes nothing and exits 1.
     """
-    from ..finetune import FinetuneConfig, NothingLearned, finetune
+    from ..training.finetune import FinetuneConfig, NothingLearned, finetune
 
     config = FinetuneConfig(base=base, minutes=minutes, crop=crop, seed=seed)
     try:

@@ -14,7 +14,7 @@ from midnet.settings import EXACT
 from midnet.cli import cli
 from midnet.data import load_pairs
 from midnet.errors import MidnetError
-from midnet.finetune import FinetuneConfig, NothingLearned, finetune, split_held_out
+from midnet.training.finetune import FinetuneConfig, NothingLearned, finetune, split_held_out
 from midnet.zoo import load_model, trained_on
 
 from ..conftest import write_pair_folder
@@ -104,7 +104,7 @@ def test_the_budget_counts_from_the_first_training_step(pair_folder, tmp_path, b
     """On a busy machine loading and registering the pairs can take longer than the whole budget."""
     import time
 
-    from midnet import finetune as module
+    from midnet.training import finetune as module
 
     def slow_load(*args, **kw):
         time.sleep(4.0)  # longer than the 3 s budget
@@ -118,7 +118,7 @@ def test_the_budget_counts_from_the_first_training_step(pair_folder, tmp_path, b
 
 def test_a_budget_too_short_to_train_and_score_is_refused_before_training(pair_folder, tmp_path, base,
                                                                            monkeypatch):
-    from midnet import finetune as module
+    from midnet.training import finetune as module
 
     steps = []
     monkeypatch.setattr(module._Session, "_one_step", lambda self: steps.append(1))
@@ -149,9 +149,9 @@ def test_tiny_pairs_fine_tune_with_the_smallest_crop(tmp_path, base):
 
 
 def test_command_says_plainly_that_nothing_was_learned_and_exits_1(pair_folder, tmp_path, base, monkeypatch):
-    from midnet import finetune as module
+    from midnet.training import finetune as module
 
-    monkeypatch.setattr(module, "training_step", lambda *args: None)  # steps that change nothing: no gain possible
+    monkeypatch.setattr(module, "scheduled_step", lambda *args: None)  # steps that change nothing: no gain possible
     out = tmp_path / "ft.safetensors"
     result = runner().invoke(cli, ["finetune", str(pair_folder), "-o", str(out), "--base", base, "--minutes", "0.3",
                                    "--crop", "32"], obj={})

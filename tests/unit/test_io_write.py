@@ -289,7 +289,7 @@ def test_write_creates_missing_folders(tmp_path):
 
 def test_long_work_checks_its_output_folder_before_it_starts(tmp_path):
     # finetune spends minutes before it writes; a wrong -o must fail first, before the pairs are read
-    from midnet.finetune import finetune
+    from midnet.training.finetune import finetune
 
     (tmp_path / "file").write_text("x")
     with pytest.raises(MidnetError, match="is not a folder"):
