@@ -27,18 +27,18 @@ _OWNERS = {
     "ModelConfig": ".models",
     "UNetConfig": ".models",
     "parse_model_config": ".models",
-    "read_image": ".io",
-    "write_image": ".io",
-    "Restorer": ".restore",
-    "deblur": ".restore",
-    "make_restorer": ".restore",
-    "RestoreSettings": ".settings",
-    "save_model": ".weights",
-    "PRESETS": ".zoo",
-    "count_parameters": ".zoo",
-    "create_model": ".zoo",
-    "load_model": ".zoo",
-    "score": ".focus",  # midnet/quality/focus.py, the room of `midnet score`
+    "read_image": ".images.io",
+    "write_image": ".images.io",
+    "Restorer": ".inference.restore",
+    "deblur": ".inference.restore",
+    "make_restorer": ".inference.restore",
+    "RestoreSettings": ".inference.settings",
+    "save_model": ".models.weights",
+    "PRESETS": ".models.zoo",
+    "count_parameters": ".models.zoo",
+    "create_model": ".models.zoo",
+    "load_model": ".models.zoo",
+    "score": ".quality.focus",  # `midnet score`'s verdicts on a whole archive
     "export_model": ".export",  # midnet/export/, the room of `midnet export` (torch.onnx, bioimageio)
 }
 

@@ -1,4 +1,5 @@
-"""``midnet finetune``: a model adapted to a user's own pairs, early-stopped on a held-out part (midnet/training/finetune.py)."""
+"""``midnet finetune``: a model adapted to a user's own pairs, early-stopped on a held-out part
+(midnet/training/finetune.py)."""
 
 from __future__ import annotations
 

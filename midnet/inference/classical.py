@@ -88,6 +88,6 @@ def restore(image: np.ndarray, method: ClassicalMethod, params: ClassicalParams)
 
 def default_params() -> ClassicalParams:
     """The built-in values, fitted on the seven shared SEM pairs (see docs/results.md)."""
-    path = Path(__file__).parent / "pretrained" / "classical.json"
+    path = Path(__file__).parents[1] / "pretrained" / "classical.json"  # midnet/pretrained
     return ClassicalParams.load(path) if path.is_file() else ClassicalParams()
 

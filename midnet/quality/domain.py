@@ -101,6 +101,24 @@ def fit(descriptions: list[dict[str, float]]) -> dict[str, list[float]]:
     return {k: [min(d[k] for d in descriptions), max(d[k] for d in descriptions)] for k in sorted(keys)}
 
 
+def of_training(pairs, in_focus: bool = False, base: dict[str, list[float]] | None = None) -> dict[str, list[float]]:
+    """The domain that weights trained on ``pairs`` record (``midnet train``, ``midnet finetune`` and
+    scripts/ship_model.py all take it from here).
+
+    It is the range of each measure over the pairs' blurry frames, and over their in-focus
+    exposures too when ``in_focus`` (a recipe with synthetic pairs trains on every blur width
+    from none, so an in-focus micrograph is no stranger to it), widened by ``base``, the
+    domain of the weights training started from: the model still knows its base's micrographs.
+    ``pairs`` are :class:`midnet.data.Pair` (``blur``, ``sharp``, ``full_scale``).
+    """
+    frames = [(p.blur, p.full_scale) for p in pairs] + ([(p.sharp, p.full_scale) for p in pairs] if in_focus else [])
+    ranges = fit([describe(frame, full_scale) for frame, full_scale in frames])
+    for key, (low, high) in (base or {}).items():
+        if key in ranges:
+            ranges[key] = [min(low, ranges[key][0]), max(high, ranges[key][1])]
+    return ranges
+
+
 def departures(described: dict[str, float], domain: dict[str, list[float]]) -> list[str]:
     """Why a frame lies outside ``domain``: one short phrase per measure, empty when inside."""
     reasons = []

@@ -6,7 +6,9 @@ network.py    the network and its first weights (a preset, a file, or a preset's
 dataset.py    the pairs, split by micrograph, loaded with progress
 checkpoint.py one consistent checkpoint unit per save; :func:`trained_on` (midnet/models/zoo.py)
 loop.py       :func:`train`: the loop, signals, logging, DDP (distributed.py, signals.py, metrics_log.py)
-step.py       one optimizer step
+step.py       one optimizer step on the schedule (training's and fine-tuning's)
+schedule.py   the cosine learning-rate schedule (training's and fine-tuning's)
+finetune.py   ``midnet finetune``: a held-out part, early stopping, a time cap, on the pieces above
 """
 
 from ..models.weights import TRAINED_ON_KEY

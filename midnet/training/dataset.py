@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from ..quality import domain
 from ..data import Pair, find_pairs, load_pairs, split_names
 from ..data.paper_protocol import LEAK_WARNING, paper_split
 from .config import DataSection, TrainConfig
@@ -53,6 +54,13 @@ def _load_one_by_one(data: DataSection, names: list[str], val_names: list[str],
         loaded += load_pairs(data.path, data.infobar, [name], align=data.align, warn_shift=name not in val_names)
     echo(f"loaded {len(names)} pairs in {time.time() - t0:.0f} s")
     return loaded
+
+
+def training_domain(config: TrainConfig, pairs: list[Pair], first_weights: dict[str, str]) -> dict[str, list[float]]:
+    """The domain a run's weights record (:func:`midnet.quality.domain.of_training`, as fine-tuning's): its training
+    frames, their in-focus exposures too when synthetic pairs are drawn from them, widened by the domain the
+    metadata of its first weights (``model.init_from``; {} from scratch) records."""
+    return domain.of_training(pairs, config.data.synthetic.share > 0, domain.domain_from_metadata(first_weights))
 
 
 def validation_warnings(config: TrainConfig, data: TrainingData) -> list[str]:

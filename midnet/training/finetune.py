@@ -14,8 +14,15 @@ training step, so that loading and registering on a busy machine cannot use it u
    from the first steps), scores the held-out part every ``val_every`` steps, keeps the
    best weights and stops early when ``patience`` scores in a row bring nothing;
 5. writes the best weights (a normal midnet weights file: every command takes it), which
-   record the micrographs they saw, the base's included. When no held-out score beat the
-   base model's, nothing was learned: it writes nothing and raises :class:`NothingLearned`.
+   record the micrographs they saw, the base's included, and their domain as ``midnet train``
+   records it (:func:`midnet.quality.domain.of_training`). When no held-out score beat the base
+   model's, nothing was learned: it writes nothing and raises :class:`NothingLearned`.
+
+It trains with ``midnet train``'s pieces: the step (:func:`midnet.training.step.scheduled_step`),
+the cosine schedule (:class:`midnet.training.schedule.CosineSchedule`, its length set once the
+step time is known) and the scoring of held-out micrographs (:func:`midnet.quality.evaluate.score_pairs`).
+What is its own: the time budget, the held-out split, keeping the best weights in memory and
+the refusal when nothing was learned.
 """
 
 from __future__ import annotations
@@ -35,14 +42,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from ..quality import domain
 from ..data import Pair, load_pairs, sample_batch
 from ..errors import MidnetError
-from ..quality.evaluate import score_restorer
+from ..quality.evaluate import score_pairs
 from .losses import LossConfig, RestorationLoss
 from ..images.publish import check_writable
-from ..inference.restore import make_restorer
-from ..inference.settings import RestoreSettings
-from .step import training_step
 from ..models.weights import TRAINED_ON_KEY, save_model
 from ..models.zoo import DEFAULT_MODEL, load_model, metadata_of, trained_on
+from .schedule import CosineSchedule
+from .step import scheduled_step
 
 
 class FinetuneConfig(BaseModel):
@@ -122,12 +128,10 @@ def _part(pair: Pair, rows: slice, cols: slice, label: str) -> Pair:
                    sharp=pair.sharp[rows, cols].copy(), transform=None)
 
 
-def _mean_scores(net_or_none, pairs: list[Pair]) -> tuple[float, float, float, float]:
-    """(PSNR, SSIM) of the restoration (by ``net_or_none``, None: the default model) and of the blurry input,
-    averaged over ``pairs``; measured exactly (torch fp32), as every score is."""
-    model = {"model": net_or_none} if net_or_none is not None else {}
-    restorer = make_restorer(RestoreSettings.exact(**model))
-    result = score_restorer(restorer, pairs, align=False)["mean"]
+def _mean_scores(net, pairs: list[Pair]) -> tuple[float, float, float, float]:
+    """(PSNR, SSIM) of ``net``'s restoration and of the blurry input, averaged over ``pairs``: training's
+    validation score (exact, torch fp32), on parts already registered."""
+    result = score_pairs(net, pairs, align=False)["mean"]
     return result["psnr"], result["ssim"], result["input_psnr"], result["input_ssim"]
 
 
@@ -161,7 +165,8 @@ def finetune(data: str | os.PathLike, output: str | os.PathLike, config: Finetun
     pairs = load_pairs(data, config.infobar, align=config.align, warn_shift=False)
     split = split_held_out(pairs, config.crop)
     _check_crop(split.train, config.crop)
-    ranges = _domain_ranges(pairs, config.base)  # measured before training: a fault here costs no training
+    # measured before training (a fault here costs no training), as `midnet train` measures its own
+    ranges = domain.of_training(pairs, base=domain.domain_from_metadata(metadata_of(config.base)))
     echo(f"held out: {split.description}; training on {', '.join(p.name for p in split.train)}")
     started = time.monotonic()
     base_psnr, base_ssim, in_psnr, in_ssim = _mean_scores(base, split.pairs)
@@ -220,6 +225,7 @@ class _Session:
         self.config, self.net, self.split, self.budget = config, net, split, budget
         self.criterion = RestorationLoss(config.loss)
         self.optimizer = torch.optim.Adam(net.parameters(), lr=config.lr)
+        self.scheduler = CosineSchedule(self.optimizer, total=config.max_steps, lr_min=config.lr_min)
         self.best_psnr, self.best_ssim, self.best_step = base[0], base[1], 0  # the base is the score to beat
         self.best_state = copy.deepcopy(net.state_dict())
         self.step, self.stale, self.planned = 0, 0, config.max_steps
@@ -252,15 +258,14 @@ class _Session:
     def _one_step(self) -> None:
         c = self.config
         x, y = sample_batch(self.split.train, c.batch, c.crop, c.seed, self.step)
-        training_step(self.net, self.criterion, self.optimizer, x, y)
+        scheduled_step(self.net, self.criterion, self.optimizer, self.scheduler, x, y)
         self.step += 1
-        for group in self.optimizer.param_groups:
-            group["lr"] = _cosine(self.step, self.planned, c.lr, c.lr_min)
 
     def _plan(self, step_seconds: float, eval_seconds: float, bar) -> None:
         per_step = step_seconds + eval_seconds / self.config.val_every
         affordable = int((self.budget.left() - eval_seconds) / per_step) + self.step
         self.planned = max(self.step + 1, min(self.config.max_steps, affordable))
+        self.scheduler.total = self.planned  # the cosine ends where the budget does
         if self.planned < self.config.max_steps:
             self.stopped = "time budget"  # what ends the run if nothing else does first
         bar.total = self.planned
@@ -282,20 +287,6 @@ class _Session:
             self.stopped = f"no held-out gain in {self.stale} scores"
             return True
         return False
-
-
-def _cosine(step: int, total: int, lr: float, lr_min: float) -> float:
-    return lr_min + 0.5 * (lr - lr_min) * (1 + math.cos(math.pi * min(step, total) / max(total, 1)))
-
-
-def _domain_ranges(pairs: list[Pair], base: str) -> dict[str, list[float]]:
-    """The domain the fine-tuned weights record: the new pairs' ranges merged with the base's."""
-    ranges = domain.fit([domain.describe(p.blur, p.full_scale) for p in pairs])
-    base_ranges = domain.domain_from_metadata(metadata_of(base)) or {}
-    for key, (low, high) in base_ranges.items():  # the model still knows its base's micrographs
-        if key in ranges:
-            ranges[key] = [min(low, ranges[key][0]), max(high, ranges[key][1])]
-    return ranges
 
 
 def _save(net, output: Path, config: FinetuneConfig, pairs: list[Pair], ranges: dict[str, list[float]],

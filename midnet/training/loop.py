@@ -22,20 +22,23 @@ from torch import nn
 
 from ..data import sample_batch
 from ..inference.devices import pick_device
+from ..quality.domain import DOMAIN_KEY
 from ..errors import MidnetError
 from ..quality.evaluate import score_pairs
 from .losses import RestorationLoss
 from ..images.publish import atomic_write
 from ..models.weights import TRAINED_ON_KEY, save_model
+from ..models.zoo import trained_on
 from .checkpoint import Checkpoint
 from .config import TrainConfig, dump_config
-from .dataset import TrainingData, load_training_data, validation_warnings
+from .dataset import TrainingData, load_training_data, training_domain, validation_warnings
 from .distributed import Ranks, agree, end_ranks, record_ranks, start_ranks
 from .metrics_log import MetricsLog
 from .network import init_network
 from .overrides import check_resume_config
+from .schedule import CosineSchedule
 from .signals import StopFlag
-from .step import training_step
+from .step import scheduled_step
 
 
 @dataclass
@@ -55,6 +58,7 @@ class Session:
     amp_dtype: torch.dtype | None
     init_note: str
     trained_on: list[str]
+    domain: dict[str, list[float]]  # the training frames' domain measures (rank 0 only; midnet/quality/domain.py)
     echo: Callable[[str], None]
     ckpt: Checkpoint
     log: MetricsLog | None = None
@@ -76,8 +80,10 @@ class Session:
             (self.bar.write if self.bar else self.echo)(msg)
 
     def metadata(self) -> dict[str, str]:
-        """Recorded in every weights file of the run: how it was trained, and on which micrographs."""
-        return {"midnet.train_config": self.config.model_dump_json(), TRAINED_ON_KEY: json.dumps(self.trained_on)}
+        """Recorded in every weights file of the run: how it was trained, on which micrographs, and the range of
+        their domain measures (`midnet deblur` warns about inputs far outside it)."""
+        return {"midnet.train_config": self.config.model_dump_json(), TRAINED_ON_KEY: json.dumps(self.trained_on),
+                DOMAIN_KEY: json.dumps(self.domain)}
 
 
 def train(
@@ -114,15 +120,14 @@ def prepare(config: TrainConfig, ranks: Ranks, echo: Callable[[str], None]) -> S
         echo(f"warning: {warning}")
 
     torch.manual_seed(config.seed)  # identical initial weights on every rank
-    model, init_note, parent_saw = init_network(config.model)
+    model, init_note, parent = init_network(config.model)
     model.to(device)
     # the layout is set before the optimizer and DDP see the parameters
     model.to(memory_format=torch.channels_last if config.channels_last else torch.contiguous_format)
     trainable = [p for p in model.parameters() if p.requires_grad]
     adam = torch.optim.AdamW if config.optim.weight_decay else torch.optim.Adam
     optimizer = adam(trainable, lr=config.optim.lr, betas=config.optim.betas, weight_decay=config.optim.weight_decay)
-    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.iterations,
-                                                           eta_min=config.optim.lr_min)
+    scheduler = CosineSchedule(optimizer, total=config.iterations, lr_min=config.optim.lr_min)
     use_amp = config.amp != "none" and device.type == "cuda"
     net = nn.parallel.DistributedDataParallel(model) if ranks.distributed else model
     return Session(
@@ -130,9 +135,17 @@ def prepare(config: TrainConfig, ranks: Ranks, echo: Callable[[str], None]) -> S
         scheduler=scheduler, criterion=RestorationLoss(config.loss).to(device),
         scaler=torch.amp.GradScaler("cuda", enabled=use_amp and config.amp == "fp16"),
         amp_dtype=(torch.bfloat16 if config.amp == "bf16" else torch.float16) if use_amp else None,
-        init_note=init_note, trained_on=sorted(set(parent_saw) | set(data.trained_on)), echo=echo,
+        init_note=init_note, trained_on=sorted(set(trained_on(parent)) | set(data.trained_on)),
+        domain=_training_domain(config, data, parent, echo) if ranks.main else {}, echo=echo,
         ckpt=Checkpoint(Path(config.out)),
     )
+
+
+def _training_domain(config: TrainConfig, data: TrainingData, parent: dict[str, str],
+                     echo: Callable[[str], None]) -> dict[str, list[float]]:
+    frames = len(data.pairs) * (1 + (config.data.synthetic.share > 0))
+    echo(f"measuring the domain of {frames} training frames (recorded in the weights)...")
+    return training_domain(config, data.pairs, parent)
 
 
 def restore_or_begin(s: Session, resume: bool) -> None:
@@ -199,11 +212,9 @@ def one_step(s: Session) -> tuple[float, dict[str, torch.Tensor]]:
                         c.data.augment, local_targets=c.data.target_shift == "local", synthetic=c.data.synthetic.pairs())
     if s.first_batch_sum is None:
         s.first_batch_sum = float(x.double().sum())
-    x, y = x.to(s.device), y.to(s.device)
-    s.net.train()
-    loss, terms = training_step(s.net, s.criterion, s.optimizer, x.contiguous(memory_format=s.layout), y, s.scaler,
-                                s.amp_dtype, c.optim.grad_clip)
-    s.scheduler.step()
+    x, y = x.to(s.device).contiguous(memory_format=s.layout), y.to(s.device)
+    loss, terms = scheduled_step(s.net, s.criterion, s.optimizer, s.scheduler, x, y, s.scaler, s.amp_dtype,
+                                 c.optim.grad_clip)
     s.it += 1
     return loss.item(), terms
 

@@ -11,7 +11,6 @@ from ..errors import MidnetError
 from ..models import build_model, parse_model_config
 from ..models.weights import CONFIG_KEY, infer_config, read_weights
 from ..models.zoo import PRESETS, preset_config, shipped_weights_path
-from ..models.zoo import trained_on
 from .config import ModelSection
 
 
@@ -32,10 +31,11 @@ def build_network(section: ModelSection) -> tuple[nn.Module, str]:
     return model, note
 
 
-def init_network(section: ModelSection) -> tuple[nn.Module, str, list[str]]:
-    """:func:`build_network` and what its first weights were trained on ([] from scratch).
+def init_network(section: ModelSection) -> tuple[nn.Module, str, dict[str, str]]:
+    """:func:`build_network` and the metadata of its first weights ({} from scratch).
 
-    A fine-tuned network has seen its parent's micrographs too, so they stay in its ``trained_on``.
+    A fine-tuned network has seen its parent's micrographs too, so they stay in its ``trained_on``
+    and its domain record (read from this metadata).
     """
     state, meta = read_init_weights(section.init_from) if section.init_from else (None, {})
     if section.preset is None:
@@ -49,7 +49,7 @@ def init_network(section: ModelSection) -> tuple[nn.Module, str, list[str]]:
     frozen = _freeze(model, section.freeze)
     if frozen:
         note += f"; {frozen:,} parameters frozen"
-    return model, note, trained_on(meta)
+    return model, note, meta
 
 
 def _load_fitting(model: nn.Module, state: dict[str, torch.Tensor], source: str, arch: str) -> str:

@@ -1,4 +1,7 @@
-"""One optimizer step, and the loss of a (possibly multi-stage) prediction."""
+"""One optimizer step on the schedule, and the loss of a (possibly multi-stage) prediction.
+
+:func:`scheduled_step` is the step of ``midnet train`` and ``midnet finetune`` alike.
+"""
 
 from __future__ import annotations
 
@@ -36,6 +39,20 @@ def training_step(net: nn.Module, criterion: RestorationLoss, optimizer: torch.o
         scaler.update()
     else:
         optimizer.step()
+    return loss, terms
+
+
+def scheduled_step(net: nn.Module, criterion: RestorationLoss, optimizer: torch.optim.Optimizer, scheduler,
+                   x: torch.Tensor, y: torch.Tensor, scaler: torch.amp.GradScaler | None = None,
+                   amp_dtype: torch.dtype | None = None, grad_clip: float = 0.0
+                   ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """One step of a run: the network in training mode, :func:`training_step`, then the schedule's next rate.
+
+    ``x`` and ``y`` are on the network's device already (in its memory layout).
+    """
+    net.train()  # scoring the held-out part in between leaves it in eval mode
+    loss, terms = training_step(net, criterion, optimizer, x, y, scaler, amp_dtype, grad_clip)
+    scheduler.step()
     return loss, terms
 
 

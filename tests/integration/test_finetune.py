@@ -151,7 +151,7 @@ def test_tiny_pairs_fine_tune_with_the_smallest_crop(tmp_path, base):
 def test_command_says_plainly_that_nothing_was_learned_and_exits_1(pair_folder, tmp_path, base, monkeypatch):
     from midnet.training import finetune as module
 
-    monkeypatch.setattr(module, "training_step", lambda *args: None)  # steps that change nothing: no gain possible
+    monkeypatch.setattr(module, "scheduled_step", lambda *args: None)  # steps that change nothing: no gain possible
     out = tmp_path / "ft.safetensors"
     result = runner().invoke(cli, ["finetune", str(pair_folder), "-o", str(out), "--base", base, "--minutes", "0.3",
                                    "--crop", "32"], obj={})

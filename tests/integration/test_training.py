@@ -226,7 +226,7 @@ def test_signal_checkpoints_then_exits_128_plus_signal(pair_folder, tmp_path, mo
     from midnet.cli import cli
     from midnet.training import loop
 
-    real_step, steps = loop.training_step, []
+    real_step, steps = loop.scheduled_step, []
 
     def step_then_signal(*args, **kwargs):
         steps.append(1)
@@ -234,7 +234,7 @@ def test_signal_checkpoints_then_exits_128_plus_signal(pair_folder, tmp_path, mo
             os.kill(os.getpid(), sig)  # as `kill` or Ctrl-C would, in the middle of step 2
         return real_step(*args, **kwargs)
 
-    monkeypatch.setattr(loop, "training_step", step_then_signal)
+    monkeypatch.setattr(loop, "scheduled_step", step_then_signal)
     out = tmp_path / "run"
     result = CliRunner().invoke(cli, ["train", "--data", str(pair_folder), "--out", str(out), "--set", "model.overrides={width: 8}",
                                       "--set", "data.crop=32", "--set", "data.batch=2", "--set", "iterations=50",
@@ -287,3 +287,44 @@ def test_weights_record_the_micrographs_they_were_trained_on(pair_folder, tmp_pa
                                                             "model.init_from": str(tmp_path / "run" / "last.safetensors")})
     train(tuned, progress=False, echo=lambda m: None)
     assert trained_on(tmp_path / "tuned" / "last.safetensors") == ["a", "b", "c"]
+
+
+def test_weights_record_the_domain_of_their_training_frames(pair_folder, tmp_path):
+    """`midnet train` records the domain ranges as fine-tuning does, so `midnet deblur` can warn about frames unlike
+    the training data; a recipe with synthetic pairs trained on the in-focus exposures too."""
+    from midnet.quality import domain
+    from midnet.training.dataset import load_training_data
+
+    cfg = tiny_config(pair_folder, tmp_path / "run", **{"data.val_names": "[c]", "iterations": 3})
+    said = []
+    train(cfg, progress=False, echo=said.append)
+    assert any(line.startswith("measuring the domain of 2 training frames") for line in said)
+    pairs = load_training_data(cfg.data, cfg.seed, lambda m: None).pairs
+    expected = domain.of_training(pairs)
+    assert expected and set(expected) >= {"noise", "levels", "clipped"}
+    for name in ("last.safetensors", "best.safetensors"):
+        path = str(tmp_path / "run" / name)
+        watch = domain.DomainWatch.for_model(path, infobar="auto")
+        assert watch is not None and watch.domain == expected, name
+
+    synthetic = tiny_config(pair_folder, tmp_path / "synthetic", **{"data.val_names": "[c]", "iterations": 1,
+                                                                    "data.synthetic.share": 0.5})
+    train(synthetic, progress=False, echo=lambda m: None)
+    recorded = domain.DomainWatch.for_model(str(tmp_path / "synthetic" / "last.safetensors")).domain
+    assert recorded == domain.of_training(pairs, in_focus=True) != expected  # the in-focus exposures widen it
+    assert all(recorded[k][0] <= low and high <= recorded[k][1] for k, (low, high) in expected.items())
+
+
+def test_a_run_from_recorded_weights_keeps_their_domain(pair_folder, tmp_path):
+    """As a fine-tuned model does: the network still knows its first weights' micrographs."""
+    from midnet import create_model
+    from midnet.quality import domain
+    from midnet.models.weights import read_metadata, save_model
+
+    parent = tmp_path / "parent.safetensors"
+    wide = {"noise": [1e-6, 10.0], "levels": [1.0, 1e6], "clipped": [0.0, 0.9]}
+    save_model(create_model("midnet-s", width=8), parent, metadata={domain.DOMAIN_KEY: json.dumps(wide)})
+    cfg = tiny_config(pair_folder, tmp_path / "run", **{"iterations": 1, "model.init_from": str(parent)})
+    train(cfg, progress=False, echo=lambda m: None)
+    recorded = domain.domain_from_metadata(read_metadata(tmp_path / "run" / "last.safetensors"))
+    assert all(recorded[k] == wide[k] for k in wide)
