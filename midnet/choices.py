@@ -22,3 +22,4 @@ PRECISIONS: tuple[str, ...] = ("fp32", "bf16", "fp16", "auto")
 REGIONS: tuple[str, ...] = ("all", "registered")  # what `midnet eval --region` scores
 REGISTERED_PX = 0.5  # a square whose measured shift is at most this is registered (eval --region registered)
 REGISTERED_PATCH = 96  # the squares it is measured on: half the training crop, as the residual report's
+WORTH_RESTORING_PX = 1.7  # `midnet score`'s "worth restoring" line in blur px (midnet/quality/focus.py says why)

@@ -5,6 +5,8 @@ cluster.py, ...) and the options several commands share are written once, in opt
 imports what it uses inside its own body: ``midnet --help``, ``--version`` and a mistyped option must
 answer before torch, scikit-image or SciPy would have loaded (seconds on a small CPU). Options are built
 from midnet/choices.py, which imports nothing.
+
+May import: the core and every room (each command is a room's entry point).
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import click
 
-from ..choices import ENGINE_NAMES, METHODS, PRECISIONS
+from ..choices import ENGINE_NAMES, METHODS, PRECISIONS, WORTH_RESTORING_PX
 from ..errors import MidnetError
 from ..inference.settings import MIN_TILE, RestoreSettings
 
@@ -144,7 +144,7 @@ triage_options = option_group(
     click.option("--only-blurry", is_flag=True, help="Restore only what `midnet score` finds worth restoring; list the rest."),
     click.option("--blur-threshold", type=click.FloatRange(min=0), default=None, metavar="PX",
                  help="With --only-blurry: restore above this blur in px (default: what `midnet score` calls worth "
-                      "restoring, from 5.1 px)."),
+                      f"restoring, from {WORTH_RESTORING_PX:g} px)."),
 )
 
 

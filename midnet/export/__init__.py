@@ -11,6 +11,8 @@ Every exported graph takes the frame's own values (float32 of the file's grey le
 range and size) and returns the restoration on the same scale: midnet/images/intensity.py's
 percentile map and midnet's padding are inside it (midnet/export/intensity_graph.py).
 Outputs appear atomically and an existing file is kept unless ``overwrite=True``.
+
+May import: the core (a room: nothing in the core imports it).
 """
 
 from __future__ import annotations

@@ -1,7 +1,10 @@
 """The networks, :func:`build_model` to instantiate the one a config describes, and what every network declares
 (:class:`RestorationNetwork`).
 
-Names for configurations (presets) and shipped weights are midnet/models/zoo.py's concern.
+Names for configurations (presets) and shipped weights are midnet/models/zoo.py's concern; the
+weights file format is midnet/models/weights.py's.
+
+May import: ``midnet.errors``, ``midnet.choices``, ``midnet.images``.
 """
 
 from __future__ import annotations

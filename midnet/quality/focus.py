@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from .blur import bin_down, estimate, spectral_sigma
+from ..choices import WORTH_RESTORING_PX
 from ..errors import MidnetError
 from ..images.infobar import InfobarSpec, resolve_infobar
 from ..images.io import to_gray_float
@@ -36,7 +37,7 @@ MIN_CONFIDENCE = 0.2  # below: verdict "uncertain"
 
 # Verdict thresholds on blur_px (the module docstring says how they were calibrated).
 SHARP_MAX_PX = 1.7  # up to here: no frame gained 0.5 dB from restoring (2.0's fold models helped from 1.71 px)
-WORTH_MIN_PX = 1.7  # from here: no frame was harmed by restoring (2.0's fold models harmed none)
+WORTH_MIN_PX = WORTH_RESTORING_PX  # from here: no frame was harmed by restoring (2.0's fold models harmed none)
 RESTORE_MAX_PX = 21.4  # above: the restoration's gain has fallen below 1 dB again (docs/results.md section 8)
 
 VERDICTS = ("sharp", "borderline", "worth restoring", "too blurred", "uncertain")

@@ -6,6 +6,8 @@ thread (:mod:`midnet.server.worker`), with jobs kept in SQLite (:mod:`midnet.ser
 and files in a data folder (:mod:`midnet.server.files`). :func:`create_app` builds the
 FastAPI application (:mod:`midnet.server.app`); FastAPI, uvicorn and python-multipart come
 with ``pip install "midnet[serve]"``.
+
+May import: the core (a room).
 """
 
 from __future__ import annotations

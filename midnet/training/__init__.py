@@ -9,6 +9,9 @@ loop.py       :func:`train`: the loop, signals, logging, DDP (distributed.py, si
 step.py       one optimizer step on the schedule (training's and fine-tuning's)
 schedule.py   the cosine learning-rate schedule (training's and fine-tuning's)
 finetune.py   ``midnet finetune``: a held-out part, early stopping, a time cap, on the pieces above
+
+May import: every core package below it (``midnet.errors``, ``choices``, ``images``, ``models``,
+``inference``, ``data``, ``quality``).
 """
 
 from ..models.weights import TRAINED_ON_KEY

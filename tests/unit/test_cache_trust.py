@@ -144,7 +144,7 @@ def test_a_stored_choice_naming_an_unknown_engine_or_precision_is_measured_again
 
 def test_two_processes_making_one_artefact_at_once_leave_one_verified_artefact(cache_dir):
     path = cache.cache_path("onnx", "e" * 64, "tools1", ".onnx")
-    code = ("import sys, time; from pathlib import Path; from midnet import cache\n"
+    code = ("import sys, time; from pathlib import Path; from midnet.inference import cache\n"
             "def make(tmp):\n    time.sleep(0.5); Path(tmp).write_bytes(b'same artefact ' * 1000)\n"
             f"cache.cached(Path({str(path)!r}), make)\n")
     runs = [subprocess.Popen([sys.executable, "-c", code]) for _ in range(2)]

@@ -15,7 +15,7 @@ from PIL import Image
 pytest.importorskip("distributed")
 
 from midnet.cli import cli  # noqa: E402
-from midnet.cluster.files import cluster  # noqa: E402
+from midnet.cluster import files as cluster  # noqa: E402
 from midnet.cluster.files import core_count, dask_client, parse_local  # noqa: E402
 from midnet.errors import MidnetError  # noqa: E402
 

@@ -14,7 +14,7 @@ import torch
 
 zarr = pytest.importorskip("zarr")
 
-from midnet.cluster.files import large_images  # noqa: E402
+from midnet.cluster import large_images  # noqa: E402
 from midnet.cluster.files import RestorerSpec  # noqa: E402
 from midnet.inference.restore import make_restorer  # noqa: E402
 from midnet.inference.settings import RestoreSettings  # noqa: E402

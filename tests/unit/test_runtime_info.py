@@ -15,7 +15,7 @@ SOURCE = Path(midnet.__file__).parent
 def test_only_runtime_info_reads_versions_and_cpuinfo():
     readers = re.compile(r"open\(\s*['\"]/proc/cpuinfo|Path\(\s*['\"]/proc/cpuinfo|importlib\.metadata|from importlib import metadata")
     owners = sorted(str(p.relative_to(SOURCE)) for p in SOURCE.rglob("*.py") if readers.search(p.read_text("utf-8")))
-    assert owners == ["runtime_info.py"]
+    assert owners == ["inference/runtime_info.py"]
     assert precision.cpu_flags is runtime_info.cpu_flags and engine_choice.cpu_flags is runtime_info.cpu_flags
 
 
