@@ -209,7 +209,10 @@ def test_help_shows_every_command_summary_whole_at_80_columns():
         assert len(summary) <= 80 - 2 - 6 - max(map(len, cli.commands)), f"{name}: summary wraps at 80 columns"
 
 
-def test_demo_says_its_sample_was_in_the_training_set(tmp_path):
+def test_demo_says_its_sample_was_in_the_training_set(tmp_path, monkeypatch):
+    from midnet.inference import engine_choice
+
+    monkeypatch.setattr(engine_choice, "TRIAL_SIDE", 64)  # the demo's engine auto measures on a small frame
     result = CliRunner().invoke(cli, ["demo", "-o", str(tmp_path / "demo"), "--device", "cpu"], obj={})
     assert result.exit_code == 0, result.output
     assert "TRAINED on this micrograph" in result.output and "not a held-out result" in result.output
