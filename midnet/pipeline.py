@@ -10,8 +10,8 @@ the before/after picture; the batch with provenance; and the lines a batch print
 Each frame's info bar is resolved once (:func:`~midnet.inference.restore.infobar_rows`) and handed to the
 domain check, the restorer and the triage's score of the result.
 
-It composes the focus room (the triage) around the core, so it is a room itself: the core
-never imports it.
+It is the top of the core: it composes midnet/quality/ (the domain watch, the focus triage)
+around midnet/inference/, and the rooms (cli, watch, server, cluster) build on it.
 """
 
 from __future__ import annotations

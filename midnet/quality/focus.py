@@ -1,6 +1,6 @@
 """The focus score of ``midnet score``: a verdict on every micrograph, and an archive's report.
 
-A room on the core: the blur width and its confidence come from midnet/quality/blur.py (the
+Part of quality/: the blur width and its confidence come from midnet/quality/blur.py (the
 spectral-falloff fit, its calibration and what its confidence means); this module turns them
 into a verdict, scores files and folders, and writes the CSV, the table and the report.
 
