@@ -1,6 +1,6 @@
 """How far a model moves frames with nothing to restore: flat frames and smooth ramps (docs/results.md 11.5).
 
-    python scripts/flat_frames.py midnet-sem [other.safetensors ...]
+    python scripts/flat_frames.py [--network-only] midnet-sem [other.safetensors ...]
 
 For each model (exact fp32 on PyTorch, whole frame, no info bar) and each 256x256 8-bit case it
 prints the largest change in grey levels, the share of pixels moved by more than one level, and
@@ -13,6 +13,7 @@ import argparse
 
 import numpy as np
 
+from midnet.inference import restore
 from midnet.inference.restore import make_restorer
 from midnet.inference.settings import RestoreSettings
 
@@ -29,7 +30,11 @@ CASES = {
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("models", nargs="+", help="Model names or weights files.")
+    ap.add_argument("--network-only", action="store_true",
+                    help="Send frames of one value through the network too (the restorer returns them as they are).")
     args = ap.parse_args()
+    if args.network_only:
+        restore._one_value = lambda gray: False  # what the network itself does with them (issue 33, fault 12)
     print("| model | case | max change | share > 1 level | max inside | share > 1 inside |")
     print("| --- | --- | --- | --- | --- | --- |")
     for model in args.models:
