@@ -32,6 +32,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.ndimage import gaussian_filter
+from scipy.optimize import brentq
 from scipy.signal import fftconvolve
 
 PSF_SHAPES = ("gaussian", "disc", "astigmatic")
@@ -100,14 +101,22 @@ def _disc_of_spread(x: np.ndarray, y: np.ndarray, sigma: float) -> np.ndarray:
     """A uniform disc whose standard deviation is ``sigma``, its rim antialiased over one pixel.
 
     A continuous disc of radius 2 sigma has that spread; the pixel grid and the soft rim widen a
-    small one (by 9% at sigma 1), so the radius is corrected until the sampled disc's spread is sigma.
+    small one (by 9% at sigma 1), so the radius is solved for until the sampled disc's spread is sigma.
+    The spread grows steadily from 0 (radius 0.5: the centre pixel alone) to beyond sigma (radius
+    2 sigma + 2), so a root-finder bracketing that interval meets any width, however narrow; the
+    rescaling it replaced divided by the centre pixel's zero spread below 0.35 px and returned a
+    7x7 box instead.
     """
-    radius, r2 = 2.0 * sigma, x * x + y * y
-    for _ in range(4):  # each pass cuts the error about tenfold
-        k = np.clip(radius + 0.5 - np.sqrt(r2), 0.0, 1.0)
-        spread = np.sqrt((k * r2).sum() / (2 * k.sum()))
-        radius *= sigma / spread
-    return np.clip(radius + 0.5 - np.sqrt(r2), 0.0, 1.0)
+    r2 = x * x + y * y
+
+    def disc(radius: float) -> np.ndarray:
+        return np.clip(radius + 0.5 - np.sqrt(r2), 0.0, 1.0)
+
+    def excess(radius: float) -> float:
+        k = disc(radius)
+        return float(np.sqrt((k * r2).sum() / (2 * k.sum()))) - sigma
+
+    return disc(brentq(excess, 0.5, 2.0 * sigma + 2.0, xtol=1e-9))
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,7 @@ def build_model(config: BaseModel) -> nn.Module:
             middle_blk_num=config.middle_blk_num,
             enc_blk_nums=list(config.enc_blk_nums),
             dec_blk_nums=list(config.dec_blk_nums),
+            padding_mode=config.padding,
         )
         model: nn.Module = MIDNet(**kwargs, skip=config.skip) if config.arch == "midnet" else NAFNet(**kwargs)
     elif config.arch == "hinet":

@@ -65,13 +65,16 @@ class MIDBlock(nn.Module):
     Simplified Channel Attention -> 1x1 (c->c), added back scaled by ``beta``.
     Channel part: LayerNorm -> 1x1 (c->2c) -> SimpleGate -> 1x1, scaled by ``gamma``.
     beta and gamma start at zero, so every block starts as the identity.
+    ``padding_mode`` is the depthwise convolution's: the official ``zeros``, or ``reflect`` (see NAFNet).
     """
 
-    def __init__(self, c: int, DW_Expand: int = 2, FFN_Expand: int = 2, drop_out_rate: float = 0.0):
+    def __init__(self, c: int, DW_Expand: int = 2, FFN_Expand: int = 2, drop_out_rate: float = 0.0,
+                 padding_mode: str = "zeros"):
         super().__init__()
         dw_channel = c * DW_Expand
         self.conv1 = nn.Conv2d(c, dw_channel, kernel_size=1)
-        self.conv2 = nn.Conv2d(dw_channel, dw_channel, kernel_size=3, padding=1, groups=dw_channel)
+        self.conv2 = nn.Conv2d(dw_channel, dw_channel, kernel_size=3, padding=1, groups=dw_channel,
+                               padding_mode=padding_mode)
         self.conv3 = nn.Conv2d(dw_channel // 2, c, kernel_size=1)
         # Simplified Channel Attention: global average pool, then one 1x1 conv, no sigmoid.
         self.sca = nn.Sequential(

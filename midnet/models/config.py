@@ -33,6 +33,10 @@ class UNetConfig(BaseModel):
         description="Skip fusion: 'attention' (MIDNet's gate) or 'add' (NAFNet's addition; MIDNet's ablation).",
     )
 
+    padding: Literal["zeros", "reflect"] = Field(
+        "zeros", description="What the 3x3 convolutions see beyond the frame's edge: 'zeros' (official NAFNet) or "
+        "'reflect' (the frame mirrored at its edge: flat frames stay flat up to it).")
+
     @model_validator(mode="before")
     @classmethod
     def _default_skip(cls, data):

@@ -30,11 +30,12 @@ class MIDNet(NAFNet):
         enc_blk_nums: Sequence[int] = (),
         dec_blk_nums: Sequence[int] = (),
         skip: SkipFusion = "attention",
+        padding_mode: str = "zeros",
     ):
         if skip not in ("attention", "add"):
             raise ValueError(f"skip must be 'attention' or 'add', got {skip!r}")
         self.skip = skip  # read by make_skip during NAFNet.__init__
-        super().__init__(img_channel, width, middle_blk_num, enc_blk_nums, dec_blk_nums)
+        super().__init__(img_channel, width, middle_blk_num, enc_blk_nums, dec_blk_nums, padding_mode)
 
     def make_skip(self, chan: int) -> nn.Module:
         return AttentionGate(chan) if self.skip == "attention" else AddSkip()

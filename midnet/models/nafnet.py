@@ -3,6 +3,15 @@
 Same constructor keywords, parameter names and shapes as the official
 megvii-research/NAFNet code, so an official checkpoint's ``params`` loads with
 ``strict=True`` and gives the same output.
+
+One option the official code lacks: ``padding_mode``, how the 3x3 convolutions (intro, ending,
+every block's depthwise) see beyond the frame's edge. The official ``zeros`` puts black next to
+the outer pixels, a step the network takes for structure and sharpens: a flat grey frame came
+back with 4 to 6 grey levels of invented edge, a smooth ramp with up to 13 (docs/results.md 11.5).
+``reflect`` mirrors every feature map at its edge, so a flat frame stays flat up to its edge; it
+also keeps the 2-pixel period that PixelShuffle gives a decoder's maps, which copying the edge
+value (``replicate``) breaks. The option changes no parameter: the same weights load either way,
+but a network trained with one gives other values at the edge with the other.
 """
 
 from __future__ import annotations
@@ -32,6 +41,7 @@ class NAFNet(nn.Module):
         middle_blk_num: int = 1,
         enc_blk_nums: Sequence[int] = (),
         dec_blk_nums: Sequence[int] = (),
+        padding_mode: str = "zeros",
     ):
         super().__init__()
         if len(enc_blk_nums) != len(dec_blk_nums):
@@ -40,8 +50,8 @@ class NAFNet(nn.Module):
                 f"got {len(enc_blk_nums)} and {len(dec_blk_nums)}"
             )
         self.in_chans = img_channel
-        self.intro = nn.Conv2d(img_channel, width, kernel_size=3, padding=1)
-        self.ending = nn.Conv2d(width, img_channel, kernel_size=3, padding=1)
+        self.intro = nn.Conv2d(img_channel, width, kernel_size=3, padding=1, padding_mode=padding_mode)
+        self.ending = nn.Conv2d(width, img_channel, kernel_size=3, padding=1, padding_mode=padding_mode)
 
         self.encoders = nn.ModuleList()
         self.downs = nn.ModuleList()
@@ -51,17 +61,17 @@ class NAFNet(nn.Module):
 
         chan = width
         for num in enc_blk_nums:
-            self.encoders.append(nn.Sequential(*[MIDBlock(chan) for _ in range(num)]))
+            self.encoders.append(nn.Sequential(*[MIDBlock(chan, padding_mode=padding_mode) for _ in range(num)]))
             self.downs.append(nn.Conv2d(chan, 2 * chan, kernel_size=2, stride=2))
             chan *= 2
 
-        self.middle_blks = nn.Sequential(*[MIDBlock(chan) for _ in range(middle_blk_num)])
+        self.middle_blks = nn.Sequential(*[MIDBlock(chan, padding_mode=padding_mode) for _ in range(middle_blk_num)])
 
         for num in dec_blk_nums:
             self.ups.append(nn.Sequential(nn.Conv2d(chan, chan * 2, kernel_size=1, bias=False), nn.PixelShuffle(2)))
             chan //= 2
             self.skips.append(self.make_skip(chan))
-            self.decoders.append(nn.Sequential(*[MIDBlock(chan) for _ in range(num)]))
+            self.decoders.append(nn.Sequential(*[MIDBlock(chan, padding_mode=padding_mode) for _ in range(num)]))
 
         self.padder_size = 2 ** len(self.encoders)
 

@@ -30,6 +30,15 @@ def test_one_width_means_one_spread_whatever_the_shape(shape, sigma):
     assert sx == pytest.approx(sigma, rel=0.05) and sy == pytest.approx(sigma, rel=0.05)
 
 
+@pytest.mark.parametrize("sigma", [0.3, 0.32, 0.5, 0.8])
+def test_a_narrow_disc_has_its_width_down_to_the_narrowest_the_sampler_draws(sigma):
+    """Below 0.35 px the disc's radius was rescaled by sigma / 0 (the centre pixel alone) and became a 7x7 box."""
+    k = Degradation("disc", sigma).kernel()
+    assert np.isfinite(k).all() and k.sum() == pytest.approx(1.0, abs=1e-9)
+    sx, sy = _second_moments(k)
+    assert sx == pytest.approx(sigma, rel=1e-3) and sy == pytest.approx(sigma, rel=1e-3)  # solved, to float precision
+
+
 def test_astigmatic_blur_is_wider_along_its_axis():
     k = Degradation("astigmatic", 4.0, minor=0.5, angle=0.0).kernel()
     sx, sy = _second_moments(k)

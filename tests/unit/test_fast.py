@@ -17,7 +17,7 @@ def trained_like(name, **kw):
 
 
 @pytest.mark.parametrize("name, kw", [("midnet-s", {}), ("midnet-s", {"skip": "add"}), ("nafnet-s", {}),
-                                      ("midnet-s", {"in_chans": 3})])
+                                      ("midnet-s", {"in_chans": 3}), ("midnet-s", {"padding": "reflect"})])
 def test_fast_copy_equals_plain_network(name, kw):
     net = trained_like(name, **kw)
     fast = optimize_for_inference(net)

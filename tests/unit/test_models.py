@@ -254,3 +254,28 @@ def test_compared_networks_restore_any_size_and_round_trip(name, tmp_path):
         y = final_output(loaded(x))
         torch.testing.assert_close(y, final_output(net(x)))
     assert y.shape == x.shape
+
+
+def test_padding_is_recorded_in_the_weights_and_rebuilt_from_them(tmp_path):
+    net = create_model("midnet-s", width=8, padding="reflect")
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(torch.randn_like(p) * 0.1)
+    loaded = midnet.load_model(save_model(net, tmp_path / "m.safetensors"))
+    assert loaded.config.padding == "reflect"
+    spatial = [m for m in loaded.modules() if isinstance(m, torch.nn.Conv2d) and m.kernel_size == (3, 3)]
+    assert spatial and all(m.padding_mode == "reflect" for m in spatial)
+    x = torch.rand(1, 1, 40, 56)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(x), net.eval()(x))
+        zeros = create_model("midnet-s", width=8).eval()
+        zeros.load_state_dict(net.state_dict())  # same parameters: the option adds none
+        moved = (zeros(x) - net(x)).abs()[0, 0]
+    assert moved[0].max() > 1e-3 and moved[20, 28] < moved[0].max()  # the edge is where the two differ most
+
+
+def test_weights_written_before_the_padding_option_keep_zero_padding():
+    config = parse_model_config({"arch": "midnet", "width": 8})  # as every file before midnet-sem 2.1 records
+    assert config.padding == "zeros"
+    assert all(m.padding_mode == "zeros" for m in midnet.models.build_model(config).modules()
+               if isinstance(m, torch.nn.Conv2d))
