@@ -63,23 +63,6 @@ def test_one_onnx_file_serves_every_size_and_equals_midnet(sem_onnx_cache, monke
     assert len(sem_onnx_cache.exports) == 1  # `midnet export` wrapped the engine's cached file
 
 
-def test_a_network_padded_by_reflection_exports_to_onnx_and_runs_the_same(tmp_path):
-    """The convolutions' own padding mode (UNetConfig.padding) survives the export: onnxruntime gives midnet's values."""
-    import onnxruntime as ort
-
-    torch.manual_seed(1)
-    net = trained_like(padding="reflect")
-    session = ort.InferenceSession(str(midnet.export_model(net, tmp_path / "r.onnx", format="onnx")),
-                                   providers=["CPUExecutionProvider"])
-    x = raw(45, 71, seed=8, gain=255.0, offset=0.0)
-    expected = restored(make_restorer(RestoreSettings.exact(model=net)), x)
-    zeros = trained_like()
-    zeros.load_state_dict(net.state_dict())  # the same weights with the official zero padding differ at the edge
-    assert np.abs(restored(make_restorer(RestoreSettings.exact(model=zeros)), x) - expected).max() > 0.5
-    # the same tolerance as the ONNX test above: float32 steps of the map and its inverse on values up to 255
-    assert np.abs(session.run(None, {"x": x.numpy()})[0] - expected).max() <= 1e-6 * 255 * 16
-
-
 def test_torchscript_loads_with_torch_jit_and_equals_midnet_at_any_size(tmp_path):
     net = trained_like()
     path = midnet.export_model(net, tmp_path / "net.pt", format="torchscript")

@@ -78,7 +78,8 @@ FLAT_CASES = {  # 256 x 256, the size the fault was found at (all 128 came back 
 
 RAMP_FAULT = pytest.mark.xfail(strict=True, reason="issue 33 fault 12: midnet-sem 2.0, trained on smooth fields too, "
                                "leaves this ramp's interior within 1.5 grey levels, but its outer 8 px move by up to 9; "
-                               "a margin of edge values fixes the edges but costs real micrographs (docs/results.md 11.5)")
+                               "a margin of edge values costs real micrographs, and padding by reflection "
+                               "(UNetConfig.padding) leaves 1.9 levels at the edge (docs/results.md 11.5)")
 
 
 @pytest.mark.parametrize("case", [pytest.param(c, marks=RAMP_FAULT) if c == "ramp" else c for c in FLAT_CASES])
@@ -97,7 +98,8 @@ def test_flat_frames_come_back_flat(case):
 
 
 @pytest.mark.xfail(strict=True, reason="issue 33 fault 12: without the restorer's one-value shortcut the network moves a "
-                   "constant frame's edges by 4 to 6 grey levels (its zero padding); docs/results.md 11.5")
+                   "constant frame's edges by 4 to 6 grey levels (its zero padding); padding by reflection leaves 2, "
+                   "and 1 only with smooth fields that cost 0.5 dB at every blur width: docs/results.md 11.5")
 @pytest.mark.parametrize("level", [0, 128, 255])
 def test_the_network_itself_leaves_a_constant_frame_within_one_level(level, monkeypatch):
     """What fault 12 asks of the network, not of the restorer's shortcut for frames of one value."""
