@@ -6,8 +6,8 @@ megvii-research/NAFNet code, so an official checkpoint's ``params`` loads with
 
 One option the official code lacks: ``padding_mode``, how the 3x3 convolutions (intro, ending,
 every block's depthwise) see beyond the frame's edge. The official ``zeros`` puts black next to
-the outer pixels, a step the network takes for structure and sharpens: a flat grey frame came
-back with 4 to 6 grey levels of invented edge, a smooth ramp with up to 13 (docs/results.md 11.5).
+the outer pixels, a step the network takes for structure and sharpens: flat frames and smooth
+ramps come back with invented edges (measured in docs/results.md 11.5).
 ``reflect`` mirrors every feature map at its edge, so a flat frame stays flat up to its edge; it
 also keeps the 2-pixel period that PixelShuffle gives a decoder's maps, which copying the edge
 value (``replicate``) breaks. The option changes no parameter: the same weights load either way,

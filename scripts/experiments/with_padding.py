@@ -9,12 +9,10 @@ shows what a network trained with one padding does with the other, before any tr
 from __future__ import annotations
 
 import argparse
-import json
 
-from safetensors.torch import save_file
-
-from midnet.models import parse_model_config
-from midnet.models.weights import CONFIG_KEY, read_weights
+from midnet.models import build_model
+from midnet.models.weights import CONFIG_KEY, load_state_strict, read_weights, save_model
+from midnet.models.zoo import load_model
 
 
 def main() -> None:
@@ -23,11 +21,12 @@ def main() -> None:
     ap.add_argument("out")
     ap.add_argument("--padding", default="reflect", choices=["zeros", "reflect"])
     args = ap.parse_args()
-    state, meta = read_weights(args.weights)
-    config = parse_model_config(meta[CONFIG_KEY]).model_copy(update={"padding": args.padding})
-    save_file({k: v.contiguous() for k, v in state.items()}, args.out,
-              metadata={**meta, CONFIG_KEY: json.dumps(config.model_dump(mode="json"))})
-    print(f"{args.out}: {config}")
+    source = load_model(args.weights)
+    net = build_model(source.config.model_copy(update={"padding": args.padding}))
+    load_state_strict(net, source.state_dict(), args.weights)
+    _, meta = read_weights(args.weights)  # what it was trained on and its domain go with the copy
+    save_model(net, args.out, metadata={k: v for k, v in meta.items() if k != CONFIG_KEY})
+    print(f"{args.out}: {net.config}")
 
 
 if __name__ == "__main__":
